@@ -1,0 +1,152 @@
+# lukscryptwalker-csi: build, tests, set-up.
+#
+#   make deps      install the Debian packages the build and tests need
+#   make           build bin/ (privd + frontend) into build/
+#   make SAN=1     the same with ASan+UBSan into build-san/
+#   make check     build everything and run every test suite (tests/run-all.sh)
+#   make demo      start the driver on a local socket and show what it answers
+
+SAN ?= 0
+ifeq ($(SAN),1)
+B := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B := build
+SANFLAGS :=
+endif
+
+CC ?= cc
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	-D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
+	-DLCW_VERSION='"$(VERSION)"' $(SANFLAGS)
+LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
+CPPFLAGS += -Iipc -Ipolicy -Iprivd -Ifrontend -I$(B)/gen
+
+PKG_COMMON := msgpack libseccomp libcap-ng
+PKG_PRIVD := $(PKG_COMMON) json-c
+PKG_FRONTEND := $(PKG_COMMON) grpc libprotobuf-c
+
+pc_cflags = $(shell pkg-config --cflags $(1))
+pc_libs = $(shell pkg-config --libs $(1))
+
+GEN := $(B)/gen
+PROTO_WKT := /usr/include/google/protobuf
+PROTO_GEN_C := $(GEN)/csi.pb-c.c $(GEN)/google/protobuf/descriptor.pb-c.c \
+	$(GEN)/google/protobuf/timestamp.pb-c.c $(GEN)/google/protobuf/wrappers.pb-c.c
+POLICY_TEXTS := $(GEN)/policy_texts.c
+
+IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/log.c
+POLICY_SRC := policy/policy_parse.c policy/policy_load.c
+PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c \
+	privd/audit.c privd/socket_dir.c
+FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c \
+	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+PRIVD_OBJ := $(call obj,$(PRIVD_SRC) $(IPC_SRC) $(POLICY_SRC)) $(B)/obj/gen/policy_texts.o
+FRONTEND_OBJ := $(call obj,$(FRONTEND_SRC) $(IPC_SRC) $(POLICY_SRC)) $(B)/obj/gen/policy_texts.o \
+	$(patsubst $(GEN)/%.c,$(B)/obj/gen/%.o,$(PROTO_GEN_C))
+
+BINS := $(B)/bin/lukscryptwalker-csi $(B)/bin/lcw-frontend
+
+all: $(BINS) $(GEN)/py/csi_pb2.py
+
+$(B)/bin/lukscryptwalker-csi: $(PRIVD_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc_libs,$(PKG_PRIVD))
+
+$(B)/bin/lcw-frontend: $(FRONTEND_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pc_libs,$(PKG_FRONTEND)) -lpthread
+
+# privd must not link gRPC or protobuf: its objects may not include them.
+$(B)/obj/privd/%.o: privd/%.c | $(GEN)/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,$(PKG_PRIVD)) -c -o $@ $<
+
+$(B)/obj/frontend/%.o: frontend/%.c | $(GEN)/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,$(PKG_FRONTEND)) -c -o $@ $<
+
+$(B)/obj/%.o: %.c | $(GEN)/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,$(PKG_COMMON)) -c -o $@ $<
+
+$(call obj,$(FRONTEND_SRC)): $(PROTO_GEN_C)
+
+# Generated protobuf code is not ours to warn about beyond the defaults.
+$(B)/obj/gen/%.o: $(GEN)/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-unused-parameter $(call pc_cflags,libprotobuf-c) -c -o $@ $<
+
+$(GEN)/.stamp:
+	@mkdir -p $(GEN)/google/protobuf $(GEN)/py
+	@touch $@
+
+$(GEN)/csi.pb-c.c $(GEN)/csi.pb-c.h: proto/csi.proto | $(GEN)/.stamp
+	protoc-c -Iproto -I/usr/include --c_out=$(GEN) proto/csi.proto
+
+$(GEN)/google/protobuf/%.pb-c.c: $(PROTO_WKT)/%.proto | $(GEN)/.stamp
+	protoc-c -I/usr/include --c_out=$(GEN) $<
+
+$(GEN)/py/csi_pb2.py: proto/csi.proto | $(GEN)/.stamp
+	/usr/bin/python3 -m grpc_tools.protoc -Iproto -I/usr/include \
+		--python_out=$(GEN)/py --grpc_python_out=$(GEN)/py proto/csi.proto
+
+$(POLICY_TEXTS): policy/embed.sh policy/frontend.seccomp policy/privd.seccomp \
+		policy/spawner.seccomp policy/privd.caps policy/spawner.caps | $(GEN)/.stamp
+	sh policy/embed.sh $@ policy_frontend_seccomp=policy/frontend.seccomp \
+		policy_privd_seccomp=policy/privd.seccomp policy_spawner_seccomp=policy/spawner.seccomp \
+		policy_privd_caps=policy/privd.caps policy_spawner_caps=policy/spawner.caps
+
+$(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# ---- tests ------------------------------------------------------------------
+
+UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags
+SECCOMP_TEST := $(B)/tests/test_seccomp
+FUZZ_BIN := build-fuzz/fuzz_ipc_decode
+
+tests: $(UNIT_TESTS) $(SECCOMP_TEST)
+
+$(B)/tests/test_codec: tests/unit/test_codec.c $(call obj,$(IPC_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc_libs,msgpack cmocka)
+
+$(B)/tests/test_policy: tests/unit/test_policy.c $(call obj,$(POLICY_SRC) ipc/log.c) $(B)/obj/gen/policy_texts.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc_libs,libseccomp libcap-ng cmocka)
+
+$(B)/tests/test_flags: tests/unit/test_flags.c $(call obj,privd/flags.c ipc/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc_libs,cmocka)
+
+$(SECCOMP_TEST): tests/seccomp/test_seccomp.c $(call obj,$(POLICY_SRC) ipc/log.c) $(B)/obj/gen/policy_texts.o
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc_libs,libseccomp libcap-ng)
+
+# libFuzzer needs clang; built separately with ASan+UBSan.
+$(FUZZ_BIN): tests/fuzz/fuzz_ipc_decode.c ipc/ipc_codec.c ipc/ipc_schema.c
+	@mkdir -p $(@D)
+	clang -g -O1 -std=gnu11 -Iipc -fsanitize=fuzzer,address,undefined \
+		-o $@ $^ $(call pc_libs,msgpack)
+
+check:
+	tests/run-all.sh
+
+demo:
+	tests/demo.sh
+
+deps:
+	tests/install-deps.sh
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all tests check demo deps clean
+.DELETE_ON_ERROR:

@@ -1,0 +1,43 @@
+/* CSI method handlers and their table. A handler receives the unpacked
+ * request, builds its response in the call's arena and returns a gRPC
+ * status; on error it writes a human-readable message (CSI requires one)
+ * and returns no response. */
+#ifndef LCW_CSI_HANDLERS_H
+#define LCW_CSI_HANDLERS_H
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+#include "arena.h"
+
+struct csi_call {
+	const ProtobufCMessage *req;
+	ProtobufCMessage *resp; /* set by the handler on success */
+	struct arena arena;
+	char msg[512];          /* status message on error */
+};
+
+typedef grpc_status_code (*csi_handler_fn)(struct csi_call *c);
+
+struct csi_method {
+	const char *path; /* "/csi.v1.Identity/Probe" */
+	csi_handler_fn fn;
+};
+
+/* Handlers implemented so far; every other method of a registered service
+ * answers UNIMPLEMENTED at once. */
+extern const struct csi_method csi_methods[];
+extern const size_t csi_methods_count;
+
+/* Set once at start-up by main. */
+struct frontend_config {
+	const char *nodeid;
+	int controller_mode;
+};
+extern struct frontend_config fe_config;
+
+grpc_status_code csi_error(struct csi_call *c, grpc_status_code code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,35 @@
+#define _GNU_SOURCE
+#include "sandbox.h"
+
+#include <cap-ng.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "policy.h"
+
+static struct pol_seccomp pol; /* large: keep it off the stack */
+
+void
+frontend_sandbox(void)
+{
+	char err[256];
+	struct rlimit zero = { 0, 0 };
+
+	if (getuid() == 0 || geteuid() == 0 || getgid() == 0 || getegid() == 0)
+		fatal(2, "refusing to run the frontend as root");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) || setrlimit(RLIMIT_CORE, &zero))
+		fatal(2, "cannot make the process non-dumpable");
+	/* Started without capabilities; clear them anyway in case of a
+	 * misconfigured launcher (the bounding set needs CAP_SETPCAP, which
+	 * we do not have, so only the process sets are cleared). */
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (capng_apply(CAPNG_SELECT_BOTH))
+		fatal(2, "cannot clear capabilities");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		fatal(2, "cannot set no_new_privs");
+	if (pol_parse(policy_frontend_seccomp, &pol, err, sizeof(err)) ||
+	    pol_seccomp_load(&pol, 0, err, sizeof(err)))
+		fatal(2, "frontend seccomp policy: %s", err);
+}

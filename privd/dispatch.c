@@ -1,0 +1,52 @@
+#define _GNU_SOURCE
+#include "dispatch.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "version.h"
+
+void
+privd_answer_error(struct ipc_msg *ans, uint32_t err_class, int sys_errno, const char *fmt, ...)
+{
+	va_list ap;
+
+	ans->type = IPC_ANS_ERROR;
+	ans->u.error.err_class = err_class;
+	ans->u.error.sys_errno = (uint32_t)(sys_errno > 0 && sys_errno < 4096 ? sys_errno : 0);
+	va_start(ap, fmt);
+	vsnprintf(ans->u.error.msg, sizeof(ans->u.error.msg), fmt, ap);
+	va_end(ap);
+	/* The codec rejects control bytes; messages built from errno texts
+	 * and validated ids never carry any, but make sure. */
+	for (char *p = ans->u.error.msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
+/* PING: reports liveness and version. Safe: reads no input, touches no
+ * resource, reveals only the version and uptime. */
+static void
+op_ping(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	(void)req;
+	ans->type = IPC_ANS_PING;
+	snprintf(ans->u.ping_ans.version, sizeof(ans->u.ping_ans.version), "%s", LCW_VERSION);
+	ans->u.ping_ans.uptime_ms = (audit_now_ns() - st->started_ns) / 1000000u;
+}
+
+static const struct privd_op ops[] = {
+	{ IPC_REQ_PING, op_ping,
+	  "no input, no resource touched; answers version and uptime only" },
+};
+
+const struct privd_op *
+privd_op_find(uint32_t type)
+{
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (ops[i].type == type)
+			return &ops[i];
+	return NULL;
+}

@@ -1,0 +1,204 @@
+#define _GNU_SOURCE
+#include "flags.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONTROLLER_HINT "/var/lib/csi/sockets/pluginproxy/"
+
+int
+endpoint_socket_path(const char *endpoint, char *out, size_t outlen)
+{
+	const char *p;
+
+	if (strncmp(endpoint, "unix://", 7) == 0)
+		p = endpoint + 7;
+	else if (strncmp(endpoint, "unix:", 5) == 0)
+		p = endpoint + 5;
+	else
+		return -1;
+	if (p[0] != '/' || strlen(p) >= outlen || strlen(p) > 107 /* sun_path */)
+		return -1;
+	if (strstr(p, "/../") || strstr(p, "/./") || p[strlen(p) - 1] == '/')
+		return -1;
+	strcpy(out, p);
+	return 0;
+}
+
+static int
+copy_str(char *dst, size_t cap, const char *v, const char *name, char *err, size_t errlen)
+{
+	if (strlen(v) >= cap) {
+		snprintf(err, errlen, "--%s: value too long", name);
+		return -1;
+	}
+	strcpy(dst, v);
+	return 0;
+}
+
+static int
+parse_id(const char *v, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || *end || v[0] == '\0' || v[0] == '-' || n == 0 || n > 2147483647UL)
+		return -1;
+	*out = (unsigned)n;
+	return 0;
+}
+
+enum kind { K_STR, K_BOOL, K_ID, K_LEVEL, K_MODE };
+
+struct flagdef {
+	const char *name;
+	enum kind kind;
+	size_t off, cap;
+};
+
+#define S(n, m) { n, K_STR, offsetof(struct lcw_flags, m), sizeof(((struct lcw_flags *)0)->m) }
+
+static const struct flagdef defs[] = {
+	S("endpoint", endpoint),
+	S("nodeid", nodeid),
+	{ "version", K_BOOL, offsetof(struct lcw_flags, show_version), 0 },
+	S("vfs-cache-size", vfs_cache_size),
+	S("luks-secret-name", luks_secret_name),
+	S("luks-secret-namespace", luks_secret_namespace),
+	S("luks-secret-key", luks_secret_key),
+	S("registration-health-endpoint", registration_health_endpoint),
+	{ "frontend-uid", K_ID, offsetof(struct lcw_flags, frontend_uid), 0 },
+	{ "frontend-gid", K_ID, offsetof(struct lcw_flags, frontend_gid), 0 },
+	S("audit-log", audit_log),
+	{ "log-level", K_LEVEL, offsetof(struct lcw_flags, log_level), 0 },
+	{ "mode", K_MODE, offsetof(struct lcw_flags, mode), 0 },
+	S("frontend-path", frontend_path),
+};
+
+static void
+defaults(struct lcw_flags *f)
+{
+	memset(f, 0, sizeof(*f));
+	strcpy(f->endpoint, "unix:///tmp/csi.sock");
+	strcpy(f->vfs_cache_size, "20G");
+	strcpy(f->luks_secret_name, "luks-secret");
+	strcpy(f->luks_secret_namespace, "kube-system");
+	strcpy(f->luks_secret_key, "passphrase");
+	strcpy(f->registration_health_endpoint, "127.0.0.1:9810");
+	f->frontend_uid = 65534;
+	f->frontend_gid = 65534;
+	f->log_level = LOG_INFO;
+}
+
+int
+flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen)
+{
+	int explicit_mode = 0;
+
+	defaults(f);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		char name[64];
+		size_t nlen;
+		const struct flagdef *d = NULL;
+
+		if (a[0] != '-') {
+			snprintf(err, errlen, "unexpected argument: %s", a);
+			return -1;
+		}
+		a += (a[1] == '-') ? 2 : 1;
+		const char *eq = strchr(a, '=');
+		nlen = eq ? (size_t)(eq - a) : strlen(a);
+		if (nlen == 0 || nlen >= sizeof(name)) {
+			snprintf(err, errlen, "bad flag: %s", argv[i]);
+			return -1;
+		}
+		memcpy(name, a, nlen);
+		name[nlen] = '\0';
+		for (size_t k = 0; k < sizeof(defs) / sizeof(defs[0]); k++)
+			if (strcmp(defs[k].name, name) == 0)
+				d = &defs[k];
+		if (d == NULL) {
+			snprintf(err, errlen, "unknown flag: --%s", name);
+			return -1;
+		}
+		if (eq)
+			val = eq + 1;
+		else if (d->kind == K_BOOL)
+			val = "true";
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else {
+			snprintf(err, errlen, "--%s needs a value", name);
+			return -1;
+		}
+		char *base = (char *)f + d->off;
+		switch (d->kind) {
+		case K_STR:
+			if (copy_str(base, d->cap, val, name, err, errlen))
+				return -1;
+			break;
+		case K_BOOL:
+			if (strcmp(val, "true") == 0 || strcmp(val, "1") == 0)
+				*(int *)base = 1;
+			else if (strcmp(val, "false") == 0 || strcmp(val, "0") == 0)
+				*(int *)base = 0;
+			else {
+				snprintf(err, errlen, "--%s: want true or false", name);
+				return -1;
+			}
+			break;
+		case K_ID: {
+			unsigned id;
+			if (parse_id(val, &id)) {
+				snprintf(err, errlen, "--%s: want a non-zero numeric id", name);
+				return -1;
+			}
+			*(unsigned *)base = id;
+			break;
+		}
+		case K_LEVEL: {
+			int lvl = log_level_parse(val);
+			if (lvl < 0) {
+				snprintf(err, errlen, "--log-level: want error, warn, info or debug");
+				return -1;
+			}
+			*(int *)base = lvl;
+			break;
+		}
+		case K_MODE:
+			if (strcmp(val, "node") == 0)
+				f->mode = MODE_NODE;
+			else if (strcmp(val, "controller") == 0)
+				f->mode = MODE_CONTROLLER;
+			else if (strcmp(val, "auto") == 0)
+				f->mode = 0;
+			else {
+				snprintf(err, errlen, "--mode: want node, controller or auto");
+				return -1;
+			}
+			explicit_mode = f->mode != 0;
+			break;
+		}
+	}
+	if (f->show_version)
+		return 0;
+	if (f->nodeid[0] == '\0') {
+		snprintf(err, errlen, "--nodeid is required");
+		return -1;
+	}
+	if (endpoint_socket_path(f->endpoint, f->socket_path, sizeof(f->socket_path))) {
+		snprintf(err, errlen, "--endpoint: want unix:///absolute/path (at most 107 bytes)");
+		return -1;
+	}
+	/* The original driver picks its role from the endpoint path. */
+	if (!explicit_mode)
+		f->mode = strstr(f->endpoint, CONTROLLER_HINT) ? MODE_CONTROLLER : MODE_NODE;
+	return 0;
+}

@@ -1,0 +1,45 @@
+/* Command line of lukscryptwalker-csi (privd). Accepts the original Go
+ * driver's flags, in Go's forms (-flag=v, --flag=v, --flag v), so its
+ * DaemonSet and Deployment arguments keep working. Pure. */
+#ifndef LCW_FLAGS_H
+#define LCW_FLAGS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define FLAG_STR_MAX 4096
+
+enum lcw_mode { MODE_NODE = 1, MODE_CONTROLLER = 2 };
+
+struct lcw_flags {
+	char endpoint[FLAG_STR_MAX];  /* unix:///path */
+	char socket_path[FLAG_STR_MAX]; /* path part of endpoint */
+	char nodeid[256];
+	int show_version;
+	int mode; /* enum lcw_mode, from --mode or detected from endpoint */
+
+	/* Accepted for compatibility; used by later features. */
+	char vfs_cache_size[64];
+	char luks_secret_name[256];
+	char luks_secret_namespace[256];
+	char luks_secret_key[256];
+	char registration_health_endpoint[256];
+
+	/* Our own. */
+	uid_t frontend_uid;
+	gid_t frontend_gid;
+	char audit_log[FLAG_STR_MAX]; /* "" = stderr only */
+	int log_level;
+	char frontend_path[FLAG_STR_MAX]; /* "" = next to our own binary */
+};
+
+/* Parse argv. Returns 0, or -1 with a message in err. Does not touch the
+ * environment or the file system. */
+int flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen);
+
+/* Extract the socket path of a unix:// endpoint ("unix:///abs" or
+ * "unix:/abs"). Returns 0 or -1 when the endpoint is not an absolute unix
+ * socket path. Pure. */
+int endpoint_socket_path(const char *endpoint, char *out, size_t outlen);
+
+#endif
