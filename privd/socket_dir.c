@@ -27,6 +27,32 @@ mkdir_p(char *path, mode_t mode)
 	return mkdir(path, mode) && errno != EEXIST ? -1 : 0;
 }
 
+/* Can uid/gid search (traverse) every directory above dir? */
+static int
+reachable(const char *dir, uid_t uid, gid_t gid, char *bad, size_t badlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + strlen(path); p > path; p--) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		const char *d = path[0] ? path : "/";
+		if (stat(d, &st))
+			return 0;
+		int ok = (st.st_uid == uid) ? (st.st_mode & S_IXUSR) != 0
+			 : (st.st_gid == gid) ? (st.st_mode & S_IXGRP) != 0
+			 : (st.st_mode & S_IXOTH) != 0;
+		if (!ok) {
+			snprintf(bad, badlen, "%s", d);
+			return 0;
+		}
+	}
+	return 1;
+}
+
 int
 socket_dir_prepare(const char *socket_path, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
@@ -56,6 +82,12 @@ socket_dir_prepare(const char *socket_path, uid_t uid, gid_t gid, char *err, siz
 	}
 	if (lstat(dir, &st) || !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "%s is not a directory", dir);
+		return -1;
+	}
+	char bad[PATH_MAX];
+	if (!reachable(dir, uid, gid, bad, sizeof(bad))) {
+		snprintf(err, errlen, "the frontend (uid %u) cannot traverse %s; make it "
+			 "searchable or choose another socket directory", (unsigned)uid, bad);
 		return -1;
 	}
 	if ((st.st_mode & S_ISVTX) && (st.st_mode & S_IWOTH))

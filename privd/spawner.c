@@ -85,10 +85,10 @@ exec_frontend(int sock)
 	if (capng_change_id((int)cfg->frontend_uid, (int)cfg->frontend_gid,
 			    CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING))
 		_exit(121);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_PDEATHSIG, SIGTERM))
+	/* No parent-death signal: if privd dies, the frontend learns it from
+	 * the closed channel and exits non-zero on its own. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		_exit(122);
-	if (getppid() == 1)
-		_exit(123); /* the spawner is already gone */
 
 	snprintf(a_fd, sizeof(a_fd), "--ipc-fd=3");
 	snprintf(a_sock, sizeof(a_sock), "--socket=%s", cfg->socket_path);
