@@ -1,0 +1,125 @@
+#!/bin/bash
+# Build everything (normal, ASan+UBSan, libFuzzer) and run every suite.
+# Each suite reports its own counts; the last line of this script is the
+# total over all of them: "N passed, N failed, N skipped".
+#
+# Environment: FUZZ_SECONDS (default 60), SUITES (space-separated subset of
+# "unit seccomp fuzz wire e2e"; default all).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+LOGS=$ROOT/build/test-logs
+mkdir -p "$LOGS"
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+SUITES=${SUITES:-"unit seccomp fuzz wire e2e"}
+PY=/usr/bin/python3
+
+PASSED=0 FAILED=0 SKIPPED=0
+
+add() { # suite passed failed skipped
+	PASSED=$((PASSED + $2)); FAILED=$((FAILED + $3)); SKIPPED=$((SKIPPED + $4))
+	printf '== %-28s %d passed, %d failed, %d skipped\n' "$1" "$2" "$3" "$4"
+}
+
+want() { case " $SUITES " in *" $1 "*) return 0 ;; esac; return 1; }
+
+loud_skip() {
+	echo "############################################################" >&2
+	echo "# SKIPPED: $*" >&2
+	echo "############################################################" >&2
+}
+
+# ---- build -----------------------------------------------------------------
+echo "== building (normal, sanitizers, fuzzer)"
+if ! { make -j2 all tests && make SAN=1 -j2 all tests && make build-fuzz/fuzz_ipc_decode; } \
+	>"$LOGS/build.log" 2>&1; then
+	tail -40 "$LOGS/build.log"
+	add build 0 1 0
+	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+	exit 1
+fi
+add build 1 0 0
+
+# ---- unit tests (cmocka, TAP output) ----------------------------------------
+run_cmocka() { # binary label
+	local out="$LOGS/$2.log" p f rc
+	CMOCKA_MESSAGE_OUTPUT=TAP "$1" >"$out" 2>&1
+	rc=$?
+	p=$(grep -c '^ok ' "$out")
+	f=$(grep -c '^not ok ' "$out")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1 # crashed or sanitizer report without a failed test line
+	fi
+	[ "$f" -ne 0 ] && tail -30 "$out"
+	add "$2" "$p" "$f" 0
+}
+
+if want unit; then
+	for b in build build-san; do
+		for t in test_codec test_policy test_flags; do
+			run_cmocka "$b/tests/$t" "unit:$t${b#build}"
+		done
+	done
+fi
+
+# ---- seccomp policy tests (fork-and-assert, needs root) ---------------------
+if want seccomp; then
+	for b in build build-san; do
+		out="$LOGS/seccomp${b#build}.log"
+		ASAN_OPTIONS=detect_leaks=0 "$b/tests/test_seccomp" >"$out" 2>&1
+		rc=$?
+		line=$(grep -E '^seccomp: [0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+		p=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed.*/\1/p')
+		f=$(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')
+		s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+		p=${p:-0} f=${f:-0} s=${s:-0}
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+		[ "$f" -ne 0 ] && tail -30 "$out"
+		[ "$s" -ne 0 ] && loud_skip "seccomp tests need root"
+		add "seccomp${b#build}" "$p" "$f" "$s"
+	done
+fi
+
+# ---- fuzzing the IPC decoder (bounded time) ---------------------------------
+if want fuzz; then
+	corpus=$(mktemp -d)
+	cp tests/fuzz/corpus/ipc/* "$corpus"/ 2>/dev/null
+	if build-fuzz/fuzz_ipc_decode -max_total_time="$FUZZ_SECONDS" -max_len=4096 \
+		-print_final_stats=1 "$corpus" >"$LOGS/fuzz.log" 2>&1; then
+		add "fuzz:ipc_decode(${FUZZ_SECONDS}s)" 1 0 0
+	else
+		tail -40 "$LOGS/fuzz.log"
+		add "fuzz:ipc_decode" 0 1 0
+	fi
+	rm -rf "$corpus"
+fi
+
+# ---- pytest suites ----------------------------------------------------------
+run_pytest() { # label dir [env...]
+	local label=$1 dir=$2 out="$LOGS/$1.log" line p f s e rc
+	shift 2
+	(cd "$dir" && env "$@" $PY -m pytest -q -rs -p no:cacheprovider .) >"$out" 2>&1
+	rc=$?
+	line=$(tail -1 "$out")
+	p=$(echo "$line" | grep -oE '[0-9]+ passed' | cut -d' ' -f1)
+	f=$(echo "$line" | grep -oE '[0-9]+ failed' | cut -d' ' -f1)
+	e=$(echo "$line" | grep -oE '[0-9]+ error' | cut -d' ' -f1)
+	s=$(echo "$line" | grep -oE '[0-9]+ skipped' | cut -d' ' -f1)
+	p=${p:-0} f=$(( ${f:-0} + ${e:-0} )) s=${s:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	[ "$f" -ne 0 ] && tail -60 "$out"
+	[ "$s" -ne 0 ] && { grep -E '^SKIPPED' "$out"; loud_skip "$label: $s tests skipped (see above)"; }
+	add "$label" "$p" "$f" "$s"
+}
+
+if want wire; then
+	run_pytest wire tests/wire LCW_BIN_DIR="$ROOT/build/bin"
+	run_pytest wire-san tests/wire LCW_BIN_DIR="$ROOT/build-san/bin"
+fi
+
+if want e2e && [ -d tests/e2e ]; then
+	run_pytest e2e tests/e2e LCW_BIN_DIR="$ROOT/build/bin"
+fi
+
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+[ "$FAILED" -eq 0 ]
