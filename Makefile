@@ -25,7 +25,7 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 CPPFLAGS += -Iipc -Ipolicy -Iprivd -Ifrontend -I$(B)/gen
 
 PKG_COMMON := msgpack libseccomp libcap-ng
-PKG_PRIVD := $(PKG_COMMON) json-c
+PKG_PRIVD := $(PKG_COMMON) json-c libcryptsetup mount blkid
 PKG_FRONTEND := $(PKG_COMMON) grpc libprotobuf-c
 
 pc_cflags = $(shell pkg-config --cflags $(1))
@@ -37,11 +37,14 @@ PROTO_GEN_C := $(GEN)/csi.pb-c.c $(GEN)/google/protobuf/descriptor.pb-c.c \
 	$(GEN)/google/protobuf/timestamp.pb-c.c $(GEN)/google/protobuf/wrappers.pb-c.c
 POLICY_TEXTS := $(GEN)/policy_texts.c
 
-IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/log.c
+BLOCK_SRC := privd/loopdev.c privd/blkprobe.c privd/mountops.c privd/kpath.c
+IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c ipc/log.c ipc/secmem.c ipc/volparams.c
 POLICY_SRC := policy/policy_parse.c policy/policy_load.c
-PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c \
+PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/volume_ops.c \
+	privd/kdf_budget.c privd/luks.c $(BLOCK_SRC) \
 	privd/audit.c privd/socket_dir.c
-FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c \
+FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
+	frontend/csi_node.c frontend/csi_checks.c frontend/inflight.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -108,11 +111,26 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 
 # ---- tests ------------------------------------------------------------------
 
-UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags
+UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath
+HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
 FUZZ_BIN := build-fuzz/fuzz_ipc_decode
 
-tests: $(UNIT_TESTS) $(SECCOMP_TEST)
+tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS)
+
+$(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc_libs,cmocka)
+
+# Real loop devices, libblkid and libmount on the host (root, no dm needed).
+$(B)/tests/test_blockops: tests/host/test_blockops.c $(call obj,$(BLOCK_SRC) ipc/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,mount blkid) $(LDFLAGS) -o $@ $^ $(call pc_libs,mount blkid)
+
+# libcryptsetup on real dm-crypt: runs where device-mapper exists (the VM).
+$(B)/tests/test_luks: tests/host/test_luks.c $(call obj,privd/luks.c $(BLOCK_SRC) ipc/secmem.c ipc/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcryptsetup mount blkid) $(LDFLAGS) -o $@ $^ $(call pc_libs,libcryptsetup mount blkid)
 
 $(B)/tests/test_codec: tests/unit/test_codec.c $(call obj,$(IPC_SRC))
 	@mkdir -p $(@D)

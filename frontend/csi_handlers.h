@@ -25,10 +25,11 @@ struct csi_method {
 	csi_handler_fn fn;
 };
 
-/* Handlers implemented so far; every other method of a registered service
- * answers UNIMPLEMENTED at once. */
-extern const struct csi_method csi_methods[];
-extern const size_t csi_methods_count;
+/* Handlers implemented, per service, each table ending with a NULL path;
+ * every other method of a registered service answers UNIMPLEMENTED at once. */
+extern const struct csi_method csi_identity_methods[];
+extern const struct csi_method csi_controller_methods[];
+extern const struct csi_method csi_node_methods[];
 
 /* Set once at start-up by main. */
 struct frontend_config {

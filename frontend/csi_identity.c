@@ -37,19 +37,35 @@ get_plugin_info(struct csi_call *c)
 static grpc_status_code
 get_plugin_capabilities(struct csi_call *c)
 {
+	static const Csi__V1__PluginCapability__Service__Type services[] = {
+		CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE,
+		/* local volumes are pinned to their node */
+		CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__VOLUME_ACCESSIBILITY_CONSTRAINTS,
+	};
 	Csi__V1__GetPluginCapabilitiesResponse *r = arena_alloc(&c->arena, sizeof(*r));
-	Csi__V1__PluginCapability *cap = arena_alloc(&c->arena, sizeof(*cap));
-	Csi__V1__PluginCapability__Service *svc = arena_alloc(&c->arena, sizeof(*svc));
+	size_t n = 0;
 
 	csi__v1__get_plugin_capabilities_response__init(r);
+	r->capabilities = arena_alloc(&c->arena, sizeof(void *) * 3);
+	for (size_t i = 0; i < 2; i++) {
+		Csi__V1__PluginCapability *cap = arena_alloc(&c->arena, sizeof(*cap));
+		Csi__V1__PluginCapability__Service *svc = arena_alloc(&c->arena, sizeof(*svc));
+		csi__v1__plugin_capability__init(cap);
+		csi__v1__plugin_capability__service__init(svc);
+		svc->type = services[i];
+		cap->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE;
+		cap->service = svc;
+		r->capabilities[n++] = cap;
+	}
+	Csi__V1__PluginCapability *cap = arena_alloc(&c->arena, sizeof(*cap));
+	Csi__V1__PluginCapability__VolumeExpansion *ve = arena_alloc(&c->arena, sizeof(*ve));
 	csi__v1__plugin_capability__init(cap);
-	csi__v1__plugin_capability__service__init(svc);
-	svc->type = CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE;
-	cap->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_SERVICE;
-	cap->service = svc;
-	r->n_capabilities = 1;
-	r->capabilities = arena_alloc(&c->arena, sizeof(*r->capabilities));
-	r->capabilities[0] = cap;
+	csi__v1__plugin_capability__volume_expansion__init(ve);
+	ve->type = CSI__V1__PLUGIN_CAPABILITY__VOLUME_EXPANSION__TYPE__ONLINE;
+	cap->type_case = CSI__V1__PLUGIN_CAPABILITY__TYPE_VOLUME_EXPANSION;
+	cap->volume_expansion = ve;
+	r->capabilities[n++] = cap;
+	r->n_capabilities = n;
 	c->resp = &r->base;
 	return GRPC_STATUS_OK;
 }
@@ -81,9 +97,9 @@ probe(struct csi_call *c)
 	return GRPC_STATUS_OK;
 }
 
-const struct csi_method csi_methods[] = {
+const struct csi_method csi_identity_methods[] = {
 	{ "/csi.v1.Identity/GetPluginInfo", get_plugin_info },
 	{ "/csi.v1.Identity/GetPluginCapabilities", get_plugin_capabilities },
 	{ "/csi.v1.Identity/Probe", probe },
+	{ NULL, NULL },
 };
-const size_t csi_methods_count = sizeof(csi_methods) / sizeof(csi_methods[0]);

@@ -58,9 +58,12 @@ main(int argc, char **argv)
 		}
 	}
 	log_init("frontend", level < 0 ? LOG_INFO : level);
-	if (ipc_fd < 3 || !sock || !nodeid || strlen(sock) >= sizeof(socket_path) ||
-	    getsockopt(ipc_fd, SOL_SOCKET, SO_TYPE, &type, &tlen) || type != SOCK_SEQPACKET)
-		fatal(2, "must be started by privd with --ipc-fd, --socket and --nodeid");
+	/* Node mode needs the privd channel; controller mode has no privd. */
+	if (!sock || !nodeid || strlen(sock) >= sizeof(socket_path) ||
+	    (!controller && (ipc_fd < 3 || getsockopt(ipc_fd, SOL_SOCKET, SO_TYPE, &type, &tlen) ||
+			     type != SOCK_SEQPACKET)))
+		fatal(2, "must be started by lukscryptwalker-csi (--socket, --nodeid, and "
+			 "--ipc-fd in node mode)");
 	strcpy(socket_path, sock);
 	fe_config.nodeid = nodeid;
 	fe_config.controller_mode = controller;
@@ -76,6 +79,7 @@ main(int argc, char **argv)
 		fatal(2, "signalfd: %s", strerror(errno));
 
 	frontend_sandbox();
-	privd_client_start(ipc_fd, remove_socket);
+	if (!controller)
+		privd_client_start(ipc_fd, remove_socket);
 	return server_run(socket_path, sigfd);
 }

@@ -188,7 +188,6 @@ handle(struct call_ctx *c)
 		return;
 	}
 	st = c->m->fn(&cc);
-	protobuf_c_message_free_unpacked((ProtobufCMessage *)cc.req, &wipe_allocator);
 	if (st == GRPC_STATUS_OK) {
 		if (cc.resp == NULL) {
 			st = GRPC_STATUS_INTERNAL;
@@ -201,6 +200,8 @@ handle(struct call_ctx *c)
 			grpc_slice_unref(s);
 		}
 	}
+	/* Responses may borrow from the request: free it only after packing. */
+	protobuf_c_message_free_unpacked((ProtobufCMessage *)cc.req, &wipe_allocator);
 	arena_release(&cc.arena);
 	if (st == GRPC_STATUS_OK)
 		log_debug("%s: OK", c->m->path);
@@ -250,9 +251,13 @@ enqueue(struct call_ctx *c)
 static csi_handler_fn
 find_handler(const char *path)
 {
-	for (size_t i = 0; i < csi_methods_count; i++)
-		if (strcmp(csi_methods[i].path, path) == 0)
-			return csi_methods[i].fn;
+	static const struct csi_method *const tables[] = {
+		csi_identity_methods, csi_controller_methods, csi_node_methods,
+	};
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (const struct csi_method *m = tables[t]; m->path; m++)
+			if (strcmp(m->path, path) == 0)
+				return m->fn;
 	return NULL;
 }
 

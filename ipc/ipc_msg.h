@@ -22,6 +22,10 @@
 /* String field bounds (bytes, without the terminating NUL). */
 #define IPC_ERRMSG_MAX 512u
 #define IPC_VERSION_MAX 96u
+#define IPC_VOLID_MAX 128u   /* = VOLID_MAX */
+#define IPC_PATH_MAX 4095u   /* = KPATH_MAX */
+#define IPC_OPTS_MAX 512u    /* = MOUNT_OPTS_MAX */
+#define IPC_SECRET_MAX 4096u /* = LCW_SECRET_MAX */
 
 /* Who may send a type: the channel's peer role. */
 enum ipc_peer {
@@ -43,6 +47,28 @@ enum ipc_type {
 	IPC_ANS_SPAWNER_STOP = 7,
 
 	IPC_NOTE_CHILD_EXIT = 9, /* spawner -> privd, unsolicited */
+
+	/* frontend -> privd: local LUKS volumes */
+	IPC_REQ_STAGE_LUKS = 10,
+	IPC_ANS_STAGE_LUKS = 11,
+	IPC_REQ_UNSTAGE = 12,
+	IPC_ANS_UNSTAGE = 13,
+	IPC_REQ_PUBLISH = 14,
+	IPC_ANS_PUBLISH = 15,
+	IPC_REQ_UNPUBLISH = 16,
+	IPC_ANS_UNPUBLISH = 17,
+	IPC_REQ_EXPAND = 18,
+	IPC_ANS_EXPAND = 19,
+	IPC_REQ_STATS = 20,
+	IPC_ANS_STATS = 21,
+	IPC_REQ_ERASE = 22, /* crypto-erase a local volume that is not staged */
+	IPC_ANS_ERASE = 23,
+
+	/* privd -> spawner: run a file-system tool on a volume's mapping */
+	IPC_REQ_RUN_MKFS = 24,
+	IPC_ANS_RUN_MKFS = 25,
+	IPC_REQ_RUN_GROWFS = 26,
+	IPC_ANS_RUN_GROWFS = 27,
 };
 
 /* Error classes carried by IPC_ANS_ERROR; the frontend maps them to gRPC
@@ -87,6 +113,77 @@ struct ipc_child_exit_note {
 	uint32_t wstatus; /* as from waitpid() */
 };
 
+struct ipc_stage_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+	char staging_path[IPC_PATH_MAX + 1];
+	uint32_t fs_kind;       /* enum fs_kind; FS_UNSET: keep what is there, ext4 if new */
+	char mount_opts[IPC_OPTS_MAX + 1]; /* allowlisted, comma-separated */
+	uint64_t capacity;      /* size of the backing file if it must be created */
+	uint8_t has_fs_group;
+	uint32_t fs_group;
+	uint32_t fs_mode;       /* root directory mode with fsGroup */
+	uint32_t passphrase_len;
+	uint8_t passphrase[IPC_SECRET_MAX]; /* the secret value as delivered */
+};
+
+struct ipc_stage_ans {
+	uint8_t formatted; /* this call created the LUKS volume */
+};
+
+struct ipc_unstage_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+	char staging_path[IPC_PATH_MAX + 1];
+};
+
+struct ipc_publish_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+	char staging_path[IPC_PATH_MAX + 1];
+	char target_path[IPC_PATH_MAX + 1];
+	uint8_t readonly;
+};
+
+struct ipc_unpublish_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+	char target_path[IPC_PATH_MAX + 1];
+};
+
+struct ipc_expand_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+	char volume_path[IPC_PATH_MAX + 1];
+	uint64_t new_size;
+};
+
+struct ipc_expand_ans {
+	uint64_t capacity;
+};
+
+struct ipc_stats_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+	char volume_path[IPC_PATH_MAX + 1];
+};
+
+struct ipc_stats_ans {
+	uint64_t bytes_total, bytes_avail, bytes_used;
+	uint64_t inodes_total, inodes_free, inodes_used;
+	uint8_t abnormal;
+	char condition[IPC_ERRMSG_MAX + 1];
+};
+
+struct ipc_volid_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+};
+
+struct ipc_run_tool_req {
+	char volume_id[IPC_VOLID_MAX + 1]; /* the tool runs on /dev/mapper/luks-<id> */
+	uint32_t fs_kind;
+	char mount_path[IPC_PATH_MAX + 1]; /* xfs_growfs only: the mounted file system */
+};
+
+struct ipc_run_tool_ans {
+	uint32_t wstatus;
+	char output[IPC_ERRMSG_MAX + 1]; /* tail of the tool's stderr */
+};
+
 struct ipc_msg {
 	uint32_t type; /* enum ipc_type */
 	uint32_t id;   /* request id, echoed in the answer; 0 for notes */
@@ -95,6 +192,18 @@ struct ipc_msg {
 		struct ipc_ping_ans ping_ans;
 		struct ipc_spawn_ans spawn_ans;
 		struct ipc_child_exit_note child_exit;
+		struct ipc_stage_req stage;
+		struct ipc_stage_ans stage_ans;
+		struct ipc_unstage_req unstage;
+		struct ipc_publish_req publish;
+		struct ipc_unpublish_req unpublish;
+		struct ipc_expand_req expand;
+		struct ipc_expand_ans expand_ans;
+		struct ipc_stats_req stats;
+		struct ipc_stats_ans stats_ans;
+		struct ipc_volid_req volid;
+		struct ipc_run_tool_req run_tool;
+		struct ipc_run_tool_ans run_tool_ans;
 	} u;
 };
 

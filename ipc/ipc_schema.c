@@ -7,6 +7,10 @@
 #define U32(n, member, lo, hi) { n, IPC_K_U32, lo, hi, FOFF(member), 0 }
 #define U64(n, member, lo, hi) { n, IPC_K_U64, lo, hi, FOFF(member), 0 }
 #define STR(n, member, maxlen) { n, IPC_K_STR, 0, maxlen, FOFF(member), 0 }
+#define BOOL(n, member) { n, IPC_K_BOOL, 0, 1, FOFF(member), 0 }
+#define BIN(n, member, lenmember, maxlen) { n, IPC_K_BIN, 0, maxlen, FOFF(member), FOFF(lenmember) }
+#define VOLID(member) STR("volume_id", member, IPC_VOLID_MAX)
+#define PATH(n, member) STR(n, member, IPC_PATH_MAX)
 
 static const struct ipc_field f_error[] = {
 	U32("err_class", u.error.err_class, 1, IPC_EC_MAX),
@@ -29,6 +33,80 @@ static const struct ipc_field f_child_exit[] = {
 	U32("wstatus", u.child_exit.wstatus, 0, 0xffff),
 };
 
+static const struct ipc_field f_stage[] = {
+	VOLID(u.stage.volume_id),
+	PATH("staging_path", u.stage.staging_path),
+	U32("fs_kind", u.stage.fs_kind, 0, 3),
+	STR("mount_opts", u.stage.mount_opts, IPC_OPTS_MAX),
+	U64("capacity", u.stage.capacity, 1, UINT64_MAX),
+	BOOL("has_fs_group", u.stage.has_fs_group),
+	U32("fs_group", u.stage.fs_group, 0, INT32_MAX),
+	U32("fs_mode", u.stage.fs_mode, 0, 07777),
+	BIN("passphrase", u.stage.passphrase, u.stage.passphrase_len, IPC_SECRET_MAX),
+};
+
+static const struct ipc_field f_stage_ans[] = {
+	BOOL("formatted", u.stage_ans.formatted),
+};
+
+static const struct ipc_field f_unstage[] = {
+	VOLID(u.unstage.volume_id),
+	PATH("staging_path", u.unstage.staging_path),
+};
+
+static const struct ipc_field f_publish[] = {
+	VOLID(u.publish.volume_id),
+	PATH("staging_path", u.publish.staging_path),
+	PATH("target_path", u.publish.target_path),
+	BOOL("readonly", u.publish.readonly),
+};
+
+static const struct ipc_field f_unpublish[] = {
+	VOLID(u.unpublish.volume_id),
+	PATH("target_path", u.unpublish.target_path),
+};
+
+static const struct ipc_field f_expand[] = {
+	VOLID(u.expand.volume_id),
+	PATH("volume_path", u.expand.volume_path),
+	U64("new_size", u.expand.new_size, 1, UINT64_MAX),
+};
+
+static const struct ipc_field f_expand_ans[] = {
+	U64("capacity", u.expand_ans.capacity, 0, UINT64_MAX),
+};
+
+static const struct ipc_field f_stats[] = {
+	VOLID(u.stats.volume_id),
+	PATH("volume_path", u.stats.volume_path),
+};
+
+static const struct ipc_field f_stats_ans[] = {
+	U64("bytes_total", u.stats_ans.bytes_total, 0, UINT64_MAX),
+	U64("bytes_avail", u.stats_ans.bytes_avail, 0, UINT64_MAX),
+	U64("bytes_used", u.stats_ans.bytes_used, 0, UINT64_MAX),
+	U64("inodes_total", u.stats_ans.inodes_total, 0, UINT64_MAX),
+	U64("inodes_free", u.stats_ans.inodes_free, 0, UINT64_MAX),
+	U64("inodes_used", u.stats_ans.inodes_used, 0, UINT64_MAX),
+	BOOL("abnormal", u.stats_ans.abnormal),
+	STR("condition", u.stats_ans.condition, IPC_ERRMSG_MAX),
+};
+
+static const struct ipc_field f_volid[] = {
+	VOLID(u.volid.volume_id),
+};
+
+static const struct ipc_field f_run_tool[] = {
+	VOLID(u.run_tool.volume_id),
+	U32("fs_kind", u.run_tool.fs_kind, 1, 3),
+	PATH("mount_path", u.run_tool.mount_path),
+};
+
+static const struct ipc_field f_run_tool_ans[] = {
+	U32("wstatus", u.run_tool_ans.wstatus, 0, 0xffff),
+	STR("output", u.run_tool_ans.output, IPC_ERRMSG_MAX),
+};
+
 #define ENTRY(t, senders, f) { t, #t, senders, 0, f, sizeof(f) / sizeof((f)[0]) }
 #define NOTE(t, senders, f) { t, #t, senders, 1, f, sizeof(f) / sizeof((f)[0]) }
 #define EMPTY(t, senders) { t, #t, senders, 0, NULL, 0 }
@@ -42,6 +120,24 @@ static const struct ipc_schema catalogue[] = {
 	EMPTY(IPC_REQ_SPAWNER_STOP, IPC_FROM_PRIVD),
 	EMPTY(IPC_ANS_SPAWNER_STOP, IPC_FROM_SPAWNER),
 	NOTE(IPC_NOTE_CHILD_EXIT, IPC_FROM_SPAWNER, f_child_exit),
+	ENTRY(IPC_REQ_STAGE_LUKS, IPC_FROM_FRONTEND, f_stage),
+	ENTRY(IPC_ANS_STAGE_LUKS, IPC_FROM_PRIVD, f_stage_ans),
+	ENTRY(IPC_REQ_UNSTAGE, IPC_FROM_FRONTEND, f_unstage),
+	EMPTY(IPC_ANS_UNSTAGE, IPC_FROM_PRIVD),
+	ENTRY(IPC_REQ_PUBLISH, IPC_FROM_FRONTEND, f_publish),
+	EMPTY(IPC_ANS_PUBLISH, IPC_FROM_PRIVD),
+	ENTRY(IPC_REQ_UNPUBLISH, IPC_FROM_FRONTEND, f_unpublish),
+	EMPTY(IPC_ANS_UNPUBLISH, IPC_FROM_PRIVD),
+	ENTRY(IPC_REQ_EXPAND, IPC_FROM_FRONTEND, f_expand),
+	ENTRY(IPC_ANS_EXPAND, IPC_FROM_PRIVD, f_expand_ans),
+	ENTRY(IPC_REQ_STATS, IPC_FROM_FRONTEND, f_stats),
+	ENTRY(IPC_ANS_STATS, IPC_FROM_PRIVD, f_stats_ans),
+	ENTRY(IPC_REQ_ERASE, IPC_FROM_FRONTEND, f_volid),
+	EMPTY(IPC_ANS_ERASE, IPC_FROM_PRIVD),
+	ENTRY(IPC_REQ_RUN_MKFS, IPC_FROM_PRIVD, f_run_tool),
+	ENTRY(IPC_ANS_RUN_MKFS, IPC_FROM_SPAWNER, f_run_tool_ans),
+	ENTRY(IPC_REQ_RUN_GROWFS, IPC_FROM_PRIVD, f_run_tool),
+	ENTRY(IPC_ANS_RUN_GROWFS, IPC_FROM_SPAWNER, f_run_tool_ans),
 };
 
 const struct ipc_schema *

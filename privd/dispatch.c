@@ -7,6 +7,7 @@
 
 #include "audit.h"
 #include "version.h"
+#include "volume_ops.h"
 
 void
 privd_answer_error(struct ipc_msg *ans, uint32_t err_class, int sys_errno, const char *fmt, ...)
@@ -37,9 +38,28 @@ op_ping(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	ans->u.ping_ans.uptime_ms = (audit_now_ns() - st->started_ns) / 1000000u;
 }
 
+/* The whole privileged surface. Each reason is repeated next to its
+ * handler and in SECURITY.md. */
 static const struct privd_op ops[] = {
-	{ IPC_REQ_PING, op_ping,
+	{ IPC_REQ_PING, op_ping, 0,
 	  "no input, no resource touched; answers version and uptime only" },
+	{ IPC_REQ_STAGE_LUKS, op_stage, 1,
+	  "file, loop and mapping derived from the validated id; target below the kubelet root "
+	  "without symlinks; formats only a provably empty device; nodev,nosuid" },
+	{ IPC_REQ_UNSTAGE, op_unstage, 1,
+	  "unmounts only this volume's own mount, closes only its own mapping, detaches only "
+	  "the loop of its own file; never lazily" },
+	{ IPC_REQ_PUBLISH, op_publish, 1,
+	  "binds only this volume's staged mount, below the kubelet root, read-only as a "
+	  "read-only bind" },
+	{ IPC_REQ_UNPUBLISH, op_unpublish, 1,
+	  "unmounts only binds of this volume's file system; removes only an empty directory" },
+	{ IPC_REQ_EXPAND, op_expand, 1,
+	  "grows only this volume's file, loop, mapping and file system, while it is mounted; "
+	  "never shrinks" },
+	{ IPC_REQ_STATS, op_stats, 1, "read-only queries about this volume's mount" },
+	{ IPC_REQ_ERASE, op_erase, 1,
+	  "refused while the volume is staged; acts only on the file derived from the id" },
 };
 
 const struct privd_op *

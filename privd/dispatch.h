@@ -18,6 +18,7 @@ typedef void (*privd_handler_fn)(struct privd_state *st, const struct ipc_msg *r
 struct privd_op {
 	uint32_t type;
 	privd_handler_fn fn;
+	int slow;             /* runs on a worker thread (may take seconds) */
 	const char *why_safe; /* also listed in SECURITY.md */
 };
 

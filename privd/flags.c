@@ -54,7 +54,7 @@ parse_id(const char *v, unsigned *out)
 	return 0;
 }
 
-enum kind { K_STR, K_BOOL, K_ID, K_LEVEL, K_MODE };
+enum kind { K_STR, K_BOOL, K_ID, K_LEVEL, K_MODE, K_UINT };
 
 struct flagdef {
 	const char *name;
@@ -79,6 +79,10 @@ static const struct flagdef defs[] = {
 	{ "log-level", K_LEVEL, offsetof(struct lcw_flags, log_level), 0 },
 	{ "mode", K_MODE, offsetof(struct lcw_flags, mode), 0 },
 	S("frontend-path", frontend_path),
+	S("kubelet-root", kubelet_root),
+	{ "kdf-memory-kib", K_UINT, offsetof(struct lcw_flags, kdf_memory_kib), 0 },
+	{ "kdf-iterations", K_UINT, offsetof(struct lcw_flags, kdf_iterations), 0 },
+	{ "kdf-budget-mib", K_UINT, offsetof(struct lcw_flags, kdf_budget_mib), 0 },
 };
 
 static void
@@ -94,6 +98,10 @@ defaults(struct lcw_flags *f)
 	f->frontend_uid = 65534;
 	f->frontend_gid = 65534;
 	f->log_level = LOG_INFO;
+	strcpy(f->kubelet_root, "/var/lib/kubelet");
+	f->kdf_memory_kib = 65536;
+	f->kdf_iterations = 4;
+	f->kdf_budget_mib = 1024;
 }
 
 int
@@ -172,6 +180,15 @@ flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen
 			*(int *)base = lvl;
 			break;
 		}
+		case K_UINT: {
+			unsigned n;
+			if (parse_id(val, &n)) {
+				snprintf(err, errlen, "--%s: want a positive number", name);
+				return -1;
+			}
+			*(unsigned *)base = n;
+			break;
+		}
 		case K_MODE:
 			if (strcmp(val, "node") == 0)
 				f->mode = MODE_NODE;
@@ -195,6 +212,15 @@ flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen
 	}
 	if (endpoint_socket_path(f->endpoint, f->socket_path, sizeof(f->socket_path))) {
 		snprintf(err, errlen, "--endpoint: want unix:///absolute/path (at most 107 bytes)");
+		return -1;
+	}
+	if (f->kubelet_root[0] != '/' || strlen(f->kubelet_root) < 2) {
+		snprintf(err, errlen, "--kubelet-root: want an absolute directory");
+		return -1;
+	}
+	/* argon2id: libcryptsetup accepts 32 KiB .. 4 GiB of memory. */
+	if (f->kdf_memory_kib < 32 || f->kdf_memory_kib > 4194304 || f->kdf_iterations > 1000) {
+		snprintf(err, errlen, "--kdf-memory-kib must be 32..4194304, --kdf-iterations 1..1000");
 		return -1;
 	}
 	/* The original driver picks its role from the endpoint path. */

@@ -31,6 +31,10 @@ struct lcw_flags {
 	char audit_log[FLAG_STR_MAX]; /* "" = stderr only */
 	int log_level;
 	char frontend_path[FLAG_STR_MAX]; /* "" = next to our own binary */
+	char kubelet_root[FLAG_STR_MAX];  /* kubelet paths must lie below it */
+	unsigned kdf_memory_kib;  /* argon2id memory cost of new volumes */
+	unsigned kdf_iterations;  /* argon2id time cost of new volumes */
+	unsigned kdf_budget_mib;  /* node-wide PBKDF memory of concurrent unlocks */
 };
 
 /* Parse argv. Returns 0, or -1 with a message in err. Does not touch the

@@ -6,14 +6,19 @@
  *   3. fork the spawner (it confines itself and starts the frontend);
  *   4. confine privd: non-dumpable, capabilities reduced to policy/privd.caps,
  *      no_new_privs, then the seccomp allowlist policy/privd.seccomp last;
- *   5. serve the frontend's requests from the dispatch table, restart the
- *      frontend with backoff when it dies, stop everything on SIGTERM.
+ *   5. serve the frontend's requests from the dispatch table (slow ones on
+ *      worker threads, which inherit the filter), restart the frontend with
+ *      backoff when it dies, stop everything on SIGTERM.
+ * In controller mode no root helper is needed: the process drops to the
+ * frontend's uid and becomes the frontend.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +35,11 @@
 #include "dispatch.h"
 #include "flags.h"
 #include "ipc_chan.h"
+#include "ipc_rpc.h"
+#include "kdf_budget.h"
 #include "log.h"
 #include "policy.h"
+#include "privd.h"
 #include "socket_dir.h"
 #include "spawner.h"
 #include "version.h"
@@ -39,18 +47,39 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 #define STABLE_AFTER_MS 60000
+#define NUM_WORKERS 8
+#define DRAIN_S 30
+#define TOOL_TIMEOUT_MS (15 * 60 * 1000)
 
+struct privd_config privd_cfg;
 static struct lcw_flags flags;
 static struct pol_seccomp pol;
 static char frontend_path[PATH_MAX];
+static struct rpc_chan spawner_rpc;
+
+/* The frontend channel may be replaced (restart) while a worker runs: an
+ * answer is sent only if its generation is still current. */
+static pthread_mutex_t fe_mu = PTHREAD_MUTEX_INITIALIZER;
+static int fe_fd = -1;
+static unsigned fe_gen;
+
+struct job {
+	struct job *next;
+	const struct privd_op *op;
+	unsigned gen;
+	struct ipc_msg req;
+};
+
+static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t job_cv = PTHREAD_COND_INITIALIZER;
+static struct job *job_head, *job_tail;
+static int jobs_running;
+static struct privd_state pstate;
 
 struct supervisor {
-	int spawner;        /* channel to the spawner */
-	int fe;             /* channel to the current frontend, -1 if none */
 	uint64_t fe_started;
 	unsigned backoff_ms;
 	uint64_t respawn_at; /* monotonic ns; 0 = nothing scheduled */
-	uint32_t next_id;
 	int stopping;
 };
 
@@ -84,7 +113,161 @@ find_frontend(void)
 		fatal(2, "frontend binary %s: %s", frontend_path, strerror(errno));
 }
 
-/* Ask the spawner for a new frontend on a fresh channel. */
+/* ---- answers and workers ----------------------------------------------- */
+
+static void
+send_answer(unsigned gen, const struct ipc_msg *ans)
+{
+	pthread_mutex_lock(&fe_mu);
+	if (gen == fe_gen && fe_fd >= 0 && ipc_send(fe_fd, ans, -1))
+		log_warn("cannot answer the frontend (it is gone?)");
+	pthread_mutex_unlock(&fe_mu);
+}
+
+static void
+run_job(struct job *j)
+{
+	struct ipc_msg ans;
+
+	memset(&ans, 0, sizeof(ans));
+	ans.id = j->req.id;
+	j->op->fn(&pstate, &j->req, &ans);
+	explicit_bzero(&j->req, sizeof(j->req)); /* may hold a passphrase */
+	if (ans.type == 0)
+		privd_answer_error(&ans, IPC_EC_INTERNAL, 0, "handler gave no answer");
+	send_answer(j->gen, &ans);
+	explicit_bzero(&ans, sizeof(ans));
+}
+
+static void *
+worker(void *arg)
+{
+	(void)arg;
+	prctl(PR_SET_NAME, "privd-worker");
+	for (;;) {
+		pthread_mutex_lock(&job_mu);
+		while (job_head == NULL)
+			pthread_cond_wait(&job_cv, &job_mu);
+		struct job *j = job_head;
+		job_head = j->next;
+		if (job_head == NULL)
+			job_tail = NULL;
+		jobs_running++;
+		pthread_mutex_unlock(&job_mu);
+
+		run_job(j);
+		free(j);
+
+		pthread_mutex_lock(&job_mu);
+		jobs_running--;
+		pthread_cond_broadcast(&job_cv);
+		pthread_mutex_unlock(&job_mu);
+	}
+	return NULL;
+}
+
+static void
+enqueue(const struct privd_op *op, const struct ipc_msg *req, unsigned gen)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		fatal(70, "out of memory");
+	j->op = op;
+	j->gen = gen;
+	j->req = *req;
+	pthread_mutex_lock(&job_mu);
+	if (job_tail)
+		job_tail->next = j;
+	else
+		job_head = j;
+	job_tail = j;
+	pthread_cond_signal(&job_cv);
+	pthread_mutex_unlock(&job_mu);
+}
+
+/* On shutdown, let running volume operations finish (bounded): stopping
+ * half-way is safe (every call is retryable) but finishing is kinder. */
+static void
+drain_jobs(void)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += DRAIN_S;
+	pthread_mutex_lock(&job_mu);
+	while (job_head) { /* queued but not started: drop */
+		struct job *j = job_head;
+		job_head = j->next;
+		explicit_bzero(j, sizeof(*j));
+		free(j);
+	}
+	job_tail = NULL;
+	while (jobs_running > 0)
+		if (pthread_cond_timedwait(&job_cv, &job_mu, &dl) == ETIMEDOUT) {
+			log_warn("%d volume operations still running at exit", jobs_running);
+			break;
+		}
+	pthread_mutex_unlock(&job_mu);
+}
+
+/* ---- spawner ----------------------------------------------------------- */
+
+int
+privd_run_tool(uint32_t req_type, const char *volid, int fs_kind, const char *mount_path,
+	       char *out, size_t outlen)
+{
+	struct ipc_msg req = { .type = req_type }, ans;
+
+	snprintf(req.u.run_tool.volume_id, sizeof(req.u.run_tool.volume_id), "%s", volid);
+	req.u.run_tool.fs_kind = (uint32_t)fs_kind;
+	snprintf(req.u.run_tool.mount_path, sizeof(req.u.run_tool.mount_path), "%s", mount_path);
+	out[0] = '\0';
+	int rc = rpc_call(&spawner_rpc, &req, -1, &ans, TOOL_TIMEOUT_MS);
+	if (rc) {
+		snprintf(out, outlen, "%s", rc == -1 ? "tool timed out" : "spawner is gone");
+		return -1;
+	}
+	if (ans.type == IPC_ANS_ERROR) {
+		snprintf(out, outlen, "%s", ans.u.error.msg);
+		return -1;
+	}
+	snprintf(out, outlen, "%s", ans.u.run_tool_ans.output);
+	return (int)ans.u.run_tool_ans.wstatus;
+}
+
+static void
+on_spawner_message(const struct ipc_msg *m)
+{
+	if (m->type == IPC_NOTE_CHILD_EXIT) {
+		char detail[96];
+		int st = (int)m->u.child_exit.wstatus;
+		if (WIFSIGNALED(st))
+			snprintf(detail, sizeof(detail), "pid %u killed by signal %d",
+				 m->u.child_exit.pid, WTERMSIG(st));
+		else
+			snprintf(detail, sizeof(detail), "pid %u exited with %d",
+				 m->u.child_exit.pid, WEXITSTATUS(st));
+		audit_write(&(struct audit_rec){ .op = "child_exit", .ok = WIFEXITED(st) &&
+			WEXITSTATUS(st) == 0, .start_ns = now_ns(), .detail = detail });
+		return;
+	}
+	if (rpc_deliver(&spawner_rpc, m) < 0)
+		fatal(1, "spawner answered %s out of protocol", ipc_type_name(m->type));
+}
+
+static void
+read_spawner(void)
+{
+	struct ipc_msg m;
+	int rc = ipc_recv(spawner_rpc.fd, IPC_FROM_SPAWNER, &m, NULL);
+
+	if (rc)
+		fatal(1, "spawner gone (%s)", ipc_chan_strerror(rc));
+	on_spawner_message(&m);
+}
+
+/* Ask the spawner for a new frontend on a fresh channel. Runs on the main
+ * thread, which also reads the spawner channel: other messages that arrive
+ * meanwhile are handled as usual. */
 static void
 start_frontend(struct supervisor *s)
 {
@@ -93,21 +276,17 @@ start_frontend(struct supervisor *s)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
 		fatal(1, "socketpair: %s", strerror(errno));
-	req.id = ++s->next_id ? s->next_id : ++s->next_id;
-	if (ipc_send(s->spawner, &req, sp[1]))
+	req.id = rpc_next_id(&spawner_rpc);
+	if (ipc_send(spawner_rpc.fd, &req, sp[1]))
 		fatal(1, "spawner channel lost");
 	close(sp[1]);
-	/* The spawner answers this request before anything else it sends
-	 * could matter; child-exit notes may come first and are fine. */
 	for (;;) {
-		int rc = ipc_recv(s->spawner, IPC_FROM_SPAWNER, &ans, NULL);
+		int rc = ipc_recv(spawner_rpc.fd, IPC_FROM_SPAWNER, &ans, NULL);
 		if (rc)
 			fatal(1, "spawner channel: %s", ipc_chan_strerror(rc));
-		if (ans.type == IPC_NOTE_CHILD_EXIT)
-			continue;
-		if (ans.id != req.id)
-			fatal(1, "spawner answered out of order");
-		break;
+		if (ans.id == req.id && (ans.type == IPC_ANS_SPAWN || ans.type == IPC_ANS_ERROR))
+			break;
+		on_spawner_message(&ans);
 	}
 	if (ans.type != IPC_ANS_SPAWN) {
 		log_error("cannot start the frontend: %s", ans.u.error.msg);
@@ -116,7 +295,10 @@ start_frontend(struct supervisor *s)
 		return;
 	}
 	log_info("frontend started, pid %u", ans.u.spawn_ans.pid);
-	s->fe = sp[0];
+	pthread_mutex_lock(&fe_mu);
+	fe_fd = sp[0];
+	fe_gen++;
+	pthread_mutex_unlock(&fe_mu);
 	s->fe_started = now_ns();
 	s->respawn_at = 0;
 }
@@ -126,8 +308,11 @@ frontend_lost(struct supervisor *s, const char *why)
 {
 	uint64_t ran_ms = (now_ns() - s->fe_started) / 1000000u;
 
-	close(s->fe);
-	s->fe = -1;
+	pthread_mutex_lock(&fe_mu);
+	close(fe_fd);
+	fe_fd = -1;
+	fe_gen++;
+	pthread_mutex_unlock(&fe_mu);
 	if (s->stopping)
 		return;
 	if (ran_ms >= STABLE_AFTER_MS)
@@ -139,11 +324,11 @@ frontend_lost(struct supervisor *s, const char *why)
 }
 
 static void
-serve_frontend(struct supervisor *s, struct privd_state *st)
+serve_frontend(struct supervisor *s)
 {
-	struct ipc_msg req, ans;
+	struct ipc_msg req;
 	const struct privd_op *op;
-	int rc = ipc_recv(s->fe, IPC_FROM_FRONTEND, &req, NULL);
+	int rc = ipc_recv(fe_fd, IPC_FROM_FRONTEND, &req, NULL);
 
 	if (rc) {
 		/* EOF, or a message outside the protocol: either way the peer
@@ -161,36 +346,13 @@ serve_frontend(struct supervisor *s, struct privd_state *st)
 		frontend_lost(s, "unhandled request type");
 		return;
 	}
-	memset(&ans, 0, sizeof(ans));
-	ans.id = req.id;
-	op->fn(st, &req, &ans);
-	explicit_bzero(&req, sizeof(req));
-	if (ipc_send(s->fe, &ans, -1))
-		frontend_lost(s, "cannot answer");
-}
-
-static void
-on_spawner_message(struct supervisor *s)
-{
-	struct ipc_msg m;
-	int rc = ipc_recv(s->spawner, IPC_FROM_SPAWNER, &m, NULL);
-
-	if (rc)
-		fatal(1, "spawner gone (%s)", ipc_chan_strerror(rc));
-	if (m.type == IPC_NOTE_CHILD_EXIT) {
-		char detail[96];
-		int st = (int)m.u.child_exit.wstatus;
-		if (WIFSIGNALED(st))
-			snprintf(detail, sizeof(detail), "pid %u killed by signal %d",
-				 m.u.child_exit.pid, WTERMSIG(st));
-		else
-			snprintf(detail, sizeof(detail), "pid %u exited with %d",
-				 m.u.child_exit.pid, WEXITSTATUS(st));
-		audit_write(&(struct audit_rec){ .op = "child_exit", .ok = WIFEXITED(st) &&
-			WEXITSTATUS(st) == 0, .start_ns = now_ns(), .detail = detail });
-		return;
+	if (op->slow) {
+		enqueue(op, &req, fe_gen);
+	} else {
+		struct job j = { .op = op, .gen = fe_gen, .req = req };
+		run_job(&j);
 	}
-	fatal(1, "spawner sent unexpected %s", ipc_type_name(m.type));
+	explicit_bzero(&req, sizeof(req));
 }
 
 static void
@@ -199,14 +361,18 @@ stop_all(struct supervisor *s)
 	struct ipc_msg req = { .type = IPC_REQ_SPAWNER_STOP }, ans;
 
 	s->stopping = 1;
-	req.id = ++s->next_id ? s->next_id : ++s->next_id;
-	if (ipc_send(s->spawner, &req, -1) == 0) {
-		while (ipc_recv(s->spawner, IPC_FROM_SPAWNER, &ans, NULL) == 0)
+	drain_jobs();
+	req.id = rpc_next_id(&spawner_rpc);
+	if (ipc_send(spawner_rpc.fd, &req, -1) == 0) {
+		while (ipc_recv(spawner_rpc.fd, IPC_FROM_SPAWNER, &ans, NULL) == 0)
 			if (ans.type == IPC_ANS_SPAWNER_STOP)
 				break;
 	}
-	if (s->fe >= 0)
-		close(s->fe);
+	pthread_mutex_lock(&fe_mu);
+	if (fe_fd >= 0)
+		close(fe_fd);
+	fe_fd = -1;
+	pthread_mutex_unlock(&fe_mu);
 }
 
 static void
@@ -229,12 +395,58 @@ confine(void)
 		fatal(2, "privd seccomp policy: %s", err);
 }
 
+/* Controller mode: no privileged work at all. Drop to the frontend's ids
+ * (if started as root) and exec the frontend without a privd channel. */
+static void __attribute__((noreturn))
+become_controller(void)
+{
+	char a_sock[PATH_MAX + 16], a_node[300], a_lvl[32];
+	char *argv[] = { (char *)"lcw-frontend", a_sock, a_node, (char *)"--mode=controller",
+			 a_lvl, NULL };
+	char *env[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	char err[512];
+
+	if (geteuid() == 0) {
+		if (socket_dir_prepare(flags.socket_path, flags.frontend_uid, flags.frontend_gid, err,
+				       sizeof(err)))
+			fatal(2, "endpoint %s: %s", flags.endpoint, err);
+		if (setgroups(0, NULL) || setresgid(flags.frontend_gid, flags.frontend_gid,
+						     flags.frontend_gid) ||
+		    setresuid(flags.frontend_uid, flags.frontend_uid, flags.frontend_uid))
+			fatal(2, "cannot drop to uid %u: %s", flags.frontend_uid, strerror(errno));
+	} else {
+		struct stat st;
+		if (lstat(flags.socket_path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(flags.socket_path);
+	}
+	snprintf(a_sock, sizeof(a_sock), "--socket=%s", flags.socket_path);
+	snprintf(a_node, sizeof(a_node), "--nodeid=%s", flags.nodeid);
+	snprintf(a_lvl, sizeof(a_lvl), "--log-level=%d", flags.log_level);
+	execve(frontend_path, argv, env);
+	fatal(2, "cannot exec %s: %s", frontend_path, strerror(errno));
+}
+
+static void
+init_config(void)
+{
+	const char *lp = getenv("CSI_LOCAL_PATH");
+	char rp[PATH_MAX];
+
+	snprintf(privd_cfg.local_root, sizeof(privd_cfg.local_root), "%s",
+		 lp && lp[0] == '/' ? lp : "/opt/local-path-provisioner");
+	/* Compare kubelet paths against the real directory (some
+	 * distributions make the kubelet root a symlink). */
+	snprintf(privd_cfg.kubelet_root, sizeof(privd_cfg.kubelet_root), "%s",
+		 realpath(flags.kubelet_root, rp) ? rp : flags.kubelet_root);
+	privd_cfg.kdf = (struct luks_pbkdf){ flags.kdf_memory_kib, flags.kdf_iterations, 1 };
+	kdf_budget_init((uint64_t)flags.kdf_budget_mib * 1024);
+}
+
 int
 main(int argc, char **argv)
 {
 	char err[512];
-	struct supervisor s = { .fe = -1, .backoff_ms = BACKOFF_MIN_MS };
-	struct privd_state st = { .started_ns = now_ns() };
+	struct supervisor s = { .backoff_ms = BACKOFF_MIN_MS };
 	struct spawner_config sc;
 	int sp[2], sigfd;
 	sigset_t ss;
@@ -249,11 +461,15 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_init("privd", flags.log_level);
-	if (geteuid() != 0)
-		fatal(2, "lukscryptwalker-csi must start as root (it drops to the documented "
-			 "capabilities itself; the CSI frontend runs as uid %u)",
-		      (unsigned)flags.frontend_uid);
 	find_frontend();
+	if (flags.mode == MODE_CONTROLLER)
+		become_controller();
+	if (geteuid() != 0)
+		fatal(2, "lukscryptwalker-csi must start as root in node mode (it drops to the "
+			 "documented capabilities itself; the CSI frontend runs as uid %u)",
+		      (unsigned)flags.frontend_uid);
+	init_config();
+	pstate.started_ns = now_ns();
 	if (audit_open(flags.audit_log))
 		fatal(2, "cannot open audit log %s: %s", flags.audit_log, strerror(errno));
 	if (socket_dir_prepare(flags.socket_path, flags.frontend_uid, flags.frontend_gid,
@@ -269,9 +485,8 @@ main(int argc, char **argv)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
 		fatal(2, "socketpair: %s", strerror(errno));
-	sc = (struct spawner_config){ frontend_path, flags.socket_path, flags.nodeid,
-				      flags.mode == MODE_CONTROLLER, flags.log_level,
-				      flags.frontend_uid, flags.frontend_gid };
+	sc = (struct spawner_config){ frontend_path, flags.socket_path, flags.nodeid, 0,
+				      flags.log_level, flags.frontend_uid, flags.frontend_gid };
 	pid = fork();
 	if (pid < 0)
 		fatal(2, "fork: %s", strerror(errno));
@@ -280,27 +495,32 @@ main(int argc, char **argv)
 		spawner_main(sp[1], &sc);
 	}
 	close(sp[1]);
-	s.spawner = sp[0];
+	rpc_init(&spawner_rpc, sp[0]);
 	/* SIGCHLD of the spawner itself is seen as EOF on its channel. */
 	sigdelset(&ss, SIGCHLD);
 	sigfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sigfd < 0)
 		fatal(2, "signalfd: %s", strerror(errno));
 
-	log_info("lukscryptwalker-csi %s starting: node %s, %s mode, endpoint %s",
-		 LCW_VERSION, flags.nodeid, flags.mode == MODE_CONTROLLER ? "controller" : "node",
-		 flags.endpoint);
+	log_info("lukscryptwalker-csi %s starting: node %s, endpoint %s, volumes in %s",
+		 LCW_VERSION, flags.nodeid, flags.endpoint, privd_cfg.local_root);
 	confine();
+	for (int i = 0; i < NUM_WORKERS; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, worker, NULL))
+			fatal(2, "cannot start worker threads");
+		pthread_detach(t);
+	}
 	audit_write(&(struct audit_rec){ .op = "privd_start", .ok = 1, .start_ns = now_ns(),
-		.paths = { flags.socket_path, NULL }, .detail = LCW_VERSION });
+		.paths = { flags.socket_path, privd_cfg.local_root, NULL }, .detail = LCW_VERSION });
 	start_frontend(&s);
 
 	for (;;) {
-		struct pollfd p[3] = { { sigfd, POLLIN, 0 }, { s.spawner, POLLIN, 0 },
-				       { s.fe, POLLIN, 0 } };
+		struct pollfd p[3] = { { sigfd, POLLIN, 0 }, { spawner_rpc.fd, POLLIN, 0 },
+				       { fe_fd, POLLIN, 0 } };
 		int timeout = -1;
 
-		if (s.fe < 0 && s.respawn_at) {
+		if (fe_fd < 0 && s.respawn_at) {
 			uint64_t n = now_ns();
 			if (n >= s.respawn_at) {
 				start_frontend(&s);
@@ -308,7 +528,7 @@ main(int argc, char **argv)
 			}
 			timeout = (int)((s.respawn_at - n) / 1000000u) + 1;
 		}
-		if (poll(p, s.fe >= 0 ? 3 : 2, timeout) < 0) {
+		if (poll(p, fe_fd >= 0 ? 3 : 2, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatal(1, "poll: %s", strerror(errno));
@@ -324,8 +544,8 @@ main(int argc, char **argv)
 			}
 		}
 		if (p[1].revents)
-			on_spawner_message(&s);
-		if (s.fe >= 0 && p[2].revents)
-			serve_frontend(&s, &st);
+			read_spawner();
+		if (fe_fd >= 0 && p[2].revents)
+			serve_frontend(&s);
 	}
 }

@@ -13,6 +13,7 @@
 #include "spawner.h"
 
 #include <cap-ng.h>
+#include <linux/capability.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -30,12 +31,28 @@
 #include "ipc_chan.h"
 #include "log.h"
 #include "policy.h"
+#include "volparams.h"
 
 #define STOP_GRACE_S 15
 
 static const struct spawner_config *cfg;
 static pid_t frontend_pid = -1;
 static struct pol_seccomp pol;
+
+/* File-system tools in flight: their answer goes out when they exit. */
+#define MAX_TOOLS 16
+struct tool_run {
+	pid_t pid;        /* 0 = free */
+	uint32_t req_id;
+	uint32_t ans_type;
+	int err_fd;       /* read end of the child's stderr */
+	int exited, eof;
+	int wstatus;
+	char tail[IPC_ERRMSG_MAX + 1];
+	uint64_t t0;
+	char what[64];
+};
+static struct tool_run tools[MAX_TOOLS];
 
 /* Pass through only the sanitizer settings of test builds; nothing else of
  * our environment reaches a child. */
@@ -107,6 +124,160 @@ exec_frontend(int sock)
 	_exit(127);
 }
 
+/* The tools, by purpose. They are exec'd on purpose: formatting and
+ * growing file systems is what mkfs, resize2fs and xfs_growfs are for, and
+ * no library does it as well. Paths are fixed; the device is derived here
+ * from the validated volume id. */
+static const char *const tool_path[][2] = {
+	/* [fs_kind] = { mkfs, grow } */
+	[1] = { "/sbin/mkfs.ext4", "/sbin/resize2fs" },
+	[2] = { "/sbin/mkfs.ext3", "/sbin/resize2fs" },
+	[3] = { "/sbin/mkfs.xfs", "/usr/sbin/xfs_growfs" },
+};
+
+static void __attribute__((noreturn))
+exec_tool(const struct ipc_run_tool_req *r, int grow, int errw)
+{
+	char dev[IPC_VOLID_MAX + 32];
+	char *argv[12], *env[8];
+	int n = 0, k = (int)r->fs_kind;
+	int devnull = open("/dev/null", O_RDWR);
+
+	snprintf(dev, sizeof(dev), "/dev/mapper/luks-%s", r->volume_id);
+	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(errw, 2) < 0)
+		_exit(120);
+	close_range(3, ~0U, 0);
+	/* Only what growing a mounted file system needs survives in the
+	 * bounding set (uid 0 exec gets exactly the bounding set). */
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (grow)
+		capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+			      CAP_SYS_ADMIN, CAP_SYS_RESOURCE, -1);
+	else
+		capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+			      CAP_SYS_ADMIN, -1);
+	if (capng_apply(CAPNG_SELECT_BOTH))
+		_exit(121);
+	argv[n++] = (char *)tool_path[k][grow];
+	if (!grow && k == FS_XFS) {
+		argv[n++] = (char *)"-q";
+		argv[n++] = (char *)"-f";
+		argv[n++] = (char *)"-K"; /* no discard pass: the device is new */
+		argv[n++] = dev;
+	} else if (!grow) {
+		/* The original's options: errors make the fs read-only. */
+		argv[n++] = (char *)"-q";
+		argv[n++] = (char *)"-F";
+		argv[n++] = (char *)"-e";
+		argv[n++] = (char *)"remount-ro";
+		argv[n++] = (char *)"-E";
+		argv[n++] = (char *)"nodiscard";
+		argv[n++] = dev;
+	} else if (k == FS_XFS) {
+		argv[n++] = (char *)r->mount_path; /* xfs grows through its mount point */
+	} else {
+		argv[n++] = dev; /* resize2fs grows a mounted ext3/4 online */
+	}
+	argv[n] = NULL;
+	child_env(env, sizeof(env) / sizeof(env[0]));
+	execve(argv[0], argv, env);
+	_exit(127);
+}
+
+static int
+start_tool(const struct ipc_msg *m, struct ipc_msg *ans)
+{
+	const struct ipc_run_tool_req *r = &m->u.run_tool;
+	int grow = m->type == IPC_REQ_RUN_GROWFS, pfd[2];
+	struct tool_run *t = NULL;
+
+	for (int i = 0; i < MAX_TOOLS && !t; i++)
+		if (tools[i].pid == 0)
+			t = &tools[i];
+	if (volid_valid(r->volume_id) || r->fs_kind < 1 || r->fs_kind > FS_MAX ||
+	    (grow && r->fs_kind == FS_XFS && r->mount_path[0] != '/')) {
+		ans->type = IPC_ANS_ERROR;
+		ans->u.error.err_class = IPC_EC_INVALID;
+		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "invalid tool request");
+		return -1;
+	}
+	if (t == NULL || pipe2(pfd, O_CLOEXEC)) {
+		ans->type = IPC_ANS_ERROR;
+		ans->u.error.err_class = IPC_EC_BUSY;
+		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "too many tools running");
+		return -1;
+	}
+	memset(t, 0, sizeof(*t));
+	t->t0 = audit_now_ns();
+	snprintf(t->what, sizeof(t->what), "%s", tool_path[r->fs_kind][grow]);
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		ans->type = IPC_ANS_ERROR;
+		ans->u.error.err_class = IPC_EC_INTERNAL;
+		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0)
+		exec_tool(r, grow, pfd[1]);
+	close(pfd[1]);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	t->pid = pid;
+	t->req_id = m->id;
+	t->ans_type = m->type + 1;
+	t->err_fd = pfd[0];
+	return 0;
+}
+
+/* Keep the last bytes of a tool's stderr, printable only. */
+static void
+drain_tool_output(struct tool_run *t)
+{
+	char buf[512];
+	ssize_t n;
+
+	while ((n = read(t->err_fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			char c = (buf[i] == '\n' || buf[i] == '\t') ? ' ' : buf[i];
+			if ((unsigned char)c < 0x20 || c == 0x7f)
+				continue;
+			size_t len = strlen(t->tail);
+			if (len == IPC_ERRMSG_MAX) {
+				memmove(t->tail, t->tail + 1, len); /* keep the newest */
+				len--;
+			}
+			t->tail[len] = c;
+			t->tail[len + 1] = '\0';
+		}
+	}
+	if (n == 0)
+		t->eof = 1;
+}
+
+static void
+finish_tools(int chan)
+{
+	for (int i = 0; i < MAX_TOOLS; i++) {
+		struct tool_run *t = &tools[i];
+		if (t->pid == 0 || !t->exited)
+			continue;
+		drain_tool_output(t);
+		if (!t->eof)
+			continue; /* a grandchild still holds stderr: wait for it */
+		struct ipc_msg ans = { .type = t->ans_type, .id = t->req_id };
+		ans.u.run_tool_ans.wstatus = (uint32_t)t->wstatus & 0xffff;
+		snprintf(ans.u.run_tool_ans.output, sizeof(ans.u.run_tool_ans.output), "%s", t->tail);
+		int ok = WIFEXITED(t->wstatus) && WEXITSTATUS(t->wstatus) == 0;
+		audit_write(&(struct audit_rec){ .op = "exec_tool", .paths = { t->what, NULL },
+			.ok = ok, .start_ns = t->t0, .detail = ok ? NULL : t->tail });
+		close(t->err_fd);
+		t->pid = 0;
+		if (ipc_send(chan, &ans, -1))
+			fatal(1, "spawner: cannot answer privd");
+	}
+}
+
 static int
 spawn_frontend(int fe_sock, uint32_t *pid_out, int *err)
 {
@@ -136,6 +307,15 @@ reap(int chan)
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		struct ipc_msg note = { .type = IPC_NOTE_CHILD_EXIT, .id = 0 };
+		int is_tool = 0;
+		for (int i = 0; i < MAX_TOOLS; i++)
+			if (tools[i].pid == pid) {
+				tools[i].exited = 1;
+				tools[i].wstatus = st;
+				is_tool = 1;
+			}
+		if (is_tool)
+			continue;
 		if (pid == frontend_pid)
 			frontend_pid = -1;
 		note.u.child_exit.role = IPC_ROLE_FRONTEND;
@@ -213,18 +393,26 @@ spawner_main(int chan, const struct spawner_config *c)
 	confine();
 
 	for (;;) {
-		struct pollfd p[2] = { { chan, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
-		if (poll(p, 2, -1) < 0) {
+		struct pollfd p[2 + MAX_TOOLS] = { { chan, POLLIN, 0 }, { sigfd, POLLIN, 0 } };
+		int np = 2;
+		for (int i = 0; i < MAX_TOOLS; i++)
+			if (tools[i].pid && !tools[i].eof)
+				p[np++] = (struct pollfd){ tools[i].err_fd, POLLIN, 0 };
+		if (poll(p, (nfds_t)np, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fatal(1, "spawner: poll: %s", strerror(errno));
 		}
+		for (int i = 0; i < MAX_TOOLS; i++)
+			if (tools[i].pid && !tools[i].eof)
+				drain_tool_output(&tools[i]);
 		if (p[1].revents) {
 			struct signalfd_siginfo si;
 			while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 				; /* SIGTERM/SIGINT are privd's to act on */
 			reap(chan);
 		}
+		finish_tools(chan);
 		if (!p[0].revents)
 			continue;
 
@@ -261,6 +449,13 @@ spawner_main(int chan, const struct spawner_config *c)
 			close(fd);
 			break;
 		}
+		case IPC_REQ_RUN_MKFS:
+		case IPC_REQ_RUN_GROWFS:
+			if (fd >= 0)
+				close(fd);
+			if (start_tool(&m, &ans) == 0)
+				continue; /* answered when the tool exits */
+			break;
 		case IPC_REQ_SPAWNER_STOP:
 			if (fd >= 0)
 				close(fd);

@@ -1,0 +1,66 @@
+/* Pure validation of CSI request parts (protobuf-c structs in, verdicts
+ * out). Each check returns 0, or -1 with a message fit for the gRPC status
+ * (never containing secret values). */
+#ifndef LCW_CSI_CHECKS_H
+#define LCW_CSI_CHECKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "csi.pb-c.h"
+
+#define TOPOLOGY_KEY "topology.lukscryptwalker.csi.k8s.io/node"
+
+/* What a volume capability asks for, once validated. */
+struct cap_req {
+	int fs_kind;   /* enum fs_kind */
+	int readonly;  /* access mode is a reader-only mode */
+	char mount_opts[512];
+	char mount_group[16]; /* volume_mount_group, "" if none */
+};
+
+/* Mount access type only, single-node access modes only, a supported
+ * fsType (fs_default used when the capability names none), allowlisted
+ * mount flags. */
+int check_capability(const Csi__V1__VolumeCapability *cap, struct cap_req *out, char *why,
+		     size_t whylen);
+
+/* Checks every capability of a list (CreateVolume, Validate...). The
+ * fs kind of the first one is returned in *fs_kind. */
+int check_capabilities(Csi__V1__VolumeCapability **caps, size_t n, int *fs_kind, char *why,
+		       size_t whylen);
+
+/* Absolute path, at most 4095 bytes, printable, no "." or ".." component. */
+int check_path(const char *what, const char *path, char *why, size_t whylen);
+
+/* Every string map of the CSI proto (parameters, volume_context, secrets)
+ * is generated as an array of entries with this layout. */
+struct kv_entry {
+	ProtobufCMessage base;
+	char *key;
+	char *value;
+};
+#define KV(arr) ((struct kv_entry *const *)(void *)(arr))
+
+/* Look a key up in a CSI string map; NULL if absent. */
+const char *kv_get(struct kv_entry *const *e, size_t n, const char *key);
+
+/* Parameters of a local LUKS volume from its volume context. */
+struct luks_ctx {
+	int is_s3;              /* storage-backend == "s3" */
+	char passphrase_key[254];
+	int has_fs_group;
+	uint32_t fs_group;
+	int fs_mode;
+	uint64_t capacity;      /* "capacity", or 1 GiB if absent */
+};
+
+int parse_volume_context(struct kv_entry *const *e, size_t n, struct luks_ctx *out, char *why,
+			 size_t whylen);
+
+/* Precedence of the group owner (as the original): the StorageClass
+ * fsGroup, then kubelet's volume_mount_group. */
+int resolve_fs_group(const struct luks_ctx *ctx, const struct cap_req *cap, int *has,
+		     uint32_t *gid, char *why, size_t whylen);
+
+#endif

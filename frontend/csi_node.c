@@ -1,0 +1,343 @@
+/* CSI Node service: validate, then forward one narrowly typed command to
+ * privd. Nothing here touches the system. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+
+#include "csi.pb-c.h"
+#include "csi_checks.h"
+#include "csi_handlers.h"
+#include "inflight.h"
+#include "ipc_msg.h"
+#include "privd_client.h"
+#include "volparams.h"
+
+#define SLOW_TIMEOUT_MS (10 * 60 * 1000) /* stage, expand: KDF, mkfs, resize */
+#define FAST_TIMEOUT_MS (2 * 60 * 1000)
+
+static grpc_status_code
+status_of(uint32_t err_class)
+{
+	switch (err_class) {
+	case IPC_EC_INVALID: return GRPC_STATUS_INVALID_ARGUMENT;
+	case IPC_EC_NOT_FOUND: return GRPC_STATUS_NOT_FOUND;
+	case IPC_EC_EXISTS: return GRPC_STATUS_ALREADY_EXISTS;
+	case IPC_EC_PERMISSION: return GRPC_STATUS_PERMISSION_DENIED;
+	case IPC_EC_PRECONDITION: return GRPC_STATUS_FAILED_PRECONDITION;
+	case IPC_EC_EXHAUSTED: return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	case IPC_EC_BUSY: return GRPC_STATUS_ABORTED;
+	case IPC_EC_UNAVAILABLE: return GRPC_STATUS_UNAVAILABLE;
+	default: return GRPC_STATUS_INTERNAL;
+	}
+}
+
+/* Send req to privd holding the volume's in-flight slot; on success *ans
+ * is the paired answer. The request is wiped afterwards (it may hold a
+ * passphrase). */
+static grpc_status_code
+forward(struct csi_call *c, const char *volume_id, struct ipc_msg *req, struct ipc_msg *ans,
+	int timeout_ms)
+{
+	grpc_status_code st = GRPC_STATUS_OK;
+
+	if (inflight_acquire(volume_id)) {
+		explicit_bzero(req, sizeof(*req));
+		return csi_error(c, GRPC_STATUS_ABORTED,
+				 "an operation on volume %s is already in progress", volume_id);
+	}
+	if (privd_call(req, ans, timeout_ms))
+		st = csi_error(c, GRPC_STATUS_DEADLINE_EXCEEDED,
+			       "privd did not finish within %d s; the operation continues and a "
+			       "retry will report its outcome", timeout_ms / 1000);
+	else if (ans->type == IPC_ANS_ERROR)
+		st = csi_error(c, status_of(ans->u.error.err_class), "%s", ans->u.error.msg);
+	inflight_release(volume_id);
+	explicit_bzero(req, sizeof(*req));
+	return st;
+}
+
+static grpc_status_code
+need_volume_id(struct csi_call *c, const char *id)
+{
+	if (id[0] == '\0')
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "volume_id is required");
+	if (volid_valid(id))
+		return csi_error(c, GRPC_STATUS_NOT_FOUND,
+				 "no such volume: ids are 1-128 characters of [A-Za-z0-9._-]");
+	return GRPC_STATUS_OK;
+}
+
+#define CHECK(expr)                                   \
+	do {                                          \
+		grpc_status_code _st = (expr);        \
+		if (_st != GRPC_STATUS_OK)            \
+			return _st;                   \
+	} while (0)
+
+static grpc_status_code
+path_arg(struct csi_call *c, const char *what, const char *p)
+{
+	char why[160];
+	if (check_path(what, p, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+node_stage(struct csi_call *c)
+{
+	const Csi__V1__NodeStageVolumeRequest *r = (const void *)c->req;
+	struct ipc_msg req = { .type = IPC_REQ_STAGE_LUKS }, ans;
+	struct ipc_stage_req *s = &req.u.stage;
+	struct cap_req cap;
+	struct luks_ctx ctx;
+	char why[256];
+	int has_gid;
+	uint32_t gid = 0;
+
+	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(path_arg(c, "staging_target_path", r->staging_target_path));
+	if (check_capability(r->volume_capability, &cap, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	if (parse_volume_context(KV(r->volume_context), r->n_volume_context, &ctx, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	if (ctx.is_s3)
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+				 "the s3 storage backend is not available in this version");
+	if (resolve_fs_group(&ctx, &cap, &has_gid, &gid, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	const char *pass = kv_get(KV(r->secrets), r->n_secrets, ctx.passphrase_key);
+	if (pass == NULL)
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+				 "the node-stage secret has no key \"%s\" (StorageClass "
+				 "csi.storage.k8s.io/node-stage-secret-name and passphraseKey)",
+				 ctx.passphrase_key);
+	size_t plen = strlen(pass);
+	if (plen == 0 || pass[0] == '\n')
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+				 "the passphrase in key \"%s\" is empty", ctx.passphrase_key);
+	if (plen > IPC_SECRET_MAX)
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+				 "the passphrase in key \"%s\" is longer than %u bytes",
+				 ctx.passphrase_key, IPC_SECRET_MAX);
+
+	strcpy(s->volume_id, r->volume_id);
+	strcpy(s->staging_path, r->staging_target_path);
+	s->fs_kind = (uint32_t)cap.fs_kind;
+	strcpy(s->mount_opts, cap.mount_opts);
+	s->capacity = ctx.capacity;
+	s->has_fs_group = (uint8_t)has_gid;
+	s->fs_group = gid;
+	s->fs_mode = (uint32_t)ctx.fs_mode;
+	memcpy(s->passphrase, pass, plen); /* the only copy we make */
+	s->passphrase_len = (uint32_t)plen;
+	CHECK(forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS));
+
+	Csi__V1__NodeStageVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
+	csi__v1__node_stage_volume_response__init(resp);
+	c->resp = &resp->base;
+	return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+node_unstage(struct csi_call *c)
+{
+	const Csi__V1__NodeUnstageVolumeRequest *r = (const void *)c->req;
+	struct ipc_msg req = { .type = IPC_REQ_UNSTAGE }, ans;
+
+	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(path_arg(c, "staging_target_path", r->staging_target_path));
+	strcpy(req.u.unstage.volume_id, r->volume_id);
+	strcpy(req.u.unstage.staging_path, r->staging_target_path);
+	CHECK(forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS));
+	Csi__V1__NodeUnstageVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
+	csi__v1__node_unstage_volume_response__init(resp);
+	c->resp = &resp->base;
+	return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+node_publish(struct csi_call *c)
+{
+	const Csi__V1__NodePublishVolumeRequest *r = (const void *)c->req;
+	struct ipc_msg req = { .type = IPC_REQ_PUBLISH }, ans;
+	struct cap_req cap;
+	char why[256];
+
+	CHECK(need_volume_id(c, r->volume_id));
+	if (r->staging_target_path[0] == '\0')
+		return csi_error(c, GRPC_STATUS_FAILED_PRECONDITION,
+				 "staging_target_path is required: this driver stages volumes");
+	CHECK(path_arg(c, "staging_target_path", r->staging_target_path));
+	CHECK(path_arg(c, "target_path", r->target_path));
+	if (check_capability(r->volume_capability, &cap, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	strcpy(req.u.publish.volume_id, r->volume_id);
+	strcpy(req.u.publish.staging_path, r->staging_target_path);
+	strcpy(req.u.publish.target_path, r->target_path);
+	req.u.publish.readonly = (r->readonly || cap.readonly) ? 1 : 0;
+	CHECK(forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS));
+	Csi__V1__NodePublishVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
+	csi__v1__node_publish_volume_response__init(resp);
+	c->resp = &resp->base;
+	return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+node_unpublish(struct csi_call *c)
+{
+	const Csi__V1__NodeUnpublishVolumeRequest *r = (const void *)c->req;
+	struct ipc_msg req = { .type = IPC_REQ_UNPUBLISH }, ans;
+
+	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(path_arg(c, "target_path", r->target_path));
+	strcpy(req.u.unpublish.volume_id, r->volume_id);
+	strcpy(req.u.unpublish.target_path, r->target_path);
+	CHECK(forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS));
+	Csi__V1__NodeUnpublishVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
+	csi__v1__node_unpublish_volume_response__init(resp);
+	c->resp = &resp->base;
+	return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+node_expand(struct csi_call *c)
+{
+	const Csi__V1__NodeExpandVolumeRequest *r = (const void *)c->req;
+	struct ipc_msg req = { .type = IPC_REQ_EXPAND }, ans;
+	char why[256];
+	uint64_t want;
+	int fs_kind = FS_UNSET;
+
+	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(path_arg(c, "volume_path", r->volume_path));
+	if (r->capacity_range == NULL ||
+	    (r->capacity_range->required_bytes == 0 && r->capacity_range->limit_bytes == 0))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "capacity_range is required");
+	if (r->volume_capability) {
+		struct cap_req cap;
+		if (check_capability(r->volume_capability, &cap, why, sizeof(why)))
+			return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+		fs_kind = cap.fs_kind;
+	}
+	if (capacity_resolve(r->capacity_range->required_bytes, r->capacity_range->limit_bytes,
+			     fs_kind, &want, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_OUT_OF_RANGE, "%s", why);
+	strcpy(req.u.expand.volume_id, r->volume_id);
+	/* Kubelet passes the publish target or the staging path; privd grows
+	 * whichever it is, as long as it is this volume's mount. */
+	strcpy(req.u.expand.volume_path, r->volume_path);
+	req.u.expand.new_size = want;
+	CHECK(forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS));
+	Csi__V1__NodeExpandVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
+	csi__v1__node_expand_volume_response__init(resp);
+	resp->capacity_bytes = (int64_t)ans.u.expand_ans.capacity;
+	c->resp = &resp->base;
+	return GRPC_STATUS_OK;
+}
+
+static Csi__V1__VolumeUsage *
+usage(struct csi_call *c, Csi__V1__VolumeUsage__Unit unit, uint64_t total, uint64_t avail,
+      uint64_t used)
+{
+	Csi__V1__VolumeUsage *u = arena_alloc(&c->arena, sizeof(*u));
+	csi__v1__volume_usage__init(u);
+	u->unit = unit;
+	u->total = (int64_t)total;
+	u->available = (int64_t)avail;
+	u->used = (int64_t)used;
+	return u;
+}
+
+static grpc_status_code
+node_stats(struct csi_call *c)
+{
+	const Csi__V1__NodeGetVolumeStatsRequest *r = (const void *)c->req;
+	struct ipc_msg req = { .type = IPC_REQ_STATS }, ans;
+
+	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(path_arg(c, "volume_path", r->volume_path));
+	strcpy(req.u.stats.volume_id, r->volume_id);
+	strcpy(req.u.stats.volume_path, r->volume_path);
+	CHECK(forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS));
+
+	const struct ipc_stats_ans *a = &ans.u.stats_ans;
+	Csi__V1__NodeGetVolumeStatsResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
+	Csi__V1__VolumeCondition *cond = arena_alloc(&c->arena, sizeof(*cond));
+	csi__v1__node_get_volume_stats_response__init(resp);
+	csi__v1__volume_condition__init(cond);
+	resp->usage = arena_alloc(&c->arena, sizeof(void *) * 2);
+	resp->usage[0] = usage(c, CSI__V1__VOLUME_USAGE__UNIT__BYTES, a->bytes_total,
+			       a->bytes_avail, a->bytes_used);
+	resp->usage[1] = usage(c, CSI__V1__VOLUME_USAGE__UNIT__INODES, a->inodes_total,
+			       a->inodes_free, a->inodes_used);
+	resp->n_usage = 2;
+	cond->abnormal = a->abnormal;
+	cond->message = arena_strdup(&c->arena, a->abnormal ? a->condition : "volume is healthy");
+	resp->volume_condition = cond;
+	c->resp = &resp->base;
+	return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+node_caps(struct csi_call *c)
+{
+	static const Csi__V1__NodeServiceCapability__RPC__Type types[] = {
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__STAGE_UNSTAGE_VOLUME,
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__GET_VOLUME_STATS,
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__VOLUME_CONDITION,
+		CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__VOLUME_MOUNT_GROUP,
+	};
+	const size_t n = sizeof(types) / sizeof(types[0]);
+	Csi__V1__NodeGetCapabilitiesResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
+
+	csi__v1__node_get_capabilities_response__init(resp);
+	resp->n_capabilities = n;
+	resp->capabilities = arena_alloc(&c->arena, sizeof(void *) * n);
+	for (size_t i = 0; i < n; i++) {
+		Csi__V1__NodeServiceCapability *cap = arena_alloc(&c->arena, sizeof(*cap));
+		Csi__V1__NodeServiceCapability__RPC *rpc = arena_alloc(&c->arena, sizeof(*rpc));
+		csi__v1__node_service_capability__init(cap);
+		csi__v1__node_service_capability__rpc__init(rpc);
+		rpc->type = types[i];
+		cap->type_case = CSI__V1__NODE_SERVICE_CAPABILITY__TYPE_RPC;
+		cap->rpc = rpc;
+		resp->capabilities[i] = cap;
+	}
+	c->resp = &resp->base;
+	return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+node_info(struct csi_call *c)
+{
+	Csi__V1__NodeGetInfoResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
+	Csi__V1__Topology *t = arena_alloc(&c->arena, sizeof(*t));
+	Csi__V1__Topology__SegmentsEntry *s = arena_alloc(&c->arena, sizeof(*s));
+
+	csi__v1__node_get_info_response__init(resp);
+	csi__v1__topology__init(t);
+	csi__v1__topology__segments_entry__init(s);
+	resp->node_id = (char *)fe_config.nodeid;
+	s->key = (char *)TOPOLOGY_KEY;
+	s->value = (char *)fe_config.nodeid;
+	t->n_segments = 1;
+	t->segments = arena_alloc(&c->arena, sizeof(void *));
+	t->segments[0] = s;
+	resp->accessible_topology = t;
+	c->resp = &resp->base;
+	return GRPC_STATUS_OK;
+}
+
+const struct csi_method csi_node_methods[] = {
+	{ "/csi.v1.Node/NodeStageVolume", node_stage },
+	{ "/csi.v1.Node/NodeUnstageVolume", node_unstage },
+	{ "/csi.v1.Node/NodePublishVolume", node_publish },
+	{ "/csi.v1.Node/NodeUnpublishVolume", node_unpublish },
+	{ "/csi.v1.Node/NodeExpandVolume", node_expand },
+	{ "/csi.v1.Node/NodeGetVolumeStats", node_stats },
+	{ "/csi.v1.Node/NodeGetCapabilities", node_caps },
+	{ "/csi.v1.Node/NodeGetInfo", node_info },
+	{ NULL, NULL },
+};

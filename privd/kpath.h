@@ -1,0 +1,29 @@
+/* Rules for kubelet-supplied paths (staging_target_path, target_path,
+ * volume_path). privd accepts them only below the configured kubelet root,
+ * and resolves them component by component without following symlinks, so
+ * a path cannot be redirected to somewhere else on the host. */
+#ifndef LCW_KPATH_H
+#define LCW_KPATH_H
+
+#include <stddef.h>
+
+/* Pure: the textual rules. path must be absolute, at most 4095 bytes, free
+ * of NUL and control bytes, of empty, "." and ".." components, and strictly
+ * below root (root itself is refused). Returns 0 or -EINVAL with a reason. */
+int kpath_check(const char *root, const char *path, char *why, size_t whylen);
+
+enum kpath_leaf { KPATH_MUST_EXIST = 0, KPATH_MKDIR = 1 };
+
+/* Open path as O_PATH|O_DIRECTORY (leaf must be a directory) by walking
+ * from root with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ * RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV is NOT set: kubelet dirs may be
+ * mount points). With KPATH_MKDIR the last component is created (mode 0750)
+ * if missing; parents must exist (the CO creates them). Returns an fd or a
+ * negative errno. The caller mounts via "/proc/self/fd/<fd>". */
+int kpath_open_dir(const char *root, const char *path, enum kpath_leaf leaf);
+
+/* Remove the last component of path if it is an empty directory that is not
+ * a mount point (after unpublish). Not existing is 0. 0 or negative errno. */
+int kpath_remove_dir(const char *root, const char *path);
+
+#endif

@@ -1,0 +1,901 @@
+/* privd's handlers for local LUKS volumes.
+ *
+ * Every resource is derived here from the validated volume id: the backing
+ * file <local root>/<id>/luks-<id>.img, the mapping luks-<id>, the loop
+ * device found by its backing file. Kubelet paths are accepted only below
+ * the kubelet root and opened without following symlinks (kpath), and
+ * mounts go through those descriptors. Each handler re-checks the state of
+ * the system instead of trusting memory, so every call is idempotent and a
+ * retry after privd was killed at any point finishes the job. Nothing is
+ * ever formatted unless libblkid finds no signature at all on it. */
+#define _GNU_SOURCE
+#include "volume_ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "blkprobe.h"
+#include "dispatch.h"
+#include "kdf_budget.h"
+#include "kpath.h"
+#include "log.h"
+#include "loopdev.h"
+#include "luks.h"
+#include "mountops.h"
+#include "privd.h"
+#include "secmem.h"
+#include "volparams.h"
+
+/* Names and paths of one volume, all derived from its id. */
+struct vol {
+	const char *id;
+	char dm[VOLID_MAX + 8];
+	char mapper[VOLID_MAX + 24];
+	char dir[PATH_MAX];
+	char file[PATH_MAX];
+};
+
+static int
+vol_derive(const char *id, struct vol *v, struct ipc_msg *ans)
+{
+	if (volid_valid(id) || luks_dm_name(id, v->dm, sizeof(v->dm)) ||
+	    luks_backing_dir(privd_cfg.local_root, id, v->dir, sizeof(v->dir)) ||
+	    luks_backing_file(privd_cfg.local_root, id, v->file, sizeof(v->file))) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid volume id");
+		return -1;
+	}
+	v->id = id;
+	snprintf(v->mapper, sizeof(v->mapper), "/dev/mapper/%s", v->dm);
+	return 0;
+}
+
+static void
+audit_step(const struct vol *v, const char *op, const char *p1, const char *p2, int rc,
+	   uint64_t t0, const char *detail)
+{
+	audit_write(&(struct audit_rec){ .op = op, .volume_id = v->id, .paths = { p1, p2, NULL },
+		.ok = rc >= 0, .err = rc < 0 ? -rc : 0, .start_ns = t0, .detail = detail });
+}
+
+static int
+kpath_error(struct ipc_msg *ans, const char *what, const char *path, int rc)
+{
+	if (rc == -ELOOP)
+		privd_answer_error(ans, IPC_EC_INVALID, ELOOP, "%s %s goes through a symlink", what,
+				   path);
+	else if (rc == -ENOENT)
+		privd_answer_error(ans, IPC_EC_NOT_FOUND, ENOENT, "%s %s does not exist", what, path);
+	else
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "%s %s: %s", what, path, strerror(-rc));
+	return -1;
+}
+
+/* Validate a kubelet path and open it (O_PATH directory). */
+static int
+open_kpath(const char *what, const char *path, enum kpath_leaf leaf, struct ipc_msg *ans)
+{
+	char why[160];
+	int fd;
+
+	if (kpath_check(privd_cfg.kubelet_root, path, why, sizeof(why))) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "%s: %s (kubelet root %s)", what, why,
+				   privd_cfg.kubelet_root);
+		return -1;
+	}
+	fd = kpath_open_dir(privd_cfg.kubelet_root, path, leaf);
+	if (fd < 0)
+		return kpath_error(ans, what, path, fd);
+	return fd;
+}
+
+static void
+fdpath(int fd, char *out, size_t len)
+{
+	snprintf(out, len, "/proc/self/fd/%d", fd);
+}
+
+/* Device number of a block device node, 0 if absent. */
+static dev_t
+rdev_of(const char *dev)
+{
+	struct stat st;
+	return stat(dev, &st) == 0 && S_ISBLK(st.st_mode) ? st.st_rdev : 0;
+}
+
+/* st_dev of the file system mounted at fd's directory. */
+static dev_t
+fsdev_of(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 ? st.st_dev : 0;
+}
+
+/* Does the active mapping sit on the loop device of this volume's own
+ * backing file? 1 yes, 0 not active, -1 it sits on something else. */
+static int
+mapping_is_ours(const struct vol *v, char *loop, size_t looplen)
+{
+	char under[PATH_MAX], backing[PATH_MAX];
+	struct stat a, b;
+	int act = luks_active(v->dm, under, sizeof(under));
+
+	if (act <= 0)
+		return act < 0 ? -1 : 0;
+	if (loop_backing_file(under, backing, sizeof(backing)) ||
+	    stat(backing, &a) || stat(v->file, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -1;
+	if (strlen(under) >= looplen)
+		return -1;
+	strcpy(loop, under);
+	return 1;
+}
+
+/* Is the directory at fd a mount of this volume's mapping? */
+static int
+mounted_here(const struct vol *v, int fd, const char *path, struct mnt_info *mi)
+{
+	dev_t md = rdev_of(v->mapper);
+	int m = mnt_lookup(path, mi);
+
+	if (m <= 0)
+		return m;
+	return md != 0 && fsdev_of(fd) == md ? 1 : 2; /* 2: someone else's mount */
+}
+
+/* ---- stage ------------------------------------------------------------- */
+
+/* Create the backing file of a new volume: a regular file of exactly
+ * `capacity` bytes with real blocks (fallocate), so a full disk shows up
+ * now and not as I/O errors inside the database later. */
+static int
+create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_msg *ans)
+{
+	uint64_t t0 = audit_now_ns();
+	struct stat st;
+	int fd;
+
+	*created = 0;
+	if (mkdir(privd_cfg.local_root, 0755) && errno != EEXIST) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s",
+				   privd_cfg.local_root, strerror(errno));
+		return -1;
+	}
+	if (mkdir(v->dir, 0700) && errno != EEXIST) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s", v->dir,
+				   strerror(errno));
+		return -1;
+	}
+	fd = open(v->file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		fd = open(v->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+			if (fd >= 0)
+				close(fd);
+			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+					   "%s exists but is not a regular file", v->file);
+			return -1;
+		}
+		close(fd);
+		return 0;
+	}
+	if (fd < 0) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s", v->file,
+				   strerror(errno));
+		return -1;
+	}
+	int rc = fallocate(fd, 0, 0, (off_t)capacity);
+	if (rc && (errno == EOPNOTSUPP || errno == ENOSYS)) {
+		struct statvfs sv;
+		rc = fstatvfs(fd, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize >= capacity
+			     ? ftruncate(fd, (off_t)capacity)
+			     : (errno = ENOSPC, -1);
+	}
+	int e = errno;
+	close(fd);
+	audit_step(v, "create_backing_file", v->file, NULL, rc ? -e : 0, t0, NULL);
+	if (rc) {
+		unlink(v->file);
+		if (e == ENOSPC || e == EDQUOT)
+			privd_answer_error(ans, IPC_EC_EXHAUSTED, e,
+					   "not enough space in %s for a %llu-byte volume",
+					   privd_cfg.local_root, (unsigned long long)capacity);
+		else
+			privd_answer_error(ans, IPC_EC_INTERNAL, e, "cannot allocate %s: %s", v->file,
+					   strerror(e));
+		return -1;
+	}
+	*created = 1;
+	return 0;
+}
+
+/* Attach (or find) the loop device, open (or format and open) the LUKS
+ * mapping. On success *opened says whether this call opened it. */
+static int
+open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, int *opened,
+	     int *formatted, char *loop, size_t looplen, struct ipc_msg *ans)
+{
+	char type[64], err[256];
+	uint64_t t0;
+	int rc, dio = 0;
+
+	*attached = *opened = *formatted = 0;
+	rc = mapping_is_ours(v, loop, looplen);
+	if (rc < 0) {
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+				   "mapping %s exists but not on the loop device of %s; "
+				   "refusing to use it", v->dm, v->file);
+		return -1;
+	}
+	if (rc == 1)
+		return 0;
+
+	rc = loop_find_by_file(v->file, loop, looplen);
+	if (rc == 0) {
+		t0 = audit_now_ns();
+		rc = loop_attach(v->file, loop, looplen, &dio, err, sizeof(err));
+		audit_step(v, "loop_attach", v->file, rc == 0 ? loop : NULL, rc, t0,
+			   rc == 0 ? (dio ? "direct-io" : "buffered-io") : err);
+		if (rc) {
+			privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "loop device for %s: %s", v->file,
+					   err);
+			return -1;
+		}
+		*attached = 1;
+	} else if (rc < 0) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot list loop devices: %s",
+				   strerror(-rc));
+		return -1;
+	}
+
+	rc = blk_probe(loop, type, sizeof(type));
+	if (rc == BLK_EMPTY) {
+		/* Provably empty: no signature anywhere. Safe to format. */
+		uint64_t res = kdf_budget_reserve(privd_cfg.kdf.memory_kib);
+		t0 = audit_now_ns();
+		rc = luks_format(loop, pass, &privd_cfg.kdf, err, sizeof(err));
+		kdf_budget_release(res);
+		audit_step(v, "luks_format", v->file, loop, rc, t0, rc ? err : "luks2 aes-xts-plain64");
+		if (rc) {
+			privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "LUKS format failed: %s", err);
+			return -1;
+		}
+		*formatted = 1;
+	} else if (rc != BLK_LUKS) {
+		if (rc < 0)
+			privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot probe %s: %s", v->file,
+					   strerror(-rc));
+		else
+			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+					   "%s holds a %s signature, not LUKS: refusing to format or "
+					   "open it", v->file, type[0] ? type : "foreign");
+		return -1;
+	}
+
+	uint32_t kib = privd_cfg.kdf.memory_kib;
+	if (!*formatted && luks_unlock_memory_kib(loop, &kib))
+		kib = privd_cfg.kdf.memory_kib;
+	uint64_t res = kdf_budget_reserve(kib);
+	t0 = audit_now_ns();
+	rc = luks_open(loop, v->dm, pass, err, sizeof(err));
+	kdf_budget_release(res);
+	audit_step(v, "luks_open", loop, v->mapper, rc, t0, rc ? err : NULL);
+	if (rc == -EPERM) {
+		privd_answer_error(ans, IPC_EC_PERMISSION, EPERM,
+				   "no keyslot of %s opens with the given passphrase; the volume "
+				   "was not changed", v->file);
+		return -1;
+	}
+	if (rc) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot open %s: %s", v->file, err);
+		return -1;
+	}
+	*opened = 1;
+	return 0;
+}
+
+static int
+wait_ok(int ws)
+{
+	return ws >= 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+}
+
+/* Make sure the mapping carries a file system of the wanted kind; mkfs
+ * only if it carries no signature at all. Returns the kind in *kind. */
+static int
+ensure_fs(const struct vol *v, int want, int *kind, struct ipc_msg *ans)
+{
+	char type[64], out[IPC_ERRMSG_MAX + 1];
+	int rc = blk_probe(v->mapper, type, sizeof(type));
+
+	if (rc == BLK_EMPTY) {
+		int k = want == FS_UNSET ? FS_EXT4 : want;
+		uint64_t t0 = audit_now_ns();
+		int ws = privd_run_tool(IPC_REQ_RUN_MKFS, v->id, k, "", out, sizeof(out));
+		audit_step(v, "mkfs", v->mapper, NULL, wait_ok(ws) ? 0 : -EIO, t0, fs_kind_name(k));
+		if (!wait_ok(ws)) {
+			privd_answer_error(ans, IPC_EC_INTERNAL, 0, "mkfs.%s failed: %s",
+					   fs_kind_name(k), out[0] ? out : "no output");
+			return -1;
+		}
+		*kind = k;
+		return 0;
+	}
+	if (rc == BLK_FS) {
+		int k = fs_kind_parse(type);
+		if (k <= 0) {
+			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+					   "volume holds a %s file system, which this driver does not "
+					   "mount", type);
+			return -1;
+		}
+		if (want != FS_UNSET && want != k) {
+			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+					   "volume holds %s but %s was requested; refusing to "
+					   "reformat", type, fs_kind_name(want));
+			return -1;
+		}
+		*kind = k;
+		return 0;
+	}
+	if (rc < 0)
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot probe %s", v->mapper);
+	else
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+				   "the opened volume holds a %s signature, not a file system",
+				   type[0] ? type : "foreign");
+	return -1;
+}
+
+/* Group ownership of the volume root for the pod's fsGroup, set once at
+ * stage: owner and group = fsGroup (as the original), setgid so new files
+ * inherit the group, mode from fs-mode. Files are never walked. */
+static int
+apply_fs_group(const struct vol *v, int dirfd, uint32_t gid, uint32_t mode, struct ipc_msg *ans)
+{
+	struct stat st;
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+	mode_t want = (mode_t)(mode & 07777) | S_ISGID;
+
+	if (fd < 0 || fstat(fd, &st)) {
+		rc = -errno;
+	} else {
+		if ((st.st_uid != gid || st.st_gid != gid) && fchown(fd, gid, gid))
+			rc = -errno;
+		if (rc == 0 && (st.st_mode & 07777) != want && fchmod(fd, want))
+			rc = -errno;
+	}
+	if (fd >= 0)
+		close(fd);
+	char d[64];
+	snprintf(d, sizeof(d), "gid %u mode %04o", gid, (unsigned)want);
+	audit_step(v, "set_fs_group", v->mapper, NULL, rc, audit_now_ns(), d);
+	if (rc)
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot set fsGroup on the volume root: %s",
+				   strerror(-rc));
+	return rc;
+}
+
+/* STAGE_LUKS: create (first time), open and mount a local volume at the
+ * staging path. Safe: the backing file, loop device and mapping are derived
+ * from the validated id; the target is below the kubelet root and opened
+ * without symlinks; only a provably empty device is ever formatted; a wrong
+ * passphrase changes nothing; the mount is nodev,nosuid. */
+void
+op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_stage_req *r = &req->u.stage;
+	struct lcw_secret pass = { 0 };
+	struct mnt_info mi;
+	struct vol v;
+	char loop[64] = "", fdp[64], err[256], data[IPC_OPTS_MAX + 1];
+	unsigned long flags;
+	int dirfd, created = 0, attached = 0, opened = 0, formatted = 0, mounted = 0, kind;
+	uint64_t t0;
+
+	(void)st;
+	if (vol_derive(r->volume_id, &v, ans))
+		return;
+	if (r->fs_kind > FS_MAX || mount_opts_split(r->mount_opts, &flags, data, sizeof(data)) ||
+	    r->capacity < LUKS2_HEADER_BYTES + MIB || r->capacity > MAX_CAPACITY ||
+	    r->passphrase_len == 0) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid stage parameters");
+		return;
+	}
+	if ((dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MKDIR, ans)) < 0)
+		return;
+	fdpath(dirfd, fdp, sizeof(fdp));
+
+	int m = mounted_here(&v, dirfd, r->staging_path, &mi);
+	if (m == 1 && mapping_is_ours(&v, loop, sizeof(loop)) == 1) {
+		ans->type = IPC_ANS_STAGE_LUKS; /* already staged: nothing to do */
+		goto out;
+	}
+	if (m == 1 || m == 2) {
+		privd_answer_error(ans, IPC_EC_EXISTS, 0,
+				   "staging path %s already holds a mount of %s", r->staging_path,
+				   mi.source);
+		goto out;
+	}
+
+	if (secret_alloc(&pass) ||
+	    secret_set(&pass, r->passphrase, luks_passphrase_len(r->passphrase, r->passphrase_len))) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
+		goto out;
+	}
+	if (create_backing(&v, r->capacity, &created, ans))
+		goto out;
+	if (open_mapping(&v, &pass, &attached, &opened, &formatted, loop, sizeof(loop), ans))
+		goto fail;
+	secret_free(&pass);
+	if (ensure_fs(&v, (int)r->fs_kind, &kind, ans))
+		goto fail;
+
+	t0 = audit_now_ns();
+	int rc = mnt_mount_device(v.mapper, fdp, fs_kind_name(kind), flags, data[0] ? data : NULL,
+				  err, sizeof(err));
+	audit_step(&v, "mount", v.mapper, r->staging_path, rc, t0, rc ? err : fs_kind_name(kind));
+	if (rc) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot mount %s: %s", v.mapper, err);
+		goto fail;
+	}
+	mounted = 1;
+	if (r->has_fs_group) {
+		/* dirfd names the directory under the new mount: re-open. */
+		int mfd = kpath_open_dir(privd_cfg.kubelet_root, r->staging_path, KPATH_MUST_EXIST);
+		if (mfd < 0) {
+			kpath_error(ans, "staging_target_path", r->staging_path, mfd);
+			goto fail;
+		}
+		rc = apply_fs_group(&v, mfd, r->fs_group, r->fs_mode, ans);
+		close(mfd);
+		if (rc)
+			goto fail;
+	}
+	ans->type = IPC_ANS_STAGE_LUKS;
+	ans->u.stage_ans.formatted = (uint8_t)formatted;
+	goto out;
+
+fail:
+	/* Undo what this call did, newest first; leave what was there. */
+	if (mounted)
+		mnt_unmount(r->staging_path);
+	if (opened)
+		luks_close(v.dm);
+	if (attached)
+		loop_detach(loop);
+	if (created && !formatted) {
+		unlink(v.file);
+		rmdir(v.dir);
+	}
+out:
+	secret_free(&pass);
+	close(dirfd);
+}
+
+/* ---- unstage ----------------------------------------------------------- */
+
+/* UNSTAGE: unmount the staging path, close the mapping, detach the loop,
+ * in that order. Safe: acts only on a mount of this volume's own mapping
+ * and on the loop device of its own backing file; never lazily, so a busy
+ * volume reports an error instead of vanishing under its users. */
+void
+op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_unstage_req *r = &req->u.unstage;
+	struct mnt_info mi;
+	struct vol v;
+	char loop[64], why[160];
+	uint64_t t0;
+	int dirfd, rc;
+
+	(void)st;
+	if (vol_derive(r->volume_id, &v, ans))
+		return;
+	if (kpath_check(privd_cfg.kubelet_root, r->staging_path, why, sizeof(why))) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "staging_target_path: %s", why);
+		return;
+	}
+	dirfd = kpath_open_dir(privd_cfg.kubelet_root, r->staging_path, KPATH_MUST_EXIST);
+	if (dirfd < 0 && dirfd != -ENOENT) {
+		kpath_error(ans, "staging_target_path", r->staging_path, dirfd);
+		return;
+	}
+	if (dirfd >= 0) {
+		int m = mounted_here(&v, dirfd, r->staging_path, &mi);
+		if (m == 2) {
+			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+					   "staging path %s holds a mount of %s, not of volume %s",
+					   r->staging_path, mi.source, v.id);
+			close(dirfd);
+			return;
+		}
+		if (m == 1) {
+			int fsfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fsfd >= 0) {
+				syncfs(fsfd);
+				close(fsfd);
+			}
+			close(dirfd);
+			dirfd = -1;
+			t0 = audit_now_ns();
+			rc = mnt_unmount(r->staging_path);
+			audit_step(&v, "unmount", r->staging_path, NULL, rc, t0, NULL);
+			if (rc) {
+				privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
+						   "cannot unmount %s: %s", r->staging_path,
+						   strerror(-rc));
+				return;
+			}
+		}
+		if (dirfd >= 0)
+			close(dirfd);
+	}
+	rc = mapping_is_ours(&v, loop, sizeof(loop));
+	if (rc < 0) {
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+				   "mapping %s is not on this volume's backing file; left alone", v.dm);
+		return;
+	}
+	if (rc == 1) {
+		t0 = audit_now_ns();
+		rc = luks_close(v.dm);
+		audit_step(&v, "luks_close", v.mapper, NULL, rc, t0, NULL);
+		if (rc) {
+			privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
+					   "cannot close %s: %s (still mounted or published?)", v.dm,
+					   strerror(-rc));
+			return;
+		}
+	}
+	while (loop_find_by_file(v.file, loop, sizeof(loop)) == 1) {
+		t0 = audit_now_ns();
+		rc = loop_detach(loop);
+		audit_step(&v, "loop_detach", loop, v.file, rc, t0, NULL);
+		if (rc) {
+			privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot detach %s: %s", loop,
+					   strerror(-rc));
+			return;
+		}
+	}
+	ans->type = IPC_ANS_UNSTAGE;
+}
+
+/* ---- publish / unpublish ---------------------------------------------- */
+
+/* PUBLISH: bind the staged file system into the pod's target directory,
+ * read-only as a read-only bind (never by remounting the superblock, which
+ * would turn every other user read-only too). Safe: the source must be this
+ * volume's own staged mount; both paths are below the kubelet root and
+ * opened without symlinks; a bind adds no new device access. */
+void
+op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_publish_req *r = &req->u.publish;
+	struct mnt_info mi, ti;
+	struct vol v;
+	char sp[64], tp[64], err[256];
+	int sfd = -1, tfd = -1;
+
+	(void)st;
+	if (vol_derive(r->volume_id, &v, ans))
+		return;
+	if ((sfd = open_kpath("staging_target_path", r->staging_path, KPATH_MUST_EXIST, ans)) < 0)
+		return;
+	if (mounted_here(&v, sfd, r->staging_path, &mi) != 1) {
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0, "volume %s is not staged at %s", v.id,
+				   r->staging_path);
+		goto out;
+	}
+	if ((tfd = open_kpath("target_path", r->target_path, KPATH_MKDIR, ans)) < 0)
+		goto out;
+	int m = mounted_here(&v, tfd, r->target_path, &ti);
+	if (m == 1) {
+		if (!!ti.readonly == !!r->readonly)
+			ans->type = IPC_ANS_PUBLISH; /* already published like this */
+		else
+			privd_answer_error(ans, IPC_EC_EXISTS, 0,
+					   "volume %s is already published at %s %s", v.id,
+					   r->target_path, ti.readonly ? "read-only" : "read-write");
+		goto out;
+	}
+	if (m == 2) {
+		privd_answer_error(ans, IPC_EC_EXISTS, 0, "target %s already holds a mount of %s",
+				   r->target_path, ti.source);
+		goto out;
+	}
+	fdpath(sfd, sp, sizeof(sp));
+	fdpath(tfd, tp, sizeof(tp));
+	uint64_t t0 = audit_now_ns();
+	int rc = mnt_bind(sp, tp, r->readonly, err, sizeof(err));
+	audit_step(&v, "bind_mount", r->staging_path, r->target_path, rc, t0,
+		   r->readonly ? "read-only" : "read-write");
+	if (rc)
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot publish: %s", err);
+	else
+		ans->type = IPC_ANS_PUBLISH;
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+}
+
+/* UNPUBLISH: unmount the binds of this volume at the target and remove the
+ * directory publish created. Safe: only mounts of this volume's file system
+ * are unmounted; a foreign mount is reported, not touched. */
+void
+op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_unpublish_req *r = &req->u.unpublish;
+	struct mnt_info mi;
+	struct vol v;
+	char why[160];
+	int tfd, rc;
+
+	(void)st;
+	if (vol_derive(r->volume_id, &v, ans))
+		return;
+	if (kpath_check(privd_cfg.kubelet_root, r->target_path, why, sizeof(why))) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "target_path: %s", why);
+		return;
+	}
+	for (int i = 0; i < 16; i++) {
+		tfd = kpath_open_dir(privd_cfg.kubelet_root, r->target_path, KPATH_MUST_EXIST);
+		if (tfd == -ENOENT) {
+			ans->type = IPC_ANS_UNPUBLISH;
+			return;
+		}
+		if (tfd < 0) {
+			kpath_error(ans, "target_path", r->target_path, tfd);
+			return;
+		}
+		int m = mounted_here(&v, tfd, r->target_path, &mi);
+		close(tfd);
+		if (m == 0)
+			break;
+		if (m == 2) {
+			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+					   "target %s holds a mount of %s, not of volume %s",
+					   r->target_path, mi.source, v.id);
+			return;
+		}
+		uint64_t t0 = audit_now_ns();
+		rc = mnt_unmount(r->target_path);
+		audit_step(&v, "unmount", r->target_path, NULL, rc, t0, NULL);
+		if (rc) {
+			privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
+					   "cannot unmount %s: %s", r->target_path, strerror(-rc));
+			return;
+		}
+	}
+	rc = kpath_remove_dir(privd_cfg.kubelet_root, r->target_path);
+	if (rc && rc != -ENOENT && rc != -ENOTEMPTY) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot remove %s: %s", r->target_path,
+				   strerror(-rc));
+		return;
+	}
+	ans->type = IPC_ANS_UNPUBLISH;
+}
+
+/* ---- expand ------------------------------------------------------------ */
+
+/* EXPAND: grow the backing file, refresh the loop device, resize the
+ * mapping, then grow the file system online. Every step is idempotent and
+ * always runs, so a retry completes a partial expansion. Safe: acts on this
+ * volume's own file, loop and mapping, and only while volume_path is this
+ * volume's mount; it never shrinks anything. */
+void
+op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_expand_req *r = &req->u.expand;
+	struct mnt_info mi;
+	struct vol v;
+	struct stat sb;
+	char loop[64], err[256], out[IPC_ERRMSG_MAX + 1];
+	unsigned long long size = 0;
+	uint64_t t0;
+	int fd, rc;
+
+	(void)st;
+	if (vol_derive(r->volume_id, &v, ans))
+		return;
+	if (r->new_size > MAX_CAPACITY) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "size too large");
+		return;
+	}
+	if ((fd = open_kpath("volume_path", r->volume_path, KPATH_MUST_EXIST, ans)) < 0)
+		return;
+	rc = mounted_here(&v, fd, r->volume_path, &mi);
+	close(fd);
+	if (rc != 1) {
+		privd_answer_error(ans, IPC_EC_NOT_FOUND, 0, "volume %s is not mounted at %s", v.id,
+				   r->volume_path);
+		return;
+	}
+	if (mapping_is_ours(&v, loop, sizeof(loop)) != 1) {
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+				   "mapping %s is not on this volume's backing file", v.dm);
+		return;
+	}
+
+	t0 = audit_now_ns();
+	fd = open(v.file, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	rc = (fd < 0 || fstat(fd, &sb)) ? -errno : 0;
+	if (rc == 0 && (uint64_t)sb.st_size < r->new_size) {
+		if (fallocate(fd, 0, 0, (off_t)r->new_size) &&
+		    (errno != EOPNOTSUPP || ftruncate(fd, (off_t)r->new_size)))
+			rc = -errno;
+	}
+	if (fd >= 0)
+		close(fd);
+	audit_step(&v, "grow_backing_file", v.file, NULL, rc, t0, NULL);
+	if (rc) {
+		privd_answer_error(ans, (rc == -ENOSPC || rc == -EDQUOT) ? IPC_EC_EXHAUSTED
+									 : IPC_EC_INTERNAL,
+				   -rc, "cannot grow %s to %llu bytes: %s", v.file,
+				   (unsigned long long)r->new_size, strerror(-rc));
+		return;
+	}
+	t0 = audit_now_ns();
+	rc = loop_refresh_capacity(loop);
+	audit_step(&v, "loop_set_capacity", loop, NULL, rc, t0, NULL);
+	if (rc == 0) {
+		t0 = audit_now_ns();
+		rc = luks_resize(v.dm, err, sizeof(err));
+		audit_step(&v, "luks_resize", v.mapper, NULL, rc, t0, rc ? err : NULL);
+	}
+	if (rc == 0)
+		rc = blockdev_size(v.mapper, &size);
+	if (rc || size + LUKS2_HEADER_BYTES + MIB < r->new_size) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, rc ? -rc : 0,
+				   "the encrypted device did not grow (%llu bytes)", size);
+		return;
+	}
+	int kind = fs_kind_parse(mi.fstype);
+	if (kind <= 0) {
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0, "cannot grow a %s file system",
+				   mi.fstype);
+		return;
+	}
+	t0 = audit_now_ns();
+	int ws = privd_run_tool(IPC_REQ_RUN_GROWFS, v.id, kind, r->volume_path, out, sizeof(out));
+	audit_step(&v, "grow_fs", v.mapper, r->volume_path, wait_ok(ws) ? 0 : -EIO, t0, mi.fstype);
+	if (!wait_ok(ws)) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, 0, "growing %s failed: %s", mi.fstype,
+				   out[0] ? out : "no output");
+		return;
+	}
+	ans->type = IPC_ANS_EXPAND;
+	ans->u.expand_ans.capacity = r->new_size;
+}
+
+/* ---- stats ------------------------------------------------------------- */
+
+/* STATS: usage of the volume's file system and its health. Safe: read-only
+ * queries (statvfs, mount table, mapping status) on this volume only. */
+void
+op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_stats_req *r = &req->u.stats;
+	struct ipc_stats_ans *a = &ans->u.stats_ans;
+	struct mnt_info mi;
+	struct statvfs sv;
+	struct vol v;
+	char loop[64], why[160];
+	int fd, m;
+
+	(void)st;
+	if (vol_derive(r->volume_id, &v, ans))
+		return;
+	if (kpath_check(privd_cfg.kubelet_root, r->volume_path, why, sizeof(why))) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "volume_path: %s", why);
+		return;
+	}
+	fd = kpath_open_dir(privd_cfg.kubelet_root, r->volume_path, KPATH_MUST_EXIST);
+	if (fd < 0) {
+		privd_answer_error(ans, IPC_EC_NOT_FOUND, -fd, "%s: %s", r->volume_path,
+				   strerror(-fd));
+		return;
+	}
+	m = mnt_lookup(r->volume_path, &mi);
+	dev_t md = rdev_of(v.mapper);
+	if (m != 1 || (md != 0 && fsdev_of(fd) != md)) {
+		close(fd);
+		privd_answer_error(ans, IPC_EC_NOT_FOUND, 0, "volume %s is not mounted at %s", v.id,
+				   r->volume_path);
+		return;
+	}
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	memset(a, 0, sizeof(*a));
+	ans->type = IPC_ANS_STATS;
+	if (dfd < 0 || fstatvfs(dfd, &sv)) {
+		a->abnormal = 1;
+		snprintf(a->condition, sizeof(a->condition), "file system does not answer: %s",
+			 strerror(errno));
+	} else {
+		a->bytes_total = (uint64_t)sv.f_blocks * sv.f_frsize;
+		a->bytes_avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+		a->bytes_used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+		a->inodes_total = sv.f_files;
+		a->inodes_free = sv.f_favail;
+		a->inodes_used = sv.f_files - sv.f_ffree;
+	}
+	if (dfd >= 0)
+		close(dfd);
+	if (a->abnormal)
+		return;
+	if (md == 0) {
+		a->abnormal = 1;
+		snprintf(a->condition, sizeof(a->condition), "mapping %s is gone", v.dm);
+	} else if (mapping_is_ours(&v, loop, sizeof(loop)) != 1) {
+		a->abnormal = 1;
+		snprintf(a->condition, sizeof(a->condition),
+			 "mapping %s no longer sits on its backing file", v.dm);
+	} else if (access(v.file, F_OK)) {
+		a->abnormal = 1;
+		snprintf(a->condition, sizeof(a->condition), "backing file %.400s is missing", v.file);
+	} else if (mi.sb_readonly) {
+		/* We always mount read-write; ext4 errors=remount-ro got here. */
+		a->abnormal = 1;
+		snprintf(a->condition, sizeof(a->condition),
+			 "file system was switched to read-only after errors");
+	}
+}
+
+/* ---- erase ------------------------------------------------------------- */
+
+/* ERASE: crypto-erase a local volume: destroy its keyslots and header, then
+ * remove the backing file and its directory. Safe: refused while the volume
+ * is staged (mapping open or loop attached); acts only on the backing file
+ * derived from the validated id. Irreversible by design, so only the
+ * reclaimer (which checks the PersistentVolume is gone) sends it. */
+void
+op_erase(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	struct vol v;
+	char loop[64], err[256];
+	struct stat sb;
+	int rc;
+
+	(void)st;
+	if (vol_derive(req->u.volid.volume_id, &v, ans))
+		return;
+	if (luks_active(v.dm, loop, sizeof(loop)) != 0 ||
+	    loop_find_by_file(v.file, loop, sizeof(loop)) != 0) {
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+				   "volume %s is staged on this node; unstage it first", v.id);
+		return;
+	}
+	if (lstat(v.file, &sb) == 0) {
+		if (!S_ISREG(sb.st_mode)) {
+			privd_answer_error(ans, IPC_EC_PRECONDITION, 0, "%s is not a regular file",
+					   v.file);
+			return;
+		}
+		uint64_t t0 = audit_now_ns();
+		rc = luks_erase(v.file, err, sizeof(err));
+		/* A file that never got a LUKS header holds no data either. */
+		if (rc == -EINVAL || rc == -ENODEV)
+			rc = 0;
+		audit_step(&v, "luks_erase", v.file, NULL, rc, t0, rc ? err : NULL);
+		if (rc) {
+			privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot erase %s: %s", v.file, err);
+			return;
+		}
+		rc = unlink(v.file) ? -errno : 0;
+		audit_step(&v, "remove_backing_file", v.file, NULL, rc, t0, NULL);
+	}
+	if (rmdir(v.dir) && errno != ENOENT)
+		log_warn("volume directory %s not removed: %s", v.dir, strerror(errno));
+	ans->type = IPC_ANS_ERASE;
+}

@@ -1,0 +1,15 @@
+/* Handlers of privd's local-volume requests (see volume_ops.c). */
+#ifndef LCW_VOLUME_OPS_H
+#define LCW_VOLUME_OPS_H
+
+#include "dispatch.h"
+
+void op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans);
+void op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans);
+void op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans);
+void op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans);
+void op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans);
+void op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans);
+void op_erase(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans);
+
+#endif
