@@ -151,8 +151,13 @@ $(SECCOMP_TEST): tests/seccomp/test_seccomp.c $(call obj,$(POLICY_SRC) ipc/log.c
 # libFuzzer needs clang; built separately with ASan+UBSan.
 $(FUZZ_BIN): tests/fuzz/fuzz_ipc_decode.c ipc/ipc_codec.c ipc/ipc_schema.c
 	@mkdir -p $(@D)
-	clang -g -O1 -std=gnu11 -Iipc -fsanitize=fuzzer,address,undefined \
+	clang -g -O1 -std=gnu11 -Iipc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o $@ $^ $(call pc_libs,msgpack)
+
+# Every object depends on every project header: coarse but never stale.
+HDRS := $(wildcard ipc/*.h policy/*.h privd/*.h frontend/*.h)
+$(call obj,$(IPC_SRC) $(POLICY_SRC) $(PRIVD_SRC) $(FRONTEND_SRC)) $(UNIT_TESTS) \
+	$(SECCOMP_TEST) $(HOST_TESTS) $(FUZZ_BIN): $(HDRS)
 
 check:
 	tests/run-all.sh

@@ -149,7 +149,8 @@ decode_field(const struct ipc_field *f, const msgpack_object *o,
 			return IPC_E_STRLEN;
 		if ((rc = str_is_clean(o->via.str.ptr, o->via.str.size)))
 			return rc;
-		memcpy(base + f->off, o->via.str.ptr, o->via.str.size);
+		if (o->via.str.size) /* msgpack-c leaves ptr NULL for "" */
+			memcpy(base + f->off, o->via.str.ptr, o->via.str.size);
 		base[f->off + o->via.str.size] = '\0';
 		return IPC_OK;
 	case IPC_K_BIN:
@@ -157,7 +158,8 @@ decode_field(const struct ipc_field *f, const msgpack_object *o,
 			return IPC_E_KIND;
 		if (o->via.bin.size > f->max)
 			return IPC_E_STRLEN;
-		memcpy(base + f->off, o->via.bin.ptr, o->via.bin.size);
+		if (o->via.bin.size)
+			memcpy(base + f->off, o->via.bin.ptr, o->via.bin.size);
 		{
 			uint32_t n = o->via.bin.size;
 			memcpy(base + f->len_off, &n, sizeof(n));

@@ -26,7 +26,9 @@ static const struct named constants[] = {
 	{ "SOCK_DGRAM", SOCK_DGRAM }, { "SOCK_SEQPACKET", SOCK_SEQPACKET },
 	{ "O_ACCMODE", O_ACCMODE }, { "O_RDONLY", O_RDONLY }, { "O_WRONLY", O_WRONLY },
 	{ "O_RDWR", O_RDWR }, { "O_CREAT", O_CREAT }, { "O_TRUNC", O_TRUNC },
-	{ "O_APPEND", O_APPEND }, { "O_TMPFILE", O_TMPFILE },
+	/* As a mask, O_TMPFILE means only its own bit: glibc's O_TMPFILE also
+	 * contains O_DIRECTORY, which would forbid opening directories. */
+	{ "O_APPEND", O_APPEND }, { "O_TMPFILE", O_TMPFILE & ~O_DIRECTORY },
 	{ "CLONE_THREAD", CLONE_THREAD },
 	{ "PROT_EXEC", PROT_EXEC },
 	{ "PR_SET_NAME", PR_SET_NAME }, { "PR_GET_NAME", PR_GET_NAME },
@@ -68,15 +70,25 @@ parse_value(const char *tok, uint64_t *out)
 	char *save = NULL, *t;
 	uint64_t acc = 0;
 
-	if (strlen(tok) >= sizeof(buf))
+	size_t n = strlen(tok);
+
+	/* strtok_r would skip empty terms: "|" alone would read as 0. */
+	if (n == 0 || n >= sizeof(buf) || tok[0] == '|' || tok[n - 1] == '|' ||
+	    strstr(tok, "||"))
 		return -1;
 	strcpy(buf, tok);
 	for (t = strtok_r(buf, "|", &save); t; t = strtok_r(NULL, "|", &save)) {
 		uint64_t v;
 		if (isdigit((unsigned char)t[0])) {
 			char *end;
+			int hex = t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
+			/* Decimal or 0x hex only: a leading 0 is not octal here
+			 * (file modes are written 0644 in C, and would mislead). */
+			if (hex ? !isxdigit((unsigned char)t[2])
+				: (t[0] == '0' && t[1] != '\0'))
+				return -1;
 			errno = 0;
-			v = strtoull(t, &end, 0);
+			v = strtoull(hex ? t + 2 : t, &end, hex ? 16 : 10);
 			if (errno || *end)
 				return -1;
 		} else if (lookup(constants, NCONST, t, &v))
@@ -138,6 +150,8 @@ parse_cond(char **tok, int ntok, int *i, struct pol_cond *c)
 	*i += 2;
 	if ((value & mask) != value)
 		return -1; /* can never match: a policy bug */
+	if (mask == 0)
+		return -1; /* always matches: the condition would be void */
 	c->mask = mask;
 	c->value = value;
 	return 0;
@@ -262,6 +276,20 @@ pol_parse(const char *text, struct pol_seccomp *out, char *err, size_t errlen)
 		snprintf(err, errlen, "no default action");
 		return -1;
 	}
+	/* libseccomp resolves two rules for one syscall silently (an
+	 * unconditional rule wins): only alternatives of conditional allows
+	 * may share a name. */
+	for (size_t i = 0; i < out->nrules; i++)
+		for (size_t j = i + 1; j < out->nrules; j++) {
+			const struct pol_rule *a = &out->rules[i], *b = &out->rules[j];
+			if (strcmp(a->name, b->name))
+				continue;
+			if (a->action == POL_ALLOW && b->action == POL_ALLOW && a->ncond && b->ncond)
+				continue;
+			snprintf(err, errlen, "line %u: %s already has a rule on line %u", b->line,
+				 b->name, a->line);
+			return -1;
+		}
 	return 0;
 }
 

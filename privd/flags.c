@@ -23,7 +23,9 @@ endpoint_socket_path(const char *endpoint, char *out, size_t outlen)
 		return -1;
 	if (p[0] != '/' || strlen(p) >= outlen || strlen(p) > 107 /* sun_path */)
 		return -1;
-	if (strstr(p, "/../") || strstr(p, "/./") || p[strlen(p) - 1] == '/')
+	size_t n = strlen(p);
+	if (strstr(p, "/../") || strstr(p, "/./") || p[n - 1] == '/' ||
+	    (n >= 3 && strcmp(p + n - 3, "/..") == 0) || (n >= 2 && strcmp(p + n - 2, "/.") == 0))
 		return -1;
 	strcpy(out, p);
 	return 0;
@@ -46,9 +48,11 @@ parse_id(const char *v, unsigned *out)
 	char *end;
 	unsigned long n;
 
+	if (v[0] < '0' || v[0] > '9')
+		return -1;
 	errno = 0;
 	n = strtoul(v, &end, 10);
-	if (errno || *end || v[0] == '\0' || v[0] == '-' || n == 0 || n > 2147483647UL)
+	if (errno || *end || n == 0 || n > 2147483647UL)
 		return -1;
 	*out = (unsigned)n;
 	return 0;
@@ -153,9 +157,12 @@ flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen
 				return -1;
 			break;
 		case K_BOOL:
-			if (strcmp(val, "true") == 0 || strcmp(val, "1") == 0)
+			/* Go's strconv.ParseBool spellings */
+			if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "t") ||
+			    !strcmp(val, "T") || !strcmp(val, "TRUE") || !strcmp(val, "True"))
 				*(int *)base = 1;
-			else if (strcmp(val, "false") == 0 || strcmp(val, "0") == 0)
+			else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "f") ||
+				 !strcmp(val, "F") || !strcmp(val, "FALSE") || !strcmp(val, "False"))
 				*(int *)base = 0;
 			else {
 				snprintf(err, errlen, "--%s: want true or false", name);
@@ -214,13 +221,16 @@ flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen
 		snprintf(err, errlen, "--endpoint: want unix:///absolute/path (at most 107 bytes)");
 		return -1;
 	}
-	if (f->kubelet_root[0] != '/' || strlen(f->kubelet_root) < 2) {
+	if (f->kubelet_root[0] != '/' || strlen(f->kubelet_root) < 2 ||
+	    f->kubelet_root[strlen(f->kubelet_root) - 1] == '/' || strstr(f->kubelet_root, "/.")) {
 		snprintf(err, errlen, "--kubelet-root: want an absolute directory");
 		return -1;
 	}
-	/* argon2id: libcryptsetup accepts 32 KiB .. 4 GiB of memory. */
-	if (f->kdf_memory_kib < 32 || f->kdf_memory_kib > 4194304 || f->kdf_iterations > 1000) {
-		snprintf(err, errlen, "--kdf-memory-kib must be 32..4194304, --kdf-iterations 1..1000");
+	/* argon2id in libcryptsetup: 32 KiB .. 4 GiB of memory, at least 4
+	 * iterations. */
+	if (f->kdf_memory_kib < 32 || f->kdf_memory_kib > 4194304 || f->kdf_iterations < 4 ||
+	    f->kdf_iterations > 1000) {
+		snprintf(err, errlen, "--kdf-memory-kib must be 32..4194304, --kdf-iterations 4..1000");
 		return -1;
 	}
 	/* The original driver picks its role from the endpoint path. */

@@ -15,7 +15,11 @@ int loop_attach(const char *backing_file, char *dev, size_t devlen, int *direct_
 
 /* Find the loop device whose backing file is exactly this path (as the
  * kernel reports it in /sys/block/loopN/loop/backing_file, and with the
- * same device and inode). Returns 1 and fills dev, 0 if none, negative
+ * same device and inode). The device and inode decide (the sysfs name can
+ * end in " (deleted)", be truncated, or be another hard link of the same
+ * file, which is logged as a warning but still a match: two loop devices
+ * on one file would corrupt it). A path that does not exist is 0. Returns
+ * 1 and fills dev (the lowest match; more are logged), 0 if none, negative
  * errno on error. */
 int loop_find_by_file(const char *backing_file, char *dev, size_t devlen);
 
@@ -29,7 +33,11 @@ int loop_refresh_capacity(const char *dev);
 int blockdev_size(const char *dev, unsigned long long *bytes);
 
 /* Detach (LOOP_CLR_FD). Detaching a device that is not attached is 0.
- * Returns 0 or negative errno (EBUSY while something holds it open). */
+ * Returns 0 or negative errno (EBUSY while something holds it open).
+ * "Holds" means a mount or a dm mapping (an exclusive open fails): current
+ * kernels never fail LOOP_CLR_FD itself, they only defer the detach to the
+ * last close, so a transient opener such as udev's blkid delays it briefly
+ * (waited for up to 1 s) rather than failing it. */
 int loop_detach(const char *dev);
 
 #endif

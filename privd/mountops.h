@@ -1,5 +1,14 @@
 /* Mounts with libmount. Every target passed here has already been resolved
- * by kpath (no symlinks, under the kubelet root) or is privd's own. */
+ * by kpath (no symlinks, under the kubelet root) or is privd's own.
+ *
+ * Targets (and bind sources) are either a path or "/proc/self/fd/N" of an
+ * O_PATH directory fd (kpath_open_dir). Either way the module works from the
+ * parent directory and the leaf name and never follows a symlink at the
+ * leaf, so an fd opened before a mount still names the mount on top of it
+ * (the kernel's magic link alone would not descend into it). Caveat for
+ * callers: an fd opened *inside* a mount (kpath_open_dir on a path that is
+ * already mounted) pins that mount, and mnt_unmount then fails with EBUSY;
+ * close it first or pass the path. */
 #ifndef LCW_MOUNTOPS_H
 #define LCW_MOUNTOPS_H
 
@@ -21,20 +30,30 @@ struct mnt_info {
 int mnt_lookup(const char *target, struct mnt_info *mi);
 
 /* Mount a block device with the given fs type and flags (MS_NODEV|MS_NOSUID
- * are always added). Returns 0 or negative errno with a message. */
+ * are always added; options in data cannot clear them). data is passed to
+ * libmount as an option string. No fstab, helpers, mtab/utab or silent
+ * read-only retry; a source that is not a block device is refused with
+ * -ENOTBLK (libmount would set up a loop device for a file). Returns 0 or
+ * negative errno with a message. */
 int mnt_mount_device(const char *dev, const char *target, const char *fstype,
 		     unsigned long extra_flags, const char *data, char *err, size_t errlen);
 
 /* Bind-mount src onto target; when readonly, then remount only this bind
  * read-only (MS_REMOUNT|MS_BIND|MS_RDONLY), never the shared superblock.
- * Returns 0 or negative errno with a message. */
+ * The bind always ends up nodev,nosuid, keeps the source's other per-mount
+ * flags (a read-only source stays read-only), and is unmounted again if the
+ * remount fails. Returns 0 or negative errno with a message. */
 int mnt_bind(const char *src, const char *target, int readonly, char *err, size_t errlen);
 
-/* Unmount target (not lazily). Not mounted is 0. Returns 0 or -errno. */
+/* Unmount the top mount on target (not lazily, never through a symlinked
+ * leaf). Not mounted is 0; a missing directory is -ENOENT; EBUSY while in
+ * use. Returns 0 or -errno. */
 int mnt_unmount(const char *target);
 
-/* Count mount points whose source is dev (e.g. bind mounts of a staged
- * volume are counted by st_dev of their filesystem instead; see below).
+/* Count the mounts of dev. For a block device the match is by device
+ * number (mountinfo's major:minor), so bind mounts of its filesystem count
+ * too, whatever name it was mounted by (/dev/mapper/x or /dev/dm-3); any
+ * other source (e.g. a FUSE mount's name) is compared as a string.
  * Returns count >= 0 or negative errno. */
 int mnt_count_by_source(const char *dev);
 

@@ -152,7 +152,7 @@ exec_tool(const struct ipc_run_tool_req *r, int grow, int errw)
 	capng_clear(CAPNG_SELECT_BOTH);
 	if (grow)
 		capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
-			      CAP_SYS_ADMIN, CAP_SYS_RESOURCE, -1);
+			      CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_DAC_READ_SEARCH, -1);
 	else
 		capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
 			      CAP_SYS_ADMIN, -1);

@@ -588,9 +588,16 @@ op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	(void)st;
 	if (vol_derive(r->volume_id, &v, ans))
 		return;
-	if ((sfd = open_kpath("staging_target_path", r->staging_path, KPATH_MUST_EXIST, ans)) < 0)
+	if (kpath_check(privd_cfg.kubelet_root, r->staging_path, err, sizeof(err))) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "staging_target_path: %s", err);
 		return;
-	if (mounted_here(&v, sfd, r->staging_path, &mi) != 1) {
+	}
+	sfd = kpath_open_dir(privd_cfg.kubelet_root, r->staging_path, KPATH_MUST_EXIST);
+	if (sfd < 0 && sfd != -ENOENT) {
+		kpath_error(ans, "staging_target_path", r->staging_path, sfd);
+		return;
+	}
+	if (sfd < 0 || mounted_here(&v, sfd, r->staging_path, &mi) != 1) {
 		privd_answer_error(ans, IPC_EC_PRECONDITION, 0, "volume %s is not staged at %s", v.id,
 				   r->staging_path);
 		goto out;
@@ -808,7 +815,9 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	}
 	m = mnt_lookup(r->volume_path, &mi);
 	dev_t md = rdev_of(v.mapper);
-	if (m != 1 || (md != 0 && fsdev_of(fd) != md)) {
+	/* A mapping cannot be closed while mounted, so no mapping means the
+	 * volume is not at this path. */
+	if (m != 1 || md == 0 || fsdev_of(fd) != md) {
 		close(fd);
 		privd_answer_error(ans, IPC_EC_NOT_FOUND, 0, "volume %s is not mounted at %s", v.id,
 				   r->volume_path);
@@ -834,10 +843,7 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		close(dfd);
 	if (a->abnormal)
 		return;
-	if (md == 0) {
-		a->abnormal = 1;
-		snprintf(a->condition, sizeof(a->condition), "mapping %s is gone", v.dm);
-	} else if (mapping_is_ours(&v, loop, sizeof(loop)) != 1) {
+	if (mapping_is_ours(&v, loop, sizeof(loop)) != 1) {
 		a->abnormal = 1;
 		snprintf(a->condition, sizeof(a->condition),
 			 "mapping %s no longer sits on its backing file", v.dm);

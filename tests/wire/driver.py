@@ -46,19 +46,26 @@ def children(pid):
 class Driver:
     """One running lukscryptwalker-csi with its spawner and frontend."""
 
-    def __init__(self, extra_args=(), nodeid="node-a"):
-        self.dir = tempfile.mkdtemp(prefix="lcw-wire-")
+    def __init__(self, extra_args=(), nodeid="node-a", extra_env=None, workdir=None,
+                 controller=False):
+        self.controller_mode = controller
+        self.dir = workdir or tempfile.mkdtemp(prefix="lcw-wire-")
         os.chmod(self.dir, 0o755)  # the frontend (uid 65534) must reach the socket
-        self.sock = os.path.join(self.dir, "plugin", "csi.sock")
+        self.sock = os.path.join(self.dir, "controller" if controller else "plugin", "csi.sock")
         self.audit = os.path.join(self.dir, "audit.log")
-        self.log = open(os.path.join(self.dir, "driver.log"), "w+")
+        self.log = open(os.path.join(self.dir, "driver.log"), "a+")
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
                "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0:exitcode=66",
                "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=67"}
+        env.update(extra_env or {})
+        os.makedirs(os.path.dirname(self.sock), exist_ok=True)
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
         self.proc = subprocess.Popen(
             [os.path.join(BIN_DIR, "lukscryptwalker-csi"),
              f"--endpoint=unix://{self.sock}", f"--nodeid={nodeid}",
-             f"--audit-log={self.audit}", *extra_args],
+             *([] if controller else [f"--audit-log={self.audit}"]),
+             *(["--mode=controller"] if controller else []), *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.channel = None
         self.wait_ready()

@@ -1,0 +1,112 @@
+/* A deliberately small Kubernetes API client for privd: read one key of one
+ * Secret into locked memory, and find out whether any PersistentVolume of
+ * our driver carries a given volume handle. libcurl for HTTPS, json-c for
+ * JSON. Nothing here logs; errors come back as a code plus a message that
+ * never contains the token or secret bytes.
+ *
+ * Configuration (token, CA, server address) is read once in
+ * k8s_client_new(), before privd confines itself; afterwards the only file
+ * access is a re-read of the token through a directory descriptor opened at
+ * init, after a 401 (projected service-account tokens rotate). Create the
+ * client before starting threads (curl_global_init); after that the client
+ * may be used from several threads at once. */
+#ifndef LCW_K8S_CLIENT_H
+#define LCW_K8S_CLIENT_H
+
+#include <stddef.h>
+
+#include "secmem.h"
+
+#define K8S_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define K8S_DEFAULT_TOKEN_PATH K8S_SA_DIR "/token"
+#define K8S_DEFAULT_CA_PATH K8S_SA_DIR "/ca.crt"
+#define K8S_DEFAULT_CONNECT_TIMEOUT_MS 5000L
+#define K8S_DEFAULT_TIMEOUT_MS 15000L
+#define K8S_DEFAULT_MAX_BODY (4u * 1024u * 1024u)
+#define K8S_DEFAULT_PAGE_LIMIT 500u
+#define K8S_MAX_PAGES 10000u /* 5 million PVs at the default page size */
+
+/* Distinct codes so callers can tell "the object is absent" from "we could
+ * not find out"; only K8S_OK is ever a basis for acting. */
+enum k8s_result {
+	K8S_OK = 0,
+	K8S_ERR_INVALID_ARG,	 /* bad namespace/name/key/handle, caller bug */
+	K8S_ERR_CONFIG,		 /* token, CA or server address unusable */
+	K8S_ERR_CONNECT,	 /* unreachable, refused, reset, no reply */
+	K8S_ERR_TLS,		 /* handshake or certificate verification failed */
+	K8S_ERR_TIMEOUT,	 /* connect or total timeout */
+	K8S_ERR_UNAUTHORIZED,	 /* 401, also after re-reading the token */
+	K8S_ERR_FORBIDDEN,	 /* 403: RBAC; message carries the API's text */
+	K8S_ERR_NOT_FOUND,	 /* 404 */
+	K8S_ERR_HTTP,		 /* any other non-200 status */
+	K8S_ERR_TOO_LARGE,	 /* body over the configured limit */
+	K8S_ERR_TRUNCATED,	 /* body shorter than announced, or JSON cut off */
+	K8S_ERR_BAD_JSON,	 /* not JSON, or trailing garbage */
+	K8S_ERR_SHAPE,		 /* JSON, but not the object we asked for */
+	K8S_ERR_KEY_MISSING,	 /* the Secret exists but lacks the key */
+	K8S_ERR_VALUE_TOO_LARGE, /* decoded value over LCW_SECRET_MAX */
+	K8S_ERR_INTERNAL,	 /* allocation, libcurl setup */
+};
+
+const char *k8s_result_name(int rc); /* "K8S_ERR_FORBIDDEN", ... */
+
+/* Zeroed fields take the defaults above (api_base: from
+ * KUBERNETES_SERVICE_HOST/PORT). api_base is "https://host[:port][/prefix]",
+ * without a trailing slash. */
+struct k8s_client_opts {
+	const char *api_base;
+	const char *token_path;
+	const char *ca_path;
+	long connect_timeout_ms;
+	long timeout_ms;
+	size_t max_body;
+	unsigned page_limit; /* PersistentVolume list page size */
+};
+
+struct k8s_client;
+
+int k8s_client_new(const struct k8s_client_opts *opts, struct k8s_client **out, char *err,
+		   size_t errlen);
+void k8s_client_free(struct k8s_client *c);
+const char *k8s_client_base_url(const struct k8s_client *c);
+
+/* GET /api/v1/namespaces/{ns}/secrets/{name} and base64-decode .data[key]
+ * straight into out, which the caller has secret_alloc()ed. The response
+ * body, the json-c strings and the parser's scratch buffer are wiped before
+ * they are freed. On any error out->len is 0 and its bytes are wiped.
+ * Residual copies we cannot reach: libcurl's and OpenSSL's receive buffers. */
+int k8s_get_secret_value(struct k8s_client *c, const char *ns, const char *name, const char *key,
+			 struct lcw_secret *out, char *err, size_t errlen);
+
+/* Page through GET /api/v1/persistentvolumes (limit + continue) and report
+ * whether a PV with spec.csi.driver == driver and spec.csi.volumeHandle ==
+ * handle exists. The PV's own name is irrelevant: static and restored PVs
+ * have names that differ from their handles. *exists is written only when
+ * the answer is K8S_OK, i.e. the handle was seen or every page was read. */
+int k8s_pv_exists_for_handle(struct k8s_client *c, const char *driver, const char *handle,
+			     int *exists, char *err, size_t errlen);
+
+/* The same for n handles in one listing (the reclaim scan asks for all of
+ * its candidates at once). exists[i] is written only on K8S_OK. */
+int k8s_pv_handles_exist(struct k8s_client *c, const char *driver, const char *const *handles,
+			 size_t n, int *exists, char *err, size_t errlen);
+
+/* ---- pure helpers, exposed for tests ------------------------------------ */
+
+int k8s_dns1123_label_valid(const char *s);     /* namespace: 0 or -1 */
+int k8s_dns1123_subdomain_valid(const char *s); /* object name: 0 or -1 */
+int k8s_secret_key_valid(const char *s);	/* [-._a-zA-Z0-9]{1,253}: 0 or -1 */
+
+/* Strict RFC 4648 base64 with padding (what the API server emits for
+ * []byte). Returns the decoded length, or -1 (bad input) or -2 (does not fit
+ * in cap). Writes only into out[0..cap). */
+long k8s_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t cap);
+
+/* Parse one PersistentVolumeList page (body of len bytes) and set found[i]
+ * = 1 for each handle i carried by a PV of driver; found[] is not cleared.
+ * cont receives metadata.continue ("" on the last page). No I/O. */
+int k8s_pvlist_page_match(const char *body, size_t len, const char *driver,
+			  const char *const *handles, size_t n, unsigned char *found, char *cont,
+			  size_t contlen, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,625 @@
+/* Behavioural test of the shipped seccomp policies, run as root.
+ *
+ * Every check forks a child that parses and loads the real embedded policy
+ * text with pol_parse() and pol_seccomp_load() (what the binaries call),
+ * then makes one system call with harmless arguments. The parent judges the
+ * child's fate. A check cannot pass by accident:
+ *   - the child writes 'L' to a pipe only after the filter is loaded and
+ *     /proc/self/status shows the expected number of extra filters, and 'R'
+ *     only after the probed call returned, so "killed" means killed at the
+ *     probe, and "returned" means the probe really ran;
+ *   - outcomes are distinct exit codes: an errno (< 100) as the code, 100
+ *     for the expected success, 101+ for a wrong result or a set-up failure;
+ *     code 0 is never used by a probe, so exit 0 can only come from an
+ *     exec'd program;
+ *   - a denial is only believed if the same probe without the policy (the
+ *     baseline) ends differently, so the policy made the difference;
+ *   - probes that should succeed check what they got (file contents, the
+ *     byte that went through a socketpair, a value set by the thread).
+ *
+ * Output: one "ok - NAME" / "not ok - NAME: DETAIL" line per check, then
+ * "seccomp: N passed, N failed". Exit status 1 if any check failed. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "policy.h"
+
+/* Child exit codes besides an errno value (1..99). */
+enum {
+	C_OK = 100,        /* the probe got the expected success */
+	C_WRONG = 101,     /* the call succeeded but the result was wrong */
+	C_BIG_ERRNO = 99,  /* an errno of 100 or more */
+	C_PARSE = 120,     /* pol_parse failed */
+	C_LOAD = 121,      /* pol_seccomp_load failed */
+	C_FILTERS = 122,   /* filter count did not go up as expected */
+	C_STATUS = 123,    /* /proc/self/status unreadable */
+	C_MARK = 124,      /* could not write the marker */
+};
+
+enum { P_FRONTEND, P_PRIVD, P_SPAWNER, P_END = -1 };
+
+/* tsync as in the binaries: privd syncs its threads, the others load
+ * before they have any. */
+static const struct {
+	const char *name;
+	const char *text;
+	int tsync;
+} policies[] = {
+	[P_FRONTEND] = { "frontend", policy_frontend_seccomp, 0 },
+	[P_PRIVD] = { "privd", policy_privd_seccomp, 1 },
+	[P_SPAWNER] = { "spawner", policy_spawner_seccomp, 0 },
+};
+
+static struct pol_seccomp pol; /* large: not on the stack */
+
+/* Set up by the parent before any fork. */
+static char tmp_path[64];
+static char hostname_text[256];
+static ssize_t hostname_len = -1;
+
+#define MOUNT_TARGET "/nonexistent-lcw-seccomp-test"
+
+/* ---- in the child -------------------------------------------------------- */
+
+static int
+errcode(void)
+{
+	return errno > 0 && errno < 100 ? errno : C_BIG_ERRNO;
+}
+
+static void __attribute__((noreturn))
+die(int code)
+{
+	/* Raw exit_group: no atexit handlers, no stdio flush, no sanitizer
+	 * exit hooks that might make calls the policy forbids. */
+	syscall(SYS_exit_group, code);
+	for (;;)
+		;
+}
+
+/* Read one numeric field of /proc/self/status, -1 if absent. Raw calls
+ * only (every policy allows a read-only openat, read and close). */
+static long
+status_field(const char *key)
+{
+	static char buf[8192];
+	long n, fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	if (fd < 0)
+		die(C_STATUS);
+	while (got < sizeof(buf) - 1 &&
+	       (n = syscall(SYS_read, fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)n;
+	syscall(SYS_close, fd);
+	buf[got] = '\0';
+	size_t klen = strlen(key);
+	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, key, klen) == 0 && p[klen] == ':')
+			return strtol(p + klen + 1, NULL, 10);
+	return -1;
+}
+
+static void
+mark(int fd, char c)
+{
+	if (syscall(SYS_write, fd, &c, 1) != 1)
+		die(C_MARK);
+}
+
+static void __attribute__((noreturn))
+child_main(const int *pols, int (*probe)(void), int markfd)
+{
+	char err[256];
+	long before = status_field("Seccomp_filters"), after;
+	int n = 0;
+
+	for (; pols[n] != P_END; n++) {
+		if (pol_parse(policies[pols[n]].text, &pol, err, sizeof(err)))
+			die(C_PARSE);
+		if (pol_seccomp_load(&pol, policies[pols[n]].tsync, err, sizeof(err)))
+			die(C_LOAD);
+	}
+	if (n > 0) {
+		/* Filter mode, and one more filter per policy (the count
+		 * field is absent on kernels before 5.9). */
+		if (status_field("Seccomp") != 2)
+			die(C_FILTERS);
+		after = status_field("Seccomp_filters");
+		if (before >= 0 && after != before + n)
+			die(C_FILTERS);
+	}
+	mark(markfd, 'L');
+	int rc = probe();
+	mark(markfd, 'R');
+	die(rc);
+}
+
+/* ---- probes: harmless arguments, one call each ---------------------------- */
+
+static int
+p_execve_true(void)
+{
+	char *argv[] = { (char *)"true", NULL }, *envp[] = { NULL };
+	syscall(SYS_execve, "/bin/true", argv, envp);
+	return errcode();
+}
+
+/* The exec'd shell reports, using only builtins, that it still runs in
+ * seccomp filter mode: the filter followed it across execve. */
+static int
+p_execve_sh_filtered(void)
+{
+	char *argv[] = { (char *)"sh", (char *)"-c",
+			 (char *)"while read k v; do "
+				 "[ \"$k\" = Seccomp: ] && [ \"$v\" = 2 ] && exit 77; "
+				 "done < /proc/self/status; exit 3",
+			 NULL };
+	char *envp[] = { (char *)"PATH=/usr/bin:/bin", NULL };
+	syscall(SYS_execve, "/bin/sh", argv, envp);
+	return errcode();
+}
+
+static int
+p_mount(void)
+{
+	if (syscall(SYS_mount, "none", MOUNT_TARGET, "tmpfs", 0UL, NULL) == 0)
+		return C_WRONG; /* the target must not exist */
+	return errcode();
+}
+
+static int
+p_ptrace(void)
+{
+	/* pid 0 names no tracee: ESRCH when allowed. */
+	if (syscall(SYS_ptrace, PTRACE_PEEKDATA, 0, NULL, NULL) < 0)
+		return errcode();
+	return C_OK;
+}
+
+static int
+p_setuid0(void)
+{
+	/* Raw: glibc's setuid would signal every thread to follow suit. */
+	return syscall(SYS_setuid, 0) < 0 ? errcode() : C_OK;
+}
+
+static int
+p_open_dm_control_rw(void)
+{
+	long fd = syscall(SYS_openat, AT_FDCWD, "/dev/mapper/control", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return errcode();
+	close((int)fd);
+	return C_OK;
+}
+
+static int
+p_open_tmp_wronly(void)
+{
+	long fd = syscall(SYS_openat, AT_FDCWD, tmp_path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errcode();
+	int ok = write((int)fd, "w", 1) == 1;
+	close((int)fd);
+	return ok ? C_OK : C_WRONG;
+}
+
+static int
+p_open_hostname_ro(void)
+{
+	char buf[sizeof(hostname_text)];
+	long fd = syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errcode();
+	ssize_t n = read((int)fd, buf, sizeof(buf));
+	close((int)fd);
+	return n == hostname_len && memcmp(buf, hostname_text, (size_t)n) == 0 ? C_OK : C_WRONG;
+}
+
+static int
+p_socket_inet(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errcode();
+	close(fd);
+	return C_OK;
+}
+
+static int
+p_socket_unix(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errcode();
+	close(fd);
+	return C_OK;
+}
+
+static int
+p_socketpair_unix(void)
+{
+	int sv[2];
+	char c = 0;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return errcode();
+	/* sendmsg/recvmsg, as ipc_chan.c uses: privd's policy does not list
+	 * sendto/recvfrom, which send()/recv() become. */
+	struct iovec out = { (void *)"p", 1 }, in = { &c, 1 };
+	struct msghdr mo = { .msg_iov = &out, .msg_iovlen = 1 };
+	struct msghdr mi = { .msg_iov = &in, .msg_iovlen = 1 };
+	int ok = sendmsg(sv[0], &mo, 0) == 1 && recvmsg(sv[1], &mi, 0) == 1 && c == 'p';
+	close(sv[0]);
+	close(sv[1]);
+	return ok ? C_OK : C_WRONG;
+}
+
+static int
+p_fork(void)
+{
+	/* A plain fork as clone(SIGCHLD): no CLONE_THREAD. Raw, so libc and
+	 * sanitizer fork hooks cannot add calls of their own. */
+	long pid = syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, NULL, NULL, 0UL);
+	if (pid == 0)
+		die(0);
+	if (pid < 0)
+		return errcode();
+	int st;
+	return waitpid((pid_t)pid, &st, 0) == pid ? C_OK : C_WRONG;
+}
+
+static void *
+thread_fn(void *arg)
+{
+	*(volatile int *)arg = 0x1cec;
+	return arg;
+}
+
+static int
+p_pthread(void)
+{
+	volatile int v = 0;
+	pthread_t t;
+	void *ret = NULL;
+	int rc = pthread_create(&t, NULL, thread_fn, (void *)&v);
+
+	if (rc)
+		return rc > 0 && rc < 100 ? rc : C_BIG_ERRNO;
+	if (pthread_join(t, &ret))
+		return C_WRONG;
+	return v == 0x1cec && ret == (void *)&v ? C_OK : C_WRONG;
+}
+
+static int
+p_clone3(void)
+{
+	/* size 0 is invalid: EINVAL when the kernel looks at it. */
+	return syscall(SYS_clone3, NULL, 0UL) < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_chdir(void)
+{
+	return syscall(SYS_chdir, "/") < 0 ? errcode() : C_OK;
+}
+
+static int
+p_getpgid(void)
+{
+	return syscall(SYS_getpgid, 0) < 0 ? errcode() : C_OK;
+}
+
+static int
+p_init_module(void)
+{
+	/* An empty image: ENOEXEC when allowed. */
+	return syscall(SYS_init_module, NULL, 0UL, "") < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_finit_module(void)
+{
+	return syscall(SYS_finit_module, -1, "", 0) < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_kexec_load(void)
+{
+	/* An unknown flag bit: EINVAL before anything is (un)loaded. */
+	return syscall(SYS_kexec_load, 0UL, 0UL, NULL, 0x8000UL) < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_bpf(void)
+{
+	return syscall(SYS_bpf, 9999, NULL, 0) < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_keyctl(void)
+{
+	return syscall(SYS_keyctl, 9999, 0UL, 0UL, 0UL, 0UL) < 0 ? errcode() : C_WRONG;
+}
+
+/* ---- in the parent ------------------------------------------------------- */
+
+struct outcome {
+	int status;
+	char marks[8];
+};
+
+static struct outcome
+run(const int *pols, int (*probe)(void))
+{
+	struct outcome o = { 0 };
+	int pfd[2];
+	size_t n = 0;
+	ssize_t r;
+
+	if (pipe2(pfd, O_CLOEXEC)) {
+		perror("pipe2");
+		exit(2);
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		alarm(20); /* a hung probe dies of SIGALRM, not of the test */
+		child_main(pols, probe, pfd[1]);
+	}
+	close(pfd[1]);
+	while (n < sizeof(o.marks) - 1 &&
+	       ((r = read(pfd[0], o.marks + n, sizeof(o.marks) - 1 - n)) > 0 ||
+		(r < 0 && errno == EINTR)))
+		if (r > 0)
+			n += (size_t)r;
+	close(pfd[0]);
+	while (waitpid(pid, &o.status, 0) < 0)
+		if (errno != EINTR) {
+			perror("waitpid");
+			exit(2);
+		}
+	return o;
+}
+
+enum expect_kind { EXP_KILL, EXP_ERRNO, EXP_OK, EXP_EXIT };
+
+struct expect {
+	enum expect_kind kind;
+	int val; /* errno for EXP_ERRNO, exit code for EXP_EXIT */
+};
+
+static int
+matches(const struct outcome *o, struct expect x)
+{
+	switch (x.kind) {
+	case EXP_KILL: /* reached the probe, never returned */
+		return WIFSIGNALED(o->status) && WTERMSIG(o->status) == SIGSYS &&
+		       strcmp(o->marks, "L") == 0;
+	case EXP_ERRNO:
+		return WIFEXITED(o->status) && WEXITSTATUS(o->status) == x.val &&
+		       strcmp(o->marks, "LR") == 0;
+	case EXP_OK:
+		return WIFEXITED(o->status) && WEXITSTATUS(o->status) == C_OK &&
+		       strcmp(o->marks, "LR") == 0;
+	case EXP_EXIT: /* the image was replaced: no 'R' */
+		return WIFEXITED(o->status) && WEXITSTATUS(o->status) == x.val &&
+		       strcmp(o->marks, "L") == 0;
+	}
+	return 0;
+}
+
+static void
+describe(const struct outcome *o, char *buf, size_t len)
+{
+	if (WIFSIGNALED(o->status)) {
+		snprintf(buf, len, "killed by signal %d (%s), markers \"%s\"",
+			 WTERMSIG(o->status), strsignal(WTERMSIG(o->status)), o->marks);
+		return;
+	}
+	int c = WEXITSTATUS(o->status);
+	const char *what = c == 0 ? "exit 0"
+		: c == C_OK ? "expected success"
+		: c == C_WRONG ? "succeeded with a wrong result"
+		: c == C_PARSE ? "pol_parse failed"
+		: c == C_LOAD ? "pol_seccomp_load failed"
+		: c == C_FILTERS ? "filter not in place after load"
+		: c == C_STATUS ? "cannot read /proc/self/status"
+		: c == C_MARK ? "cannot write marker"
+		: c < 100 ? strerror(c) : "?";
+	snprintf(buf, len, "exit %d (%s), markers \"%s\"", c, what, o->marks);
+}
+
+static int passed, failed;
+
+static void
+result(int ok, const char *name, const char *fmt, ...)
+{
+	if (ok) {
+		printf("ok - %s\n", name);
+		passed++;
+		return;
+	}
+	char detail[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	printf("not ok - %s: %s\n", name, detail);
+	failed++;
+}
+
+static const int NONE[] = { P_END };
+
+/* Run a probe under pols; for denials, also under `base` (no policy unless
+ * given) and insist the result differs there. */
+static void
+check(const char *name, const int *pols, int (*probe)(void), struct expect x,
+      const int *base)
+{
+	char got[256], bgot[256];
+	struct outcome o = run(pols, probe);
+
+	if (!matches(&o, x)) {
+		describe(&o, got, sizeof(got));
+		result(0, name, "got %s", got);
+		return;
+	}
+	if (x.kind == EXP_KILL || x.kind == EXP_ERRNO || base != NULL) {
+		struct outcome b = run(base ? base : NONE, probe);
+		if (matches(&b, x)) {
+			describe(&b, bgot, sizeof(bgot));
+			result(0, name, "the baseline without this policy gives the same (%s)",
+			       bgot);
+			return;
+		}
+		/* The baseline must itself have run the probe cleanly. */
+		if (WIFSIGNALED(b.status) || strchr(b.marks, 'L') == NULL) {
+			describe(&b, bgot, sizeof(bgot));
+			result(0, name, "baseline did not run: %s", bgot);
+			return;
+		}
+	}
+	result(1, name, NULL);
+}
+
+#define KILL ((struct expect){ EXP_KILL, 0 })
+#define ERRNO(e) ((struct expect){ EXP_ERRNO, (e) })
+#define WORKS ((struct expect){ EXP_OK, 0 })
+#define EXITS(c) ((struct expect){ EXP_EXIT, (c) })
+
+static void
+setup_files(void)
+{
+	int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || (hostname_len = read(fd, hostname_text, sizeof(hostname_text))) < 0) {
+		perror("/etc/hostname");
+		exit(2);
+	}
+	close(fd);
+
+	strcpy(tmp_path, "/tmp/lcw-seccomp-XXXXXX");
+	fd = mkostemp(tmp_path, O_CLOEXEC);
+	if (fd < 0) {
+		perror("mkostemp");
+		exit(2);
+	}
+	close(fd);
+
+	struct stat st;
+	if (stat(MOUNT_TARGET, &st) == 0) {
+		fprintf(stderr, "%s exists; remove it\n", MOUNT_TARGET);
+		exit(2);
+	}
+}
+
+int
+main(void)
+{
+	static const int FE[] = { P_FRONTEND, P_END };
+	static const int PD[] = { P_PRIVD, P_END };
+	static const int SP[] = { P_SPAWNER, P_END };
+	static const int STACK[] = { P_SPAWNER, P_FRONTEND, P_END };
+	enum { NCHECKS = 42 };
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: SKIP: SKIP: test_seccomp must run as root "
+				"(loading filters without no_new_privs and calling "
+				"root-only syscalls as baselines); nothing was tested\n");
+		printf("seccomp: 0 passed, 0 failed, %d skipped\n", NCHECKS);
+		return 0;
+	}
+	/* Killed children would otherwise leave core files behind. */
+	struct rlimit zero = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &zero);
+	setup_files();
+
+	/* Frontend: an allowlist with a kill list. */
+	check("frontend: execve is killed", FE, p_execve_true, KILL, NULL);
+	check("frontend: mount is killed", FE, p_mount, KILL, NULL);
+	check("frontend: ptrace is killed", FE, p_ptrace, KILL, NULL);
+	check("frontend: setuid(0) is killed", FE, p_setuid0, KILL, NULL);
+	check("frontend: bpf is killed", FE, p_bpf, KILL, NULL);
+	check("frontend: openat /dev/mapper/control O_RDWR -> EPERM", FE,
+	      p_open_dm_control_rw, ERRNO(EPERM), NULL);
+	check("frontend: openat of an existing file O_WRONLY -> EPERM", FE,
+	      p_open_tmp_wronly, ERRNO(EPERM), NULL);
+	check("frontend: openat /etc/hostname O_RDONLY reads it", FE,
+	      p_open_hostname_ro, WORKS, NULL);
+	check("frontend: socket(AF_INET) -> EPERM", FE, p_socket_inet, ERRNO(EPERM), NULL);
+	check("frontend: socket(AF_UNIX) works", FE, p_socket_unix, WORKS, NULL);
+	check("frontend: socketpair -> EAFNOSUPPORT", FE, p_socketpair_unix,
+	      ERRNO(EAFNOSUPPORT), NULL);
+	check("frontend: fork (clone without CLONE_THREAD) -> EPERM", FE, p_fork,
+	      ERRNO(EPERM), NULL);
+	check("frontend: pthread_create works", FE, p_pthread, WORKS, NULL);
+	check("frontend: clone3 -> ENOSYS", FE, p_clone3, ERRNO(ENOSYS), NULL);
+	check("frontend: unlisted chdir -> EPERM", FE, p_chdir, ERRNO(EPERM), NULL);
+	check("frontend: unlisted getpgid -> EPERM", FE, p_getpgid, ERRNO(EPERM), NULL);
+
+	/* privd: an allowlist; never execs, never forks. */
+	check("privd: init_module is killed", PD, p_init_module, KILL, NULL);
+	check("privd: finit_module is killed", PD, p_finit_module, KILL, NULL);
+	check("privd: kexec_load is killed", PD, p_kexec_load, KILL, NULL);
+	check("privd: bpf is killed", PD, p_bpf, KILL, NULL);
+	check("privd: ptrace is killed", PD, p_ptrace, KILL, NULL);
+	check("privd: execve is killed", PD, p_execve_true, KILL, NULL);
+	check("privd: setuid(0) is killed", PD, p_setuid0, KILL, NULL);
+	check("privd: fork (clone without CLONE_THREAD) -> EPERM", PD, p_fork,
+	      ERRNO(EPERM), NULL);
+	check("privd: socket(AF_INET) -> EPERM", PD, p_socket_inet, ERRNO(EPERM), NULL);
+	check("privd: socketpair(AF_UNIX) carries a byte", PD, p_socketpair_unix, WORKS, NULL);
+	check("privd: pthread_create works", PD, p_pthread, WORKS, NULL);
+	check("privd: openat O_WRONLY works and writes", PD, p_open_tmp_wronly, WORKS, NULL);
+	check("privd: openat /etc/hostname reads it", PD, p_open_hostname_ro, WORKS, NULL);
+
+	/* Spawner (and every program it runs): a denylist. */
+	check("spawner: ptrace is killed", SP, p_ptrace, KILL, NULL);
+	check("spawner: init_module is killed", SP, p_init_module, KILL, NULL);
+	check("spawner: kexec_load is killed", SP, p_kexec_load, KILL, NULL);
+	check("spawner: bpf is killed", SP, p_bpf, KILL, NULL);
+	check("spawner: keyctl is killed", SP, p_keyctl, KILL, NULL);
+	check("spawner: execve /bin/true runs it (exit 0)", SP, p_execve_true, EXITS(0), NULL);
+	check("spawner: exec'd /bin/sh runs and is still filtered (exit 77)", SP,
+	      p_execve_sh_filtered, EXITS(77), NULL);
+	check("spawner: fork works", SP, p_fork, WORKS, NULL);
+
+	/* The frontend as the spawner starts it: both filters stacked. The
+	 * baselines are the spawner's filter alone, so what is checked is the
+	 * frontend layer's effect on top of it. */
+	check("stacked spawner+frontend: execve is killed", STACK, p_execve_true, KILL, SP);
+	check("stacked spawner+frontend: socket(AF_INET) -> EPERM", STACK, p_socket_inet,
+	      ERRNO(EPERM), SP);
+	check("stacked spawner+frontend: fork -> EPERM", STACK, p_fork, ERRNO(EPERM), SP);
+	check("stacked spawner+frontend: socket(AF_UNIX) works", STACK, p_socket_unix,
+	      WORKS, NULL);
+	check("stacked spawner+frontend: pthread_create works", STACK, p_pthread, WORKS, NULL);
+
+	unlink(tmp_path);
+	if (passed + failed != NCHECKS)
+		printf("not ok - check count: ran %d, expected %d\n", passed + failed,
+		       NCHECKS), failed++;
+	printf("seccomp: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
