@@ -59,11 +59,11 @@ all: $(BINS) $(GEN)/py/csi_pb2.py
 
 $(B)/bin/lukscryptwalker-csi: $(PRIVD_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pc_libs,$(PKG_PRIVD))
+	$(CC) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,$(PKG_PRIVD))
 
 $(B)/bin/lcw-frontend: $(FRONTEND_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pc_libs,$(PKG_FRONTEND)) -lpthread
+	$(CC) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,$(PKG_FRONTEND)) -lpthread
 
 # privd must not link gRPC or protobuf: its objects may not include them.
 $(B)/obj/privd/%.o: privd/%.c | $(GEN)/.stamp
@@ -120,39 +120,39 @@ tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS)
 
 $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.c)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc_libs,cmocka)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
 
 # Real loop devices, libblkid and libmount on the host (root, no dm needed).
 $(B)/tests/test_blockops: tests/host/test_blockops.c $(call obj,$(BLOCK_SRC) ipc/log.c)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,mount blkid) $(LDFLAGS) -o $@ $^ $(call pc_libs,mount blkid)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,mount blkid) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,mount blkid)
 
 # libcryptsetup on real dm-crypt: runs where device-mapper exists (the VM).
 $(B)/tests/test_luks: tests/host/test_luks.c $(call obj,privd/luks.c $(BLOCK_SRC) ipc/secmem.c ipc/log.c)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcryptsetup mount blkid) $(LDFLAGS) -o $@ $^ $(call pc_libs,libcryptsetup mount blkid)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcryptsetup mount blkid) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libcryptsetup mount blkid)
 
 $(B)/tests/test_codec: tests/unit/test_codec.c $(call obj,$(IPC_SRC))
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc_libs,msgpack cmocka)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,msgpack cmocka)
 
 $(B)/tests/test_policy: tests/unit/test_policy.c $(call obj,$(POLICY_SRC) ipc/log.c) $(B)/obj/gen/policy_texts.o
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc_libs,libseccomp libcap-ng cmocka)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libseccomp libcap-ng cmocka)
 
 $(B)/tests/test_flags: tests/unit/test_flags.c $(call obj,privd/flags.c ipc/log.c)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc_libs,cmocka)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
 
 $(SECCOMP_TEST): tests/seccomp/test_seccomp.c $(call obj,$(POLICY_SRC) ipc/log.c) $(B)/obj/gen/policy_texts.o
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc_libs,libseccomp libcap-ng)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libseccomp libcap-ng)
 
 # libFuzzer needs clang; built separately with ASan+UBSan.
 $(FUZZ_BIN): tests/fuzz/fuzz_ipc_decode.c ipc/ipc_codec.c ipc/ipc_schema.c
 	@mkdir -p $(@D)
 	clang -g -O1 -std=gnu11 -Iipc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ $^ $(call pc_libs,msgpack)
+		-o $@ $(filter-out %.h,$^) $(call pc_libs,msgpack)
 
 # Every object depends on every project header: coarse but never stale.
 HDRS := $(wildcard ipc/*.h policy/*.h privd/*.h frontend/*.h)

@@ -4,14 +4,16 @@
 # total over all of them: "N passed, N failed, N skipped".
 #
 # Environment: FUZZ_SECONDS (default 60), SUITES (space-separated subset of
-# "unit seccomp fuzz wire e2e"; default all).
+# "unit seccomp blockops fuzz wire luks e2e"; default all). The luks and e2e
+# suites need device-mapper: they run in the qemu VM of tests/vm when the
+# host has none.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 LOGS=$ROOT/build/test-logs
 mkdir -p "$LOGS"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-SUITES=${SUITES:-"unit seccomp fuzz wire e2e"}
+SUITES=${SUITES:-"unit seccomp blockops fuzz wire luks e2e"}
 PY=/usr/bin/python3
 
 PASSED=0 FAILED=0 SKIPPED=0
@@ -46,17 +48,47 @@ run_cmocka() { # binary label
 	CMOCKA_MESSAGE_OUTPUT=TAP "$1" >"$out" 2>&1
 	rc=$?
 	p=$(grep -c '^ok ' "$out")
-	f=$(grep -c '^not ok ' "$out")
+	f=$(grep '^not ok ' "$out" | grep -vc '# SKIP')
+	s=$(grep '^not ok ' "$out" | grep -c '# SKIP')
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1 # crashed or sanitizer report without a failed test line
 	fi
 	[ "$f" -ne 0 ] && tail -30 "$out"
-	add "$2" "$p" "$f" 0
+	[ "$s" -ne 0 ] && loud_skip "$2: $s tests skipped"
+	add "$2" "$p" "$f" "$s"
+}
+
+# A C program that prints "ok"/"not ok" lines and a final
+# "<name>: N passed, N failed[, N skipped]" line.
+run_counted() { # label command...
+	local label=$1 out="$LOGS/$1.log" line p f s rc
+	shift
+	"$@" >"$out" 2>&1
+	rc=$?
+	line=$(grep -E '^[a-z0-9_-]+: [0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+	p=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed.*/\1/p')
+	f=$(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')
+	s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+	p=${p:-0} f=${f:-0} s=${s:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	[ "$f" -ne 0 ] && { grep -E '^not ok' "$out" | head -20; tail -20 "$out"; }
+	[ "$s" -ne 0 ] && loud_skip "$label: $s checks skipped"
+	add "$label" "$p" "$f" "$s"
+}
+
+# Run a command where device-mapper exists: here if the host has it,
+# otherwise inside the VM harness (tests/vm).
+dm_run() {
+	if tests/vm/host-has-dm.sh; then
+		"$@"
+	else
+		tests/vm/vm-run.sh --timeout 1500 --env "ASAN_OPTIONS=detect_leaks=0" -- "$@"
+	fi
 }
 
 if want unit; then
 	for b in build build-san; do
-		for t in test_codec test_policy test_flags; do
+		for t in test_codec test_policy test_flags test_kpath; do
 			run_cmocka "$b/tests/$t" "unit:$t${b#build}"
 		done
 	done
@@ -65,18 +97,14 @@ fi
 # ---- seccomp policy tests (fork-and-assert, needs root) ---------------------
 if want seccomp; then
 	for b in build build-san; do
-		out="$LOGS/seccomp${b#build}.log"
-		ASAN_OPTIONS=detect_leaks=0 "$b/tests/test_seccomp" >"$out" 2>&1
-		rc=$?
-		line=$(grep -E '^seccomp: [0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
-		p=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed.*/\1/p')
-		f=$(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')
-		s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
-		p=${p:-0} f=${f:-0} s=${s:-0}
-		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-		[ "$f" -ne 0 ] && tail -30 "$out"
-		[ "$s" -ne 0 ] && loud_skip "seccomp tests need root"
-		add "seccomp${b#build}" "$p" "$f" "$s"
+		run_counted "seccomp${b#build}" env ASAN_OPTIONS=detect_leaks=0 "$b/tests/test_seccomp"
+	done
+fi
+
+# ---- block operations on the host: real loop devices, blkid, mounts --------
+if want blockops; then
+	for b in build build-san; do
+		run_counted "blockops${b#build}" "$b/tests/test_blockops"
 	done
 fi
 
@@ -96,11 +124,17 @@ fi
 
 # ---- pytest suites ----------------------------------------------------------
 run_pytest() { # label dir [env...]
-	local label=$1 dir=$2 out="$LOGS/$1.log" line p f s e rc
+	local label=$1 dir=$2
 	shift 2
-	(cd "$dir" && env "$@" $PY -m pytest -q -rs -p no:cacheprovider .) >"$out" 2>&1
+	count_pytest "$label" env "$@" $PY -m pytest -q -rs -p no:cacheprovider "$dir"
+}
+
+count_pytest() { # label command...
+	local label=$1 out="$LOGS/$1.log" line p f s e rc
+	shift
+	"$@" >"$out" 2>&1
 	rc=$?
-	line=$(tail -1 "$out")
+	line=$(grep -E '[0-9]+ (passed|failed|error|skipped)' "$out" | tail -1)
 	p=$(echo "$line" | grep -oE '[0-9]+ passed' | cut -d' ' -f1)
 	f=$(echo "$line" | grep -oE '[0-9]+ failed' | cut -d' ' -f1)
 	e=$(echo "$line" | grep -oE '[0-9]+ error' | cut -d' ' -f1)
@@ -117,8 +151,15 @@ if want wire; then
 	run_pytest wire-san tests/wire LCW_BIN_DIR="$ROOT/build-san/bin"
 fi
 
-if want e2e && [ -d tests/e2e ]; then
-	run_pytest e2e tests/e2e LCW_BIN_DIR="$ROOT/build/bin"
+# ---- real dm-crypt (in the VM when the host has no device-mapper) ----------
+if want luks; then
+	for b in build build-san; do
+		run_counted "luks${b#build}" dm_run "$b/tests/test_luks"
+	done
+fi
+if want e2e; then
+	count_pytest e2e dm_run env LCW_BIN_DIR="$ROOT/build/bin" \
+		$PY -m pytest -q -rs -p no:cacheprovider tests/e2e
 fi
 
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
