@@ -25,7 +25,7 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 CPPFLAGS += -Iipc -Ipolicy -Iprivd -Ifrontend -I$(B)/gen
 
 PKG_COMMON := msgpack libseccomp libcap-ng
-PKG_PRIVD := $(PKG_COMMON) json-c libcryptsetup mount blkid
+PKG_PRIVD := $(PKG_COMMON) json-c libcryptsetup mount blkid libcurl
 PKG_FRONTEND := $(PKG_COMMON) grpc libprotobuf-c
 
 pc_cflags = $(shell pkg-config --cflags $(1))
@@ -116,7 +116,9 @@ HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
 FUZZ_BIN := build-fuzz/fuzz_ipc_decode
 
-tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS)
+include tests/k8s/k8s.mk
+
+tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS) $(K8S_TESTS)
 
 $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.c)
 	@mkdir -p $(@D)

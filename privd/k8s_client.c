@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -27,6 +28,7 @@
 #define HANDLE_MAX 1024
 #define JSON_DEPTH 64	   /* API objects nest far less; bounds json-c's stack */
 #define SERVER_MSG_MAX 400 /* how much of a Status message we quote */
+#define MAX_BODY_CAP (64u * 1024u * 1024u)
 #define AUTH_PREFIX "Authorization: Bearer "
 
 struct k8s_client {
@@ -398,6 +400,9 @@ k8s_client_new(const struct k8s_client_opts *opts, struct k8s_client **out, char
 	*out = NULL;
 	if (!opts)
 		opts = &none;
+	/* Certificate time checks would otherwise read /etc/localtime during
+	 * the first request, after privd has confined itself. */
+	tzset();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return seterr(err, errlen, K8S_ERR_INTERNAL, "curl_global_init failed");
 	c = calloc(1, sizeof(*c));
@@ -411,6 +416,8 @@ k8s_client_new(const struct k8s_client_opts *opts, struct k8s_client **out, char
 						     : K8S_DEFAULT_CONNECT_TIMEOUT_MS;
 	c->total_ms = opts->timeout_ms > 0 ? opts->timeout_ms : K8S_DEFAULT_TIMEOUT_MS;
 	c->max_body = opts->max_body > 0 ? opts->max_body : K8S_DEFAULT_MAX_BODY;
+	if (c->max_body > MAX_BODY_CAP) /* json-c takes an int length */
+		c->max_body = MAX_BODY_CAP;
 	c->page_limit = opts->page_limit > 0 ? opts->page_limit : K8S_DEFAULT_PAGE_LIMIT;
 	rc = opts->api_base ? base_from_opts(c, opts->api_base, err, errlen)
 			    : base_from_env(c, err, errlen);

@@ -59,7 +59,7 @@ struct k8s_client_opts {
 	const char *ca_path;
 	long connect_timeout_ms;
 	long timeout_ms;
-	size_t max_body;
+	size_t max_body;     /* capped at 64 MiB */
 	unsigned page_limit; /* PersistentVolume list page size */
 };
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "k8s_client.h"
 #include "log.h"
 
 /* ---- pure decision -------------------------------------------------------- */
@@ -303,4 +304,18 @@ reclaim_scan(struct reclaim_state *st, const char *root, const struct reclaim_op
 	rc = scan_decide(st, ops, ids, (size_t)n, rep);
 	free(ids);
 	return rc;
+}
+
+int
+reclaim_k8s_pv_exists(void *ctx, const char *const *ids, size_t n, int *exists)
+{
+	const struct reclaim_k8s_ctx *k = ctx;
+	char err[512] = "";
+	int rc = k8s_pv_handles_exist(k->client, k->driver, ids, n, exists, err, sizeof(err));
+
+	if (rc != K8S_OK) {
+		log_warn("reclaim: listing PersistentVolumes: %s: %s", k8s_result_name(rc), err);
+		return -1;
+	}
+	return 0;
 }

@@ -112,4 +112,15 @@ int reclaim_list_candidates(const char *root, char (**ids)[VOLID_MAX + 1]);
 int reclaim_scan(struct reclaim_state *st, const char *root, const struct reclaim_ops *ops,
 		 struct reclaim_report *rep);
 
+/* A ready pv_exists callback over k8s_pv_handles_exist(): ctx is a struct
+ * reclaim_k8s_ctx. Any result but K8S_OK is -1 (a 404 of the list endpoint
+ * included: it means a wrong API base, not an absent PV). Volume ids are the
+ * PVs' volume handles. */
+struct k8s_client;
+struct reclaim_k8s_ctx {
+	struct k8s_client *client;
+	const char *driver; /* "lukscryptwalker.csi.k8s.io" */
+};
+int reclaim_k8s_pv_exists(void *ctx, const char *const *ids, size_t n, int *exists);
+
 #endif

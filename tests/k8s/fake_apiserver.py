@@ -1,0 +1,386 @@
+#!/usr/bin/python3
+"""A replaying fake of the Kubernetes API server for tests/k8s.
+
+Serves, over HTTPS on 127.0.0.1, the response shapes of the real v1 API
+(Secret, PersistentVolumeList with limit/continue pagination, v1 Status
+errors) plus misbehaviours (hang, truncated body, oversized body, invalid
+JSON, redirect). A second listener presents a certificate from another CA.
+
+Every request is appended to a JSON-lines log (server, path, query, auth
+verdict, accept header); the token itself is never written there.
+
+PersistentVolume scenarios are selected by a path prefix in the client's
+API base: https://127.0.0.1:PORT/s/<scenario>/api/v1/persistentvolumes.
+"""
+import argparse
+import base64
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+DRIVER = "lukscryptwalker.csi.k8s.io"
+SA_USER = "system:serviceaccount:kube-system:lukscryptwalker-node"
+CONT2 = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6NDcxMSwic3RhcnQiOiJwdmMtYmJiLyJ9+/="
+CONT3 = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6NDcxMSwic3RhcnQiOiJwdmMtY2NjLyJ9"
+EXPIRED_MSG = (
+    "The provided continue parameter is too old to display a consistent list result. "
+    "You can start a new list without the continue parameter, or use the continue token "
+    "in this response to retrieve the remainder of the results. Continuing with the "
+    "provided token results in an inconsistent list - objects that were created, modified, "
+    "or deleted between the time the first chunk was returned and now may show up in the list."
+)
+
+ARGS = None
+LOG_LOCK = threading.Lock()
+
+
+def b64(raw):
+    return base64.b64encode(raw).decode()
+
+
+# Secret values the C test decodes and compares byte for byte.
+SECRET_DATA = {
+    "passphrase": b"correct horse battery staple",
+    "withnl": b"line1\nline2\n",
+    "binary": bytes(range(256)) + b"\x00\xff\n\r\x00",
+    "empty": b"",
+    "max": bytes((i * 7 + 3) % 256 for i in range(4096)),
+    "toolarge": bytes(4097),
+}
+
+
+def status(code, reason, message, details=None):
+    obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code}
+    if details is not None:
+        obj["details"] = details
+    return code, obj
+
+
+def secret_obj(name, ns, data, extra_meta=None):
+    meta = {
+        "name": name, "namespace": ns, "uid": "0f6c1c1e-7b2b-4d6e-9a55-3c1d2f8e9a10",
+        "resourceVersion": "4711", "creationTimestamp": "2024-05-01T10:00:00Z",
+        "managedFields": [{"manager": "kubectl-create", "operation": "Update",
+                           "apiVersion": "v1", "time": "2024-05-01T10:00:00Z",
+                           "fieldsType": "FieldsV1",
+                           "fieldsV1": {"f:data": {".": {}, "f:passphrase": {}}, "f:type": {}}}],
+    }
+    meta.update(extra_meta or {})
+    obj = {"kind": "Secret", "apiVersion": "v1", "metadata": meta}
+    if data is not None:
+        obj["data"] = data
+    obj["type"] = "Opaque"
+    return obj
+
+
+def pv(name, handle=None, driver=DRIVER, nfs=False):
+    spec = {
+        "capacity": {"storage": "1Gi"},
+        "accessModes": ["ReadWriteOnce"],
+        "persistentVolumeReclaimPolicy": "Delete",
+        "storageClassName": "luks",
+        "volumeMode": "Filesystem",
+        "claimRef": {"kind": "PersistentVolumeClaim", "namespace": "default", "name": "data-" + name,
+                     "uid": "5b1e0c9a-0000-4000-8000-" + "%012x" % zlib.crc32(name.encode()),
+                     "apiVersion": "v1", "resourceVersion": "1234"},
+    }
+    if nfs:
+        spec["nfs"] = {"server": "10.0.0.5", "path": "/exports/share"}
+    else:
+        spec["csi"] = {"driver": driver, "volumeHandle": handle, "fsType": "ext4",
+                       "volumeAttributes": {
+                           "capacity": "1073741824", "passphraseKey": "passphrase",
+                           "storage.kubernetes.io/csiProvisionerIdentity":
+                               "1714557600000-8081-" + driver}}
+    return {
+        "metadata": {"name": name, "uid": "9d7e1f00-1111-4222-8333-" + "%012x" % (len(name) * 4099),
+                     "resourceVersion": "4700", "creationTimestamp": "2024-05-01T10:00:00Z",
+                     "annotations": {"pv.kubernetes.io/provisioned-by": driver},
+                     "finalizers": ["kubernetes.io/pv-protection"]},
+        "spec": spec,
+        "status": {"phase": "Bound", "lastPhaseTransitionTime": "2024-05-01T10:00:05Z"},
+    }
+
+
+def pv_list(items, cont=None, remaining=None):
+    meta = {"resourceVersion": "4711"}
+    if cont:
+        meta["continue"] = cont
+    if remaining is not None:
+        meta["remainingItemCount"] = remaining
+    return {"kind": "PersistentVolumeList", "apiVersion": "v1", "metadata": meta, "items": items}
+
+
+PAGES = {
+    None: pv_list([pv("pvc-aaa", "pvc-aaa"), pv("nfs-share", nfs=True)], CONT2, 4),
+    CONT2: pv_list([pv("other-driver-pv", "pvc-target", driver="ebs.csi.aws.com"),
+                    pv("pvc-bbb", "pvc-bbb")], CONT3, 2),
+    CONT3: pv_list([pv("restored-pv-7f3a", "pvc-target"), pv("pvc-ccc", "pvc-ccc")]),
+}
+
+PV_FORBIDDEN = status(
+    403, "Forbidden",
+    'persistentvolumes is forbidden: User "%s" cannot list resource "persistentvolumes" '
+    'in API group "" at the cluster scope' % SA_USER, {"kind": "persistentvolumes"})
+
+
+def pv_scenario(scn, cont):
+    """(code, obj) or a misbehaviour name for /s/<scn>/api/v1/persistentvolumes."""
+    if scn in ("paged", "p2fail", "p2expired", "p3truncated"):
+        if cont not in PAGES:
+            return status(400, "BadRequest", "continue key is not valid: illegal base64 data")
+        if scn == "p2fail" and cont == CONT2:
+            return status(500, "InternalError", "Internal error occurred: etcdserver: leader changed",
+                          {"causes": [{"message": "etcdserver: leader changed"}]})
+        if scn == "p2expired" and cont == CONT2:
+            return status(410, "Expired", EXPIRED_MSG)
+        if scn == "p3truncated" and cont == CONT3:
+            return "truncated"
+        return 200, PAGES[cont]
+    if scn == "static":
+        return 200, pv_list([pv("my-static-pv", "vol-static-1"), pv("pvc-named", "another-handle")])
+    if scn == "empty":
+        return 200, pv_list([])
+    if scn == "nullitems":
+        obj = pv_list([])
+        obj["items"] = None
+        return 200, obj
+    if scn == "forbidden":
+        return PV_FORBIDDEN
+    if scn == "loop":
+        return 200, pv_list([pv("pvc-aaa", "pvc-aaa")], "c2FtZQ==")
+    if scn == "badshape":
+        bad = pv("pvc-bad", "pvc-bad")
+        bad["spec"]["csi"]["driver"] = 5
+        return 200, pv_list([pv("pvc-aaa", "pvc-aaa"), bad])
+    if scn == "notalist":
+        return 200, {"kind": "PersistentVolume", "apiVersion": "v1", "metadata": {"name": "x"}}
+    return status(404, "NotFound", "the server could not find the requested resource",
+                  {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
+
+
+def secret_scenario(ns, name):
+    """(code, obj), (code, bytes) or a misbehaviour name for one Secret GET."""
+    if ns == "locked":
+        return status(403, "Forbidden",
+                      'secrets "%s" is forbidden: User "%s" cannot get resource "secrets" in API '
+                      'group "" in the namespace "%s"' % (name, SA_USER, ns),
+                      {"name": name, "kind": "secrets"})
+    if ns != "ns1":
+        return status(404, "NotFound", 'namespaces "%s" not found' % ns,
+                      {"name": ns, "kind": "namespaces"})
+    simple = {
+        "db-pass": lambda: (200, secret_obj(name, ns, {k: b64(v) for k, v in SECRET_DATA.items()})),
+        "rot-a": lambda: (200, secret_obj(name, ns, {"passphrase": b64(b"rotated ok")})),
+        "rot-b": lambda: (200, secret_obj(name, ns, {"passphrase": b64(b"never")})),
+        "nodata": lambda: (200, secret_obj(name, ns, None)),
+        "odd-values": lambda: (200, secret_obj(name, ns, {"notb64": "abc*def=", "num": 12,
+                                                         "badpad": "YW=j", "short": "YWJ"})),
+        "configmap": lambda: (200, {"kind": "ConfigMap", "apiVersion": "v1",
+                                    "metadata": {"name": name, "namespace": ns},
+                                    "data": {"passphrase": b64(b"x")}}),
+        "boom": lambda: status(500, "InternalError", "Internal error occurred: etcdserver: request timed out",
+                               {"causes": [{"message": "etcdserver: request timed out"}]}),
+        "teapot": lambda: status(429, "TooManyRequests", "storage is (re)initializing",
+                                 {"retryAfterSeconds": 1}),
+        "badjson": lambda: (200, b'{"kind":"Secret","apiVersion":"v1","data":{"passphrase":"YQ=="},}'),
+        "garbage-after": lambda: (200, json.dumps(secret_obj(name, ns, {"passphrase": "YQ=="})).encode()
+                                  + b"\n{}"),
+        "html": lambda: (200, b"<html><body>Bad Gateway</body></html>"),
+        "emptybody": lambda: (200, b""),
+    }
+    if name in simple:
+        return simple[name]()
+    if name in ("hang", "truncated", "oversized", "oversized-chunked", "redirect", "almost-max"):
+        return name
+    return status(404, "NotFound", 'secrets "%s" not found' % name, {"name": name, "kind": "secrets"})
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-kube-apiserver/1.29"
+
+    def log_message(self, fmt, *args):  # keep stderr quiet
+        pass
+
+    def record(self, path, query, auth):
+        entry = {"server": self.server.label, "method": self.command, "path": path,
+                 "query": query, "auth": auth, "accept": self.headers.get("Accept", "")}
+        with LOG_LOCK, open(ARGS.log, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+    def auth_verdict(self):
+        got = self.headers.get("Authorization")
+        if got is None:
+            return "missing"
+        for label, tok in (("old", ARGS.token), ("new", ARGS.token_new)):
+            if got == "Bearer " + tok:
+                return label
+        return "wrong"
+
+    def send_json(self, code, obj):
+        body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def misbehave(self, what, path):
+        if what == "hang":
+            time.sleep(ARGS.hang_seconds)
+            self.close_connection = True
+            return
+        if what == "redirect":
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:1" + path)
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            return
+        if what == "truncated":
+            body = json.dumps(pv_list([pv("pvc-ccc", "pvc-ccc")] * 20)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body) + 500))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        # Valid JSON, just too big: 5 MiB of annotation; or exactly at the limit.
+        size = ARGS.max_body - 1024 if what == "almost-max" else 5 * 1024 * 1024
+        obj = secret_obj("big", "ns1", {"passphrase": b64(b"big")},
+                         {"annotations": {"filler": "x" * size}})
+        body = json.dumps(obj).encode()
+        if what == "almost-max":
+            pad = ARGS.max_body - len(body)
+            assert pad >= 0
+            body = body + b" " * pad  # exactly max_body bytes, whitespace after the value
+            return self.send_json(200, body)
+        if what == "oversized":
+            return self.send_json(200, body)
+        self.send_response(200)  # chunked: no length known up front
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            for i in range(0, len(body), 65536):
+                chunk = body[i:i + 65536]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass  # the client aborted, as it should
+        self.close_connection = True
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        query = parse_qs(url.query, keep_blank_values=True)
+        parts = url.path.split("/")
+        scn = None
+        if len(parts) > 2 and parts[1] == "s":
+            scn, parts = parts[2], [""] + parts[3:]
+        path = "/".join(parts)
+        auth = self.auth_verdict()
+        self.record(url.path, query, auth)
+        # Token rotation scenario: only the new token is valid there.
+        want = ("new",) if scn == "rot" else ("old",)
+        if auth not in want:
+            return self.send_json(*status(401, "Unauthorized", "Unauthorized"))
+        res = self.route(scn, path, query)
+        if isinstance(res, str):
+            return self.misbehave(res, url.path)
+        return self.send_json(*res)
+
+    def route(self, scn, path, query):
+        p = path.split("/")
+        if path == "/api/v1/persistentvolumes":
+            if query.get("limit") != [str(ARGS.expect_limit)]:
+                return status(400, "BadRequest", "test server: expected limit=%d" % ARGS.expect_limit)
+            cont = query.get("continue", [None])[0]
+            return pv_scenario(scn or "paged", cont)
+        if len(p) == 7 and p[1:4] == ["api", "v1", "namespaces"] and p[5] == "secrets":
+            return secret_scenario(p[4], p[6])
+        return status(404, "NotFound", "the server could not find the requested resource")
+
+
+class TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, label, ctx):
+        self.label, self.ctx = label, ctx
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    def finish_request(self, request, client_address):
+        # Handshake in the handler thread, not in accept(): a client that
+        # aborts the handshake (wrong CA) must not stall the listener.
+        try:
+            tls = self.ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            super().finish_request(tls, client_address)
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+
+def context(cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    for a in ("--cert", "--key", "--wrong-cert", "--wrong-key", "--token", "--token-new",
+              "--log", "--ports-file"):
+        ap.add_argument(a, required=True)
+    ap.add_argument("--expect-limit", type=int, default=2)
+    ap.add_argument("--max-body", type=int, default=4 * 1024 * 1024)
+    ap.add_argument("--hang-seconds", type=float, default=20.0)
+    ARGS = ap.parse_args()
+    ARGS.token = open(ARGS.token).read().strip()
+    ARGS.token_new = open(ARGS.token_new).read().strip()
+
+    servers = [TLSServer("main", context(ARGS.cert, ARGS.key)),
+               TLSServer("wrong", context(ARGS.wrong_cert, ARGS.wrong_key))]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    dead = socket.socket()  # a port with nothing listening, for "unreachable"
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    tmp = ARGS.ports_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d %d %d\n" % (servers[0].server_address[1], servers[1].server_address[1], dead_port))
+    os.rename(tmp, ARGS.ports_file)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+# Kubernetes API client and volume reclaim: test binaries. Included by the
+# top-level Makefile before its "tests:" rule (uses its B, CC, CPPFLAGS,
+# CFLAGS, LDFLAGS, obj, pc_cflags, pc_libs and the privd/ object rule).
+
+K8S_SRC := privd/k8s_client.c privd/reclaim.c
+K8S_TESTS := $(B)/tests/test_k8s_client $(B)/tests/test_reclaim
+
+# HTTPS against tests/k8s/fake_apiserver.py; run it through tests/k8s/run.sh.
+$(B)/tests/test_k8s_client: tests/k8s/test_k8s_client.c $(call obj,privd/k8s_client.c ipc/secmem.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c) $(LDFLAGS) -o $@ \
+		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c) -lpthread
+
+# cmocka: the keep/grace/erase decision and the scan driver.
+$(B)/tests/test_reclaim: tests/k8s/test_reclaim.c \
+		$(call obj,$(K8S_SRC) ipc/volparams.c ipc/secmem.c ipc/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c cmocka) $(LDFLAGS) -o $@ \
+		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c cmocka) -lpthread
+
+# Coarse header dependencies, as for the rest of the tree.
+$(K8S_TESTS) $(call obj,$(K8S_SRC)): $(wildcard ipc/*.h privd/*.h)
