@@ -160,6 +160,18 @@ parse_volume_context(struct kv_entry *const *e, size_t n, struct luks_ctx *out, 
 		return -1;
 	}
 	strcpy(out->passphrase_key, v);
+	v = kv_get(e, n, "passphrase-secret-name");
+	if (v && v[0]) {
+		const char *ns = kv_get(e, n, "passphrase-secret-namespace");
+		if (strlen(v) >= sizeof(out->secret_name) || ns == NULL || ns[0] == '\0' ||
+		    strlen(ns) >= sizeof(out->secret_namespace)) {
+			snprintf(why, whylen, "passphrase-secret-name needs passphrase-secret-namespace, "
+				 "and both must be valid Kubernetes names");
+			return -1;
+		}
+		strcpy(out->secret_name, v);
+		strcpy(out->secret_namespace, ns);
+	}
 	v = kv_get(e, n, "fsGroup");
 	if (v && v[0]) {
 		if (fs_group_parse(v, &out->fs_group)) {

@@ -49,6 +49,10 @@ const char *kv_get(struct kv_entry *const *e, size_t n, const char *key);
 struct luks_ctx {
 	int is_s3;              /* storage-backend == "s3" */
 	char passphrase_key[254];
+	/* Hardened mode: the StorageClass names the passphrase Secret in
+	 * ordinary parameters; privd reads it, the frontend never sees it. */
+	char secret_name[254];
+	char secret_namespace[64];
 	int has_fs_group;
 	uint32_t fs_group;
 	int fs_mode;

@@ -106,6 +106,22 @@ node_stage(struct csi_call *c)
 				 "the s3 storage backend is not available in this version");
 	if (resolve_fs_group(&ctx, &cap, &has_gid, &gid, why, sizeof(why)))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	strcpy(s->volume_id, r->volume_id);
+	strcpy(s->staging_path, r->staging_target_path);
+	s->fs_kind = (uint32_t)cap.fs_kind;
+	strcpy(s->mount_opts, cap.mount_opts);
+	s->capacity = ctx.capacity;
+	s->has_fs_group = (uint8_t)has_gid;
+	s->fs_group = gid;
+	s->fs_mode = (uint32_t)ctx.fs_mode;
+	if (ctx.secret_name[0]) {
+		/* Hardened mode: forward the reference only. Any node-stage
+		 * secret kubelet also sent is not even looked at. */
+		strcpy(s->secret_namespace, ctx.secret_namespace);
+		strcpy(s->secret_name, ctx.secret_name);
+		strcpy(s->secret_key, ctx.passphrase_key);
+		goto send;
+	}
 	const char *pass = kv_get(KV(r->secrets), r->n_secrets, ctx.passphrase_key);
 	if (pass == NULL)
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
@@ -121,16 +137,9 @@ node_stage(struct csi_call *c)
 				 "the passphrase in key \"%s\" is longer than %u bytes",
 				 ctx.passphrase_key, IPC_SECRET_MAX);
 
-	strcpy(s->volume_id, r->volume_id);
-	strcpy(s->staging_path, r->staging_target_path);
-	s->fs_kind = (uint32_t)cap.fs_kind;
-	strcpy(s->mount_opts, cap.mount_opts);
-	s->capacity = ctx.capacity;
-	s->has_fs_group = (uint8_t)has_gid;
-	s->fs_group = gid;
-	s->fs_mode = (uint32_t)ctx.fs_mode;
 	memcpy(s->passphrase, pass, plen); /* the only copy we make */
 	s->passphrase_len = (uint32_t)plen;
+send:
 	CHECK(forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS));
 
 	Csi__V1__NodeStageVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));

@@ -26,6 +26,8 @@
 #define IPC_PATH_MAX 4095u   /* = KPATH_MAX */
 #define IPC_OPTS_MAX 512u    /* = MOUNT_OPTS_MAX */
 #define IPC_SECRET_MAX 4096u /* = LCW_SECRET_MAX */
+#define IPC_K8S_NS_MAX 63u   /* DNS-1123 label */
+#define IPC_K8S_NAME_MAX 253u /* DNS-1123 subdomain, Secret key */
 
 /* Who may send a type: the channel's peer role. */
 enum ipc_peer {
@@ -124,6 +126,11 @@ struct ipc_stage_req {
 	uint32_t fs_mode;       /* root directory mode with fsGroup */
 	uint32_t passphrase_len;
 	uint8_t passphrase[IPC_SECRET_MAX]; /* the secret value as delivered */
+	/* Hardened mode: no passphrase above; privd reads this Secret key from
+	 * the Kubernetes API itself. All empty in node-stage-secret mode. */
+	char secret_namespace[IPC_K8S_NS_MAX + 1];
+	char secret_name[IPC_K8S_NAME_MAX + 1];
+	char secret_key[IPC_K8S_NAME_MAX + 1];
 };
 
 struct ipc_stage_ans {

@@ -43,6 +43,9 @@ static const struct ipc_field f_stage[] = {
 	U32("fs_group", u.stage.fs_group, 0, INT32_MAX),
 	U32("fs_mode", u.stage.fs_mode, 0, 07777),
 	BIN("passphrase", u.stage.passphrase, u.stage.passphrase_len, IPC_SECRET_MAX),
+	STR("secret_namespace", u.stage.secret_namespace, IPC_K8S_NS_MAX),
+	STR("secret_name", u.stage.secret_name, IPC_K8S_NAME_MAX),
+	STR("secret_key", u.stage.secret_key, IPC_K8S_NAME_MAX),
 };
 
 static const struct ipc_field f_stage_ans[] = {

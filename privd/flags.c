@@ -58,7 +58,7 @@ parse_id(const char *v, unsigned *out)
 	return 0;
 }
 
-enum kind { K_STR, K_BOOL, K_ID, K_LEVEL, K_MODE, K_UINT };
+enum kind { K_STR, K_BOOL, K_ID, K_LEVEL, K_MODE, K_UINT, K_UINT0 };
 
 struct flagdef {
 	const char *name;
@@ -87,6 +87,11 @@ static const struct flagdef defs[] = {
 	{ "kdf-memory-kib", K_UINT, offsetof(struct lcw_flags, kdf_memory_kib), 0 },
 	{ "kdf-iterations", K_UINT, offsetof(struct lcw_flags, kdf_iterations), 0 },
 	{ "kdf-budget-mib", K_UINT, offsetof(struct lcw_flags, kdf_budget_mib), 0 },
+	S("kube-api", kube_api),
+	S("kube-token-file", kube_token_file),
+	S("kube-ca-file", kube_ca_file),
+	{ "reclaim-interval-seconds", K_UINT0, offsetof(struct lcw_flags, reclaim_interval_s), 0 },
+	{ "reclaim-grace-seconds", K_UINT, offsetof(struct lcw_flags, reclaim_grace_s), 0 },
 };
 
 static void
@@ -106,6 +111,8 @@ defaults(struct lcw_flags *f)
 	f->kdf_memory_kib = 65536;
 	f->kdf_iterations = 4;
 	f->kdf_budget_mib = 1024;
+	f->reclaim_interval_s = 300;
+	f->reclaim_grace_s = 600;
 }
 
 int
@@ -196,6 +203,15 @@ flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen
 			*(unsigned *)base = n;
 			break;
 		}
+		case K_UINT0: {
+			unsigned n = 0;
+			if (strcmp(val, "0") && parse_id(val, &n)) {
+				snprintf(err, errlen, "--%s: want a number", name);
+				return -1;
+			}
+			*(unsigned *)base = n;
+			break;
+		}
 		case K_MODE:
 			if (strcmp(val, "node") == 0)
 				f->mode = MODE_NODE;
@@ -231,6 +247,10 @@ flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen
 	if (f->kdf_memory_kib < 32 || f->kdf_memory_kib > 4194304 || f->kdf_iterations < 4 ||
 	    f->kdf_iterations > 1000) {
 		snprintf(err, errlen, "--kdf-memory-kib must be 32..4194304, --kdf-iterations 4..1000");
+		return -1;
+	}
+	if (f->reclaim_grace_s < 5) {
+		snprintf(err, errlen, "--reclaim-grace-seconds must be at least 5");
 		return -1;
 	}
 	/* The original driver picks its role from the endpoint path. */

@@ -35,6 +35,13 @@ struct lcw_flags {
 	unsigned kdf_memory_kib;  /* argon2id memory cost of new volumes */
 	unsigned kdf_iterations;  /* argon2id time cost of new volumes */
 	unsigned kdf_budget_mib;  /* node-wide PBKDF memory of concurrent unlocks */
+	/* Kubernetes API (hardened passphrase mode, volume reclaim). Empty:
+	 * in-cluster configuration when KUBERNETES_SERVICE_HOST is set. */
+	char kube_api[FLAG_STR_MAX];
+	char kube_token_file[FLAG_STR_MAX];
+	char kube_ca_file[FLAG_STR_MAX];
+	unsigned reclaim_interval_s; /* 0 = no reclaim */
+	unsigned reclaim_grace_s;
 };
 
 /* Parse argv. Returns 0, or -1 with a message in err. Does not touch the

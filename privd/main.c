@@ -36,13 +36,19 @@
 #include "flags.h"
 #include "ipc_chan.h"
 #include "ipc_rpc.h"
+#include "k8s_client.h"
 #include "kdf_budget.h"
+#include "reclaim.h"
+#include "vol_lock.h"
+#include "volume_ops.h"
 #include "log.h"
 #include "policy.h"
 #include "privd.h"
 #include "socket_dir.h"
 #include "spawner.h"
 #include "version.h"
+#include "volparams.h"
+#include "loopdev.h"
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
@@ -52,6 +58,7 @@
 #define TOOL_TIMEOUT_MS (15 * 60 * 1000)
 
 struct privd_config privd_cfg;
+struct k8s_client *privd_k8s;
 static struct lcw_flags flags;
 static struct pol_seccomp pol;
 static char frontend_path[PATH_MAX];
@@ -124,14 +131,38 @@ send_answer(unsigned gen, const struct ipc_msg *ans)
 	pthread_mutex_unlock(&fe_mu);
 }
 
+/* The volume a request is about, so privd serialises work per volume. */
+static const char *
+req_volume_id(const struct ipc_msg *m)
+{
+	switch (m->type) {
+	case IPC_REQ_STAGE_LUKS: return m->u.stage.volume_id;
+	case IPC_REQ_UNSTAGE: return m->u.unstage.volume_id;
+	case IPC_REQ_PUBLISH: return m->u.publish.volume_id;
+	case IPC_REQ_UNPUBLISH: return m->u.unpublish.volume_id;
+	case IPC_REQ_EXPAND: return m->u.expand.volume_id;
+	case IPC_REQ_STATS: return m->u.stats.volume_id;
+	case IPC_REQ_ERASE: return m->u.volid.volume_id;
+	default: return NULL;
+	}
+}
+
 static void
 run_job(struct job *j)
 {
 	struct ipc_msg ans;
+	char id[IPC_VOLID_MAX + 1] = "";
+	const char *vid = req_volume_id(&j->req);
 
 	memset(&ans, 0, sizeof(ans));
 	ans.id = j->req.id;
+	if (vid) {
+		snprintf(id, sizeof(id), "%s", vid);
+		vol_lock(id);
+	}
 	j->op->fn(&pstate, &j->req, &ans);
+	if (id[0])
+		vol_unlock(id);
 	explicit_bzero(&j->req, sizeof(j->req)); /* may hold a passphrase */
 	if (ans.type == 0)
 		privd_answer_error(&ans, IPC_EC_INTERNAL, 0, "handler gave no answer");
@@ -426,6 +457,87 @@ become_controller(void)
 	fatal(2, "cannot exec %s: %s", frontend_path, strerror(errno));
 }
 
+/* ---- volume reclaim ---------------------------------------------------- */
+
+static int
+reclaim_is_staged(void *ctx, const char *id)
+{
+	char dm[VOLID_MAX + 8], under[PATH_MAX], file[PATH_MAX], loop[64];
+	(void)ctx;
+	if (luks_dm_name(id, dm, sizeof(dm)) ||
+	    luks_backing_file(privd_cfg.local_root, id, file, sizeof(file)))
+		return -1;
+	int a = luks_active(dm, under, sizeof(under));
+	int l = loop_find_by_file(file, loop, sizeof(loop));
+	if (a < 0 || l < 0)
+		return -1; /* unknown counts as staged */
+	return a || l;
+}
+
+static int
+reclaim_erase(void *ctx, const char *id)
+{
+	char err[256];
+	int rc;
+	(void)ctx;
+	/* Never wait for, and never race, a volume operation. */
+	if (vol_trylock(id))
+		return -1;
+	rc = erase_volume(id, err, sizeof(err));
+	vol_unlock(id);
+	if (rc)
+		log_warn("reclaim: volume %s not erased: %s", id, err);
+	else
+		log_info("reclaim: volume %s erased (its PersistentVolume is gone)", id);
+	return rc;
+}
+
+static void *
+reclaim_main(void *arg)
+{
+	struct reclaim_k8s_ctx kctx = { privd_k8s, LCW_DRIVER_NAME };
+	struct reclaim_ops ops = { .ctx = &kctx, .is_staged = reclaim_is_staged,
+				   .pv_exists = reclaim_k8s_pv_exists, .erase = reclaim_erase };
+	struct reclaim_state st;
+	(void)arg;
+
+	prctl(PR_SET_NAME, "privd-reclaim");
+	reclaim_state_init(&st, (int64_t)flags.reclaim_grace_s * 1000);
+	for (;;) {
+		struct reclaim_report rep;
+		memset(&rep, 0, sizeof(rep));
+		reclaim_scan(&st, privd_cfg.local_root, &ops, &rep);
+		if (rep.candidates)
+			log_info("reclaim: %zu volumes, %zu staged, %zu kept, %zu in grace, %zu erased, "
+				 "%zu API errors", rep.candidates, rep.staged, rep.kept,
+				 rep.grace_started + rep.in_grace, rep.erased, rep.api_errors);
+		sleep(flags.reclaim_interval_s);
+	}
+	return NULL;
+}
+
+/* The API client is made before confinement (it reads the token, CA and
+ * environment once). Without any configuration there is none: hardened
+ * StorageClasses then fail clearly and nothing is reclaimed. */
+static void
+init_k8s(void)
+{
+	struct k8s_client_opts o = { 0 };
+	char err[512];
+
+	if (flags.kube_api[0] == '\0' && getenv("KUBERNETES_SERVICE_HOST") == NULL) {
+		log_info("no Kubernetes API configured: hardened passphrase mode and volume "
+			 "reclaim are off");
+		return;
+	}
+	o.api_base = flags.kube_api[0] ? flags.kube_api : NULL;
+	o.token_path = flags.kube_token_file[0] ? flags.kube_token_file : NULL;
+	o.ca_path = flags.kube_ca_file[0] ? flags.kube_ca_file : NULL;
+	if (k8s_client_new(&o, &privd_k8s, err, sizeof(err)))
+		fatal(2, "Kubernetes API client: %s", err);
+	log_info("Kubernetes API at %s", k8s_client_base_url(privd_k8s));
+}
+
 static void
 init_config(void)
 {
@@ -469,6 +581,7 @@ main(int argc, char **argv)
 			 "documented capabilities itself; the CSI frontend runs as uid %u)",
 		      (unsigned)flags.frontend_uid);
 	init_config();
+	init_k8s();
 	pstate.started_ns = now_ns();
 	if (audit_open(flags.audit_log))
 		fatal(2, "cannot open audit log %s: %s", flags.audit_log, strerror(errno));
@@ -509,6 +622,12 @@ main(int argc, char **argv)
 		pthread_t t;
 		if (pthread_create(&t, NULL, worker, NULL))
 			fatal(2, "cannot start worker threads");
+		pthread_detach(t);
+	}
+	if (privd_k8s && flags.reclaim_interval_s) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, reclaim_main, NULL))
+			fatal(2, "cannot start the reclaim thread");
 		pthread_detach(t);
 	}
 	audit_write(&(struct audit_rec){ .op = "privd_start", .ok = 1, .start_ns = now_ns(),

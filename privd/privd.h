@@ -16,6 +16,10 @@ struct privd_config {
 
 extern struct privd_config privd_cfg;
 
+/* The Kubernetes API client, or NULL when none is configured. */
+struct k8s_client;
+extern struct k8s_client *privd_k8s;
+
 /* Ask the spawner to run a file-system tool (IPC_REQ_RUN_MKFS or
  * IPC_REQ_RUN_GROWFS) and wait for it. Returns the wait status (>= 0) with
  * the tail of its stderr in out, or -1 if the spawner could not run it. */

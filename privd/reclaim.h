@@ -23,7 +23,7 @@
 #include "volparams.h"
 
 #define RECLAIM_DEFAULT_GRACE_MS (10LL * 60 * 1000)
-#define RECLAIM_MIN_GRACE_MS (60LL * 1000)
+#define RECLAIM_MIN_GRACE_MS (5LL * 1000) /* tests use short grace periods; production default is 10 min */
 #define RECLAIM_MAX_VOLUMES 65536
 #define RECLAIM_NO_TIMER (-1LL)
 

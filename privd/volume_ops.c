@@ -24,6 +24,7 @@
 #include "audit.h"
 #include "blkprobe.h"
 #include "dispatch.h"
+#include "k8s_client.h"
 #include "kdf_budget.h"
 #include "kpath.h"
 #include "log.h"
@@ -384,6 +385,49 @@ apply_fs_group(const struct vol *v, int dirfd, uint32_t gid, uint32_t mode, stru
 	return rc;
 }
 
+/* Hardened mode: read the passphrase Secret from the Kubernetes API into
+ * locked memory; the frontend only forwarded its name. Same byte rules as
+ * a node-stage secret (up to the first newline). */
+static int
+fetch_passphrase(const struct vol *v, const struct ipc_stage_req *r, struct lcw_secret *pass,
+		 struct ipc_msg *ans)
+{
+	char err[512];
+	uint64_t t0 = audit_now_ns();
+	int rc;
+
+	if (privd_k8s == NULL) {
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+				   "the StorageClass names passphrase Secret %s/%s, but this node has "
+				   "no Kubernetes API access configured", r->secret_namespace,
+				   r->secret_name);
+		return -1;
+	}
+	rc = k8s_get_secret_value(privd_k8s, r->secret_namespace, r->secret_name, r->secret_key,
+				  pass, err, sizeof(err));
+	char d[600];
+	snprintf(d, sizeof(d), "secret %s/%s key %s", r->secret_namespace, r->secret_name,
+		 r->secret_key);
+	audit_step(v, "read_secret", NULL, NULL, rc == K8S_OK ? 0 : -EACCES, t0,
+		   rc == K8S_OK ? d : err);
+	if (rc != K8S_OK) {
+		uint32_t cls = rc == K8S_ERR_FORBIDDEN || rc == K8S_ERR_UNAUTHORIZED ? IPC_EC_PERMISSION
+			       : rc == K8S_ERR_NOT_FOUND || rc == K8S_ERR_KEY_MISSING ? IPC_EC_NOT_FOUND
+			       : rc == K8S_ERR_INVALID_ARG ? IPC_EC_INVALID
+							   : IPC_EC_UNAVAILABLE;
+		privd_answer_error(ans, cls, 0, "passphrase Secret %s/%s: %s", r->secret_namespace,
+				   r->secret_name, err);
+		return -1;
+	}
+	pass->len = luks_passphrase_len(pass->bytes, pass->len);
+	if (pass->len == 0) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "passphrase Secret %s/%s key %s is empty",
+				   r->secret_namespace, r->secret_name, r->secret_key);
+		return -1;
+	}
+	return 0;
+}
+
 /* STAGE_LUKS: create (first time), open and mount a local volume at the
  * staging path. Safe: the backing file, loop device and mapping are derived
  * from the validated id; the target is below the kubelet root and opened
@@ -406,7 +450,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		return;
 	if (r->fs_kind > FS_MAX || mount_opts_split(r->mount_opts, &flags, data, sizeof(data)) ||
 	    r->capacity < LUKS2_HEADER_BYTES + MIB || r->capacity > MAX_CAPACITY ||
-	    r->passphrase_len == 0) {
+	    (r->passphrase_len == 0) == (r->secret_name[0] == '\0')) {
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid stage parameters");
 		return;
 	}
@@ -426,8 +470,15 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		goto out;
 	}
 
-	if (secret_alloc(&pass) ||
-	    secret_set(&pass, r->passphrase, luks_passphrase_len(r->passphrase, r->passphrase_len))) {
+	if (secret_alloc(&pass)) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
+		goto out;
+	}
+	if (r->secret_name[0]) {
+		if (fetch_passphrase(&v, r, &pass, ans))
+			goto out;
+	} else if (secret_set(&pass, r->passphrase,
+			      luks_passphrase_len(r->passphrase, r->passphrase_len))) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
 		goto out;
 	}
@@ -865,43 +916,62 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
  * is staged (mapping open or loop attached); acts only on the backing file
  * derived from the validated id. Irreversible by design, so only the
  * reclaimer (which checks the PersistentVolume is gone) sends it. */
-void
-op_erase(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+int
+erase_volume(const char *id, char *err, size_t errlen)
 {
+	struct ipc_msg ans;
 	struct vol v;
-	char loop[64], err[256];
+	char loop[64];
 	struct stat sb;
 	int rc;
 
-	(void)st;
-	if (vol_derive(req->u.volid.volume_id, &v, ans))
-		return;
+	if (vol_derive(id, &v, &ans)) {
+		snprintf(err, errlen, "invalid volume id");
+		return -EINVAL;
+	}
 	if (luks_active(v.dm, loop, sizeof(loop)) != 0 ||
 	    loop_find_by_file(v.file, loop, sizeof(loop)) != 0) {
-		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
-				   "volume %s is staged on this node; unstage it first", v.id);
-		return;
+		snprintf(err, errlen, "volume %s is staged on this node; unstage it first", v.id);
+		return -EBUSY;
 	}
 	if (lstat(v.file, &sb) == 0) {
 		if (!S_ISREG(sb.st_mode)) {
-			privd_answer_error(ans, IPC_EC_PRECONDITION, 0, "%s is not a regular file",
-					   v.file);
-			return;
+			snprintf(err, errlen, "%s is not a regular file", v.file);
+			return -EINVAL;
 		}
 		uint64_t t0 = audit_now_ns();
-		rc = luks_erase(v.file, err, sizeof(err));
-		/* A file that never got a LUKS header holds no data either. */
-		if (rc == -EINVAL || rc == -ENODEV)
-			rc = 0;
+		rc = luks_erase(v.file, err, errlen);
 		audit_step(&v, "luks_erase", v.file, NULL, rc, t0, rc ? err : NULL);
-		if (rc) {
-			privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot erase %s: %s", v.file, err);
-			return;
-		}
+		if (rc)
+			return rc;
 		rc = unlink(v.file) ? -errno : 0;
 		audit_step(&v, "remove_backing_file", v.file, NULL, rc, t0, NULL);
+		if (rc) {
+			snprintf(err, errlen, "cannot remove %s: %s", v.file, strerror(-rc));
+			return rc;
+		}
 	}
 	if (rmdir(v.dir) && errno != ENOENT)
 		log_warn("volume directory %s not removed: %s", v.dir, strerror(errno));
-	ans->type = IPC_ANS_ERASE;
+	return 0;
+}
+
+/* ERASE: crypto-erase a local volume: destroy its keyslots and header, then
+ * remove the backing file and its directory. Safe: refused while the volume
+ * is staged (mapping open or loop attached); acts only on the backing file
+ * derived from the validated id. Irreversible by design, so only the
+ * reclaimer (which checks the PersistentVolume is gone) triggers it. */
+void
+op_erase(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	char err[256];
+	int rc;
+
+	(void)st;
+	rc = erase_volume(req->u.volid.volume_id, err, sizeof(err));
+	if (rc == 0)
+		ans->type = IPC_ANS_ERASE;
+	else
+		privd_answer_error(ans, rc == -EBUSY ? IPC_EC_PRECONDITION
+				   : rc == -EINVAL ? IPC_EC_INVALID : IPC_EC_INTERNAL, -rc, "%s", err);
 }

