@@ -241,6 +241,28 @@ p_socket_inet(void)
 	return C_OK;
 }
 
+/* privd reaches the Kubernetes API over TCP, but has no use for UDP or raw
+ * sockets. */
+static int
+p_socket_inet_dgram(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errcode();
+	close(fd);
+	return C_OK;
+}
+
+static int
+p_socket_packet(void)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errcode();
+	close(fd);
+	return C_OK;
+}
+
 static int
 p_socket_unix(void)
 {
@@ -540,7 +562,7 @@ main(void)
 	static const int PD[] = { P_PRIVD, P_END };
 	static const int SP[] = { P_SPAWNER, P_END };
 	static const int STACK[] = { P_SPAWNER, P_FRONTEND, P_END };
-	enum { NCHECKS = 42 };
+	enum { NCHECKS = 44 };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0) {
@@ -588,7 +610,11 @@ main(void)
 	check("privd: setuid(0) is killed", PD, p_setuid0, KILL, NULL);
 	check("privd: fork (clone without CLONE_THREAD) -> EPERM", PD, p_fork,
 	      ERRNO(EPERM), NULL);
-	check("privd: socket(AF_INET) -> EPERM", PD, p_socket_inet, ERRNO(EPERM), NULL);
+	check("privd: socket(AF_INET, SOCK_STREAM) works (Kubernetes API)", PD, p_socket_inet,
+	      WORKS, NULL);
+	check("privd: socket(AF_INET, SOCK_DGRAM) -> EPERM", PD, p_socket_inet_dgram,
+	      ERRNO(EPERM), NULL);
+	check("privd: socket(AF_PACKET) -> EPERM", PD, p_socket_packet, ERRNO(EPERM), NULL);
 	check("privd: socketpair(AF_UNIX) carries a byte", PD, p_socketpair_unix, WORKS, NULL);
 	check("privd: pthread_create works", PD, p_pthread, WORKS, NULL);
 	check("privd: openat O_WRONLY works and writes", PD, p_open_tmp_wronly, WORKS, NULL);
