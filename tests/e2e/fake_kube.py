@@ -1,0 +1,135 @@
+"""A small stand-in for the Kubernetes API server for end-to-end tests (no
+API server can run here). It serves the real v1 shapes the driver reads:
+a Secret, a PersistentVolumeList, and v1 Status errors, over TLS with a
+throwaway CA, and checks the bearer token. Tests change `state` while it
+runs (which Secrets exist, which namespaces RBAC allows, which PVs exist,
+whether the API fails)."""
+import base64
+import json
+import os
+import ssl
+import subprocess
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+DRIVER = "lukscryptwalker.csi.k8s.io"
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJlMmUifQ.c2ln"
+
+
+def status(code, reason, message):
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+
+
+class FakeKube:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="fake-kube-")
+        os.chmod(self.dir, 0o755)
+        self.ca = os.path.join(self.dir, "ca.crt")
+        self.token_file = os.path.join(self.dir, "token")
+        with open(self.token_file, "w") as f:
+            f.write(TOKEN)
+        self._certs()
+        self.lock = threading.Lock()
+        self.state = {"secrets": {}, "allowed_namespaces": set(), "pvs": [], "fail": None}
+        self.requests = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def send_json(self, code, obj):
+                body = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                outer.handle(self)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(self.dir, "srv.crt"), os.path.join(self.dir, "srv.key"))
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _certs(self):
+        d = self.dir
+        run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2", "-subj", "/CN=e2e-ca", "-keyout", f"{d}/ca.key", "-out",
+            f"{d}/ca.crt", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+        run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-subj", "/CN=kube-apiserver", "-keyout", f"{d}/srv.key", "-out",
+            f"{d}/srv.csr")
+        with open(f"{d}/ext.cnf", "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        run("openssl", "x509", "-req", "-in", f"{d}/srv.csr", "-CA", f"{d}/ca.crt", "-CAkey",
+            f"{d}/ca.key", "-CAcreateserial", "-days", "2", "-extfile", f"{d}/ext.cnf", "-out",
+            f"{d}/srv.crt")
+
+    def driver_args(self):
+        return [f"--kube-api={self.url}", f"--kube-token-file={self.token_file}",
+                f"--kube-ca-file={self.ca}"]
+
+    def set_secret(self, ns, name, data):
+        with self.lock:
+            self.state["secrets"][(ns, name)] = data
+            self.state["allowed_namespaces"].add(ns)
+
+    def set_pvs(self, pvs):
+        """pvs: list of (pv name, volume handle)."""
+        with self.lock:
+            self.state["pvs"] = list(pvs)
+
+    def set_fail(self, code):
+        with self.lock:
+            self.state["fail"] = code
+
+    def handle(self, h):
+        path = urlsplit(h.path).path
+        with self.lock:
+            self.requests.append(path)
+            st = {k: (v.copy() if hasattr(v, "copy") else v) for k, v in self.state.items()}
+        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return h.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        if st["fail"]:
+            return h.send_json(st["fail"], status(st["fail"], "InternalError",
+                                                  "etcdserver: request timed out"))
+        parts = path.strip("/").split("/")
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 6 and parts[4] == "secrets":
+            ns, name = parts[3], parts[5]
+            if ns not in st["allowed_namespaces"]:
+                return h.send_json(403, status(
+                    403, "Forbidden",
+                    f'secrets "{name}" is forbidden: User "system:serviceaccount:kube-system:'
+                    f'lukscryptwalker-node" cannot get resource "secrets" in API group "" in '
+                    f'the namespace "{ns}"'))
+            data = st["secrets"].get((ns, name))
+            if data is None:
+                return h.send_json(404, status(404, "NotFound", f'secrets "{name}" not found'))
+            return h.send_json(200, {
+                "kind": "Secret", "apiVersion": "v1", "type": "Opaque",
+                "metadata": {"name": name, "namespace": ns, "uid": "0b3f", "resourceVersion": "7"},
+                "data": {k: base64.b64encode(v).decode() for k, v in data.items()}})
+        if parts == ["api", "v1", "persistentvolumes"]:
+            items = [{"metadata": {"name": n, "uid": n + "-uid"},
+                      "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                               "csi": {"driver": DRIVER, "volumeHandle": handle,
+                                       "fsType": "ext4"},
+                               "persistentVolumeReclaimPolicy": "Delete"},
+                      "status": {"phase": "Bound"}} for n, handle in st["pvs"]]
+            return h.send_json(200, {"kind": "PersistentVolumeList", "apiVersion": "v1",
+                                     "metadata": {"resourceVersion": "4711"}, "items": items})
+        return h.send_json(404, status(404, "NotFound", "the server could not find the resource"))
+
+    def stop(self):
+        self.httpd.shutdown()
