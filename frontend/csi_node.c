@@ -7,7 +7,7 @@
 #include "csi.pb-c.h"
 #include "csi_checks.h"
 #include "csi_handlers.h"
-#include "inflight.h"
+#include "keyed_lock.h"
 #include "ipc_msg.h"
 #include "privd_client.h"
 #include "volparams.h"
@@ -40,7 +40,7 @@ forward(struct csi_call *c, const char *volume_id, struct ipc_msg *req, struct i
 {
 	grpc_status_code st = GRPC_STATUS_OK;
 
-	if (inflight_acquire(volume_id)) {
+	if (keyed_trylock(volume_id)) {
 		explicit_bzero(req, sizeof(*req));
 		return csi_error(c, GRPC_STATUS_ABORTED,
 				 "an operation on volume %s is already in progress", volume_id);
@@ -51,7 +51,7 @@ forward(struct csi_call *c, const char *volume_id, struct ipc_msg *req, struct i
 			       "retry will report its outcome", timeout_ms / 1000);
 	else if (ans->type == IPC_ANS_ERROR)
 		st = csi_error(c, status_of(ans->u.error.err_class), "%s", ans->u.error.msg);
-	inflight_release(volume_id);
+	keyed_unlock(volume_id);
 	explicit_bzero(req, sizeof(*req));
 	return st;
 }

@@ -39,7 +39,7 @@
 #include "k8s_client.h"
 #include "kdf_budget.h"
 #include "reclaim.h"
-#include "vol_lock.h"
+#include "keyed_lock.h"
 #include "volume_ops.h"
 #include "log.h"
 #include "policy.h"
@@ -158,11 +158,11 @@ run_job(struct job *j)
 	ans.id = j->req.id;
 	if (vid) {
 		snprintf(id, sizeof(id), "%s", vid);
-		vol_lock(id);
+		keyed_lock(id);
 	}
 	j->op->fn(&pstate, &j->req, &ans);
 	if (id[0])
-		vol_unlock(id);
+		keyed_unlock(id);
 	explicit_bzero(&j->req, sizeof(j->req)); /* may hold a passphrase */
 	if (ans.type == 0)
 		privd_answer_error(&ans, IPC_EC_INTERNAL, 0, "handler gave no answer");
@@ -481,10 +481,10 @@ reclaim_erase(void *ctx, const char *id)
 	int rc;
 	(void)ctx;
 	/* Never wait for, and never race, a volume operation. */
-	if (vol_trylock(id))
+	if (keyed_trylock(id))
 		return -1;
 	rc = erase_volume(id, err, sizeof(err));
-	vol_unlock(id);
+	keyed_unlock(id);
 	if (rc)
 		log_warn("reclaim: volume %s not erased: %s", id, err);
 	else

@@ -23,7 +23,7 @@
 #include "reclaim.h"
 
 #define DRIVER "lukscryptwalker.csi.k8s.io"
-#define MIN_MS (60LL * 1000)
+#define MIN_MS RECLAIM_MIN_GRACE_MS
 #define GRACE RECLAIM_DEFAULT_GRACE_MS
 
 /* ---- helpers -------------------------------------------------------------- */

@@ -178,19 +178,23 @@ test_shipped_privd_shape(void **state)
 	r = find_rule(&pol, "socketpair", POL_ALLOW);
 	assert_non_null(r);
 	assert_int_equal(r->cond[0].value, AF_UNIX);
-	/* privd never dials out: any socket() it may call is pinned to a
-	 * family by a plain equality on a0, and not an internet one. */
+	/* Every socket() privd may call is pinned to a family by a plain
+	 * equality on a0; internet families only for TCP (the Kubernetes API),
+	 * pinned by a second condition on the type. */
 	for (size_t i = 0; i < pol.nrules; i++) {
 		const struct pol_rule *q = &pol.rules[i];
 		if (strcmp(q->name, "socket") || q->action != POL_ALLOW)
 			continue;
-		int pinned = 0;
-		for (unsigned c = 0; c < q->ncond; c++)
-			if (q->cond[c].arg == 0 && q->cond[c].mask == ~0ULL &&
-			    q->cond[c].value != AF_INET && q->cond[c].value != AF_INET6)
-				pinned = 1;
-		if (!pinned)
-			fail_msg("privd.seccomp line %u: socket not pinned to a safe family",
+		int family = -1, stream = 0;
+		for (unsigned c = 0; c < q->ncond; c++) {
+			if (q->cond[c].arg == 0 && q->cond[c].mask == ~0ULL)
+				family = (int)q->cond[c].value;
+			if (q->cond[c].arg == 1 && q->cond[c].mask == 0xf &&
+			    q->cond[c].value == SOCK_STREAM)
+				stream = 1;
+		}
+		if (family < 0 || ((family == AF_INET || family == AF_INET6) && !stream))
+			fail_msg("privd.seccomp line %u: socket not pinned to a safe family/type",
 				 q->line);
 	}
 }

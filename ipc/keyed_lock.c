@@ -1,4 +1,4 @@
-#include "vol_lock.h"
+#include "keyed_lock.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -36,7 +36,7 @@ hold(const char *id)
 }
 
 void
-vol_lock(const char *id)
+keyed_lock(const char *id)
 {
 	pthread_mutex_lock(&mu);
 	while (is_held(id))
@@ -46,7 +46,7 @@ vol_lock(const char *id)
 }
 
 int
-vol_trylock(const char *id)
+keyed_trylock(const char *id)
 {
 	int rc = -1;
 
@@ -60,7 +60,7 @@ vol_trylock(const char *id)
 }
 
 void
-vol_unlock(const char *id)
+keyed_unlock(const char *id)
 {
 	pthread_mutex_lock(&mu);
 	for (struct held **pp = &list; *pp; pp = &(*pp)->next)
