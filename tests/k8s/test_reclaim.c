@@ -24,6 +24,7 @@
 
 #define DRIVER "lukscryptwalker.csi.k8s.io"
 #define MIN_MS RECLAIM_MIN_GRACE_MS
+#define MINUTE (60LL * 1000)
 #define GRACE RECLAIM_DEFAULT_GRACE_MS
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -98,7 +99,7 @@ static_pv_name_differs_from_handle_is_kept(void **state)
 	int64_t timer = 0; /* even with a timer long expired */
 
 	assert_int_equal(api_from_page(pv, "vol-static-1"), RECLAIM_API_EXISTS);
-	struct reclaim_verdict v = step(&timer, 50 * MIN_MS, 0, api_from_page(pv, "vol-static-1"));
+	struct reclaim_verdict v = step(&timer, 50 * MINUTE, 0, api_from_page(pv, "vol-static-1"));
 	assert_int_equal(v.action, RECLAIM_KEEP);
 	assert_int_equal(timer, RECLAIM_NO_TIMER);
 	/* The original looked up a PV *named* like the directory: the PV's name
@@ -119,10 +120,10 @@ restored_pv_new_name_same_handle_is_kept(void **state)
 	assert_int_equal(step(&timer, 0, 0, api_from_page("", "pvc-orig")).action,
 			 RECLAIM_GRACE_START);
 	/* ... and comes back under a new object name with the same handle. */
-	assert_int_equal(step(&timer, 5 * MIN_MS, 0, api_from_page(restored, "pvc-orig")).action,
+	assert_int_equal(step(&timer, 5 * MINUTE, 0, api_from_page(restored, "pvc-orig")).action,
 			 RECLAIM_KEEP);
 	assert_int_equal(timer, RECLAIM_NO_TIMER);
-	assert_int_equal(step(&timer, 30 * MIN_MS, 0, api_from_page(restored, "pvc-orig")).action,
+	assert_int_equal(step(&timer, 30 * MINUTE, 0, api_from_page(restored, "pvc-orig")).action,
 			 RECLAIM_KEEP);
 	free(restored);
 }
@@ -146,7 +147,7 @@ pv_gone_erased_only_after_grace_and_second_not_found(void **state)
 	v = step(&timer, 1000, 0, RECLAIM_API_NOT_FOUND);
 	assert_int_equal(v.action, RECLAIM_GRACE_START);
 	assert_int_equal(timer, 1000 + 2000); /* from the end of that listing */
-	assert_int_equal(step(&timer, 5 * MIN_MS, 0, RECLAIM_API_NOT_FOUND).action,
+	assert_int_equal(step(&timer, 5 * MINUTE, 0, RECLAIM_API_NOT_FOUND).action,
 			 RECLAIM_GRACE_WAIT);
 	/* A listing that starts 1 ms before the grace period ends is not enough. */
 	assert_int_equal(step(&timer, 3000 + GRACE - 1, 0, RECLAIM_API_NOT_FOUND).action,
@@ -176,12 +177,12 @@ api_errors_erase_nothing_and_reset_nothing(void **state)
 	/* An error before anything is known starts no timer. */
 	assert_int_equal(step(&timer, 0, 0, RECLAIM_API_ERROR).action, RECLAIM_KEEP);
 	assert_int_equal(timer, RECLAIM_NO_TIMER);
-	step(&timer, MIN_MS, 0, RECLAIM_API_NOT_FOUND);
+	step(&timer, MINUTE, 0, RECLAIM_API_NOT_FOUND);
 	int64_t armed = timer;
 	/* 500 / 403 / timeout long after the grace period: nothing happens,
 	 * and the timer is neither cleared nor restarted. */
 	for (int i = 1; i <= 5; i++) {
-		struct reclaim_verdict v = step(&timer, MIN_MS + i * GRACE, 0, RECLAIM_API_ERROR);
+		struct reclaim_verdict v = step(&timer, MINUTE + i * GRACE, 0, RECLAIM_API_ERROR);
 		assert_int_equal(v.action, RECLAIM_KEEP);
 		assert_int_equal(timer, armed);
 	}
@@ -213,14 +214,14 @@ reappearing_pv_clears_timer(void **state)
 	int64_t timer = RECLAIM_NO_TIMER;
 
 	step(&timer, 0, 0, RECLAIM_API_NOT_FOUND);
-	assert_int_equal(step(&timer, 8 * MIN_MS, 0, RECLAIM_API_EXISTS).action, RECLAIM_KEEP);
+	assert_int_equal(step(&timer, 8 * MINUTE, 0, RECLAIM_API_EXISTS).action, RECLAIM_KEEP);
 	assert_int_equal(timer, RECLAIM_NO_TIMER);
 	/* Gone again after the original grace would have expired: starts anew. */
-	assert_int_equal(step(&timer, 12 * MIN_MS, 0, RECLAIM_API_NOT_FOUND).action,
+	assert_int_equal(step(&timer, 12 * MINUTE, 0, RECLAIM_API_NOT_FOUND).action,
 			 RECLAIM_GRACE_START);
-	assert_int_equal(step(&timer, 21 * MIN_MS, 0, RECLAIM_API_NOT_FOUND).action,
+	assert_int_equal(step(&timer, 21 * MINUTE, 0, RECLAIM_API_NOT_FOUND).action,
 			 RECLAIM_GRACE_WAIT);
-	assert_int_equal(step(&timer, 23 * MIN_MS, 0, RECLAIM_API_NOT_FOUND).action, RECLAIM_ERASE);
+	assert_int_equal(step(&timer, 23 * MINUTE, 0, RECLAIM_API_NOT_FOUND).action, RECLAIM_ERASE);
 }
 
 static void
@@ -436,13 +437,13 @@ scan_lifecycle(void **state)
 	assert_int_equal(f->last_query_n, 4); /* staged volume not asked */
 	assert_true(reclaim_timer_get(&st, "vol-gone") > 0);
 
-	f->now += 5 * MIN_MS;
+	f->now += 5 * MINUTE;
 	f->pvs[2] = "vol-restored";
 	assert_int_equal(reclaim_scan(&st, f->root, &ops, &r), 0);
 	assert_int_equal(r.in_grace, 1);
 	assert_int_equal(reclaim_timer_get(&st, "vol-restored"), RECLAIM_NO_TIMER);
 
-	f->now += 6 * MIN_MS;
+	f->now += 6 * MINUTE;
 	assert_int_equal(reclaim_scan(&st, f->root, &ops, &r), 0);
 	assert_int_equal(r.erased, 1);
 	assert_int_equal(f->nerased, 1);
