@@ -69,6 +69,13 @@ s3_purge_global_init(void)
 	return 0;
 }
 
+void
+s3_purge_global_cleanup(void)
+{
+	xmlCleanupParser();
+	curl_global_cleanup();
+}
+
 /* ---- encoding ------------------------------------------------------------- */
 
 static bool

@@ -71,6 +71,8 @@ struct s3_purge_stats {
 
 /* Once per process, before threads. Returns 0 or -1. */
 int s3_purge_global_init(void);
+/* At exit (tests, leak checkers): curl_global_cleanup, xmlCleanupParser. */
+void s3_purge_global_cleanup(void);
 
 /* Delete every object under <bucket>/[<prefix>/]volumes/<volid>/. The
  * secret must pass s3_secret_check; prefix must pass s3_prefix_valid (read

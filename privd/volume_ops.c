@@ -24,6 +24,7 @@
 #include "audit.h"
 #include "blkprobe.h"
 #include "dispatch.h"
+#include "dm_stale.h"
 #include "k8s_client.h"
 #include "kdf_budget.h"
 #include "kpath.h"
@@ -228,6 +229,14 @@ open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, 
 	int rc, dio = 0;
 
 	*attached = *opened = *formatted = 0;
+	/* A previous attempt killed half-way through activation leaves a
+	 * table-less device of our name behind; clear it, or open fails. */
+	rc = dm_remove_if_tableless(v->dm);
+	if (rc > 0)
+		audit_step(v, "remove_stale_mapping", v->mapper, NULL, 0, audit_now_ns(),
+			   "device without a table");
+	else if (rc < 0)
+		log_warn("cannot check %s for a half-made mapping: %s", v->dm, strerror(-rc));
 	rc = mapping_is_ours(v, loop, looplen);
 	if (rc < 0) {
 		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
@@ -607,6 +616,9 @@ op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 			return;
 		}
 	}
+	if (dm_remove_if_tableless(v.dm) > 0)
+		audit_step(&v, "remove_stale_mapping", v.mapper, NULL, 0, audit_now_ns(),
+			   "device without a table");
 	while (loop_find_by_file(v.file, loop, sizeof(loop)) == 1) {
 		t0 = audit_now_ns();
 		rc = loop_detach(loop);

@@ -107,7 +107,9 @@ def loops_of(backing):
 
 
 def mapping_exists(vol):
-    return os.path.exists(f"/dev/mapper/luks-{vol}")
+    """Any device-mapper device of that name, with or without a table (a
+    table-less one has no /dev node, so the node alone proves nothing)."""
+    return subprocess.run(["dmsetup", "info", f"luks-{vol}"], capture_output=True).returncode == 0
 
 
 def sha256_file(path, limit=None):

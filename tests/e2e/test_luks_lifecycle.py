@@ -391,7 +391,7 @@ def kill_during(node, delay, call):
     return result.get("code")
 
 
-@pytest.mark.parametrize("delay", [0.3, 1.5, 4.0])
+@pytest.mark.parametrize("delay", [0.2, 0.6, 1.0, 1.5, 2.5, 4.0])
 def test_privd_killed_mid_stage_then_retry_succeeds(node, ctrl, env, delay):
     vol = volid()
     ctx = dict(create(ctrl, vol, 64 * MIB).volume_context)
@@ -408,6 +408,20 @@ def test_privd_killed_mid_stage_then_retry_succeeds(node, ctrl, env, delay):
     publish(node, env, vol, t)
     assert sha256_file(os.path.join(t, "after.bin")) == digest
     unpublish(node, vol, t)
+    unstage(node, env, vol)
+    assert_released(env, vol)
+
+
+def test_stage_clears_a_half_made_mapping(node, ctrl, env):
+    """privd killed between creating the dm device and loading its table
+    leaves a table-less luks-<id>; the retry must clear it, not fail."""
+    vol = volid()
+    ctx = dict(create(ctrl, vol, 64 * MIB).volume_context)
+    stage(node, env, vol, ctx)
+    unstage(node, env, vol)
+    subprocess.run(["dmsetup", "create", f"luks-{vol}", "--notable"], check=True)
+    stage(node, env, vol, ctx)
+    assert mount_of(env.staging(vol))[1] == f"/dev/mapper/luks-{vol}"
     unstage(node, env, vol)
     assert_released(env, vol)
 
