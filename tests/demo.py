@@ -23,7 +23,7 @@ def step(msg):
 
 def main():
     env = Env()
-    node = env.node_driver()
+    node = env.node_driver(kdf=())  # the driver's own pinned KDF parameters
     ctrl = env.controller_driver()
     vol = "pvc-demo-0001"
     try:
@@ -61,10 +61,16 @@ def main():
         step(f"NodePublishVolume: bind-mounted into the pod directory {target}")
         digest = write_random(os.path.join(target, "data.bin"), 16 * MIB)
         step(f"pod writes 16 MiB, sha256 {digest[:16]}...")
+        marker = b"LCW-DEMO-PLAINTEXT-MARKER-" * 4096
+        with open(os.path.join(target, "marker.txt"), "wb") as f:
+            f.write(marker)
+            os.fsync(f.fileno())
         with open(env.backing(vol), "rb") as f:
             raw = f.read()
-        step(f"the backing file holds ciphertext only: plaintext found in it: "
-             f"{bytes.fromhex(digest[:8]) in raw and 'yes' or 'no'}")
+        step("the backing file holds ciphertext only: a 100 KiB plaintext marker the pod "
+             f"wrote is {'FOUND' if marker[:64] in raw else 'not found'} in it")
+        if marker[:64] in raw:
+            raise SystemExit("plaintext reached the backing file")
 
         s = node.node().NodeGetVolumeStats(csi_pb2.NodeGetVolumeStatsRequest(
             volume_id=vol, volume_path=target), timeout=30)

@@ -52,8 +52,8 @@ class Env:
     def backing(self, vol):
         return os.path.join(self.local, vol, f"luks-{vol}.img")
 
-    def node_driver(self, extra=()):
-        return Driver(extra_args=[f"--kubelet-root={self.kubelet}", *FAST_KDF, *extra],
+    def node_driver(self, extra=(), kdf=tuple(FAST_KDF)):
+        return Driver(extra_args=[f"--kubelet-root={self.kubelet}", *kdf, *extra],
                       nodeid=NODE, extra_env={"CSI_LOCAL_PATH": self.local},
                       workdir=self.run)
 

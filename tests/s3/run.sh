@@ -8,7 +8,8 @@
 #
 # The program prints "ok - name" / "not ok - name: detail" and a final
 # "s3: N passed, N failed[, N skipped]" line. When the harness itself cannot
-# start, this script prints that line with one failure.
+# start, this script prints that line with one failure. KEEP=1 keeps the
+# scratch directory (logs, server data) for a look after a failure.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PROG=${1:?usage: $0 TEST_PROGRAM}
@@ -35,7 +36,11 @@ cleanup() {
 	grep -F " $TMP/" /proc/self/mountinfo | awk '{print $5}' | while read -r m; do
 		umount -l "$m" 2>/dev/null
 	done
-	rm -rf "$TMP"
+	if [ -n "${KEEP:-}" ]; then
+		echo "kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
 }
 trap cleanup EXIT
 
@@ -48,7 +53,7 @@ printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:s3.us-east-1.amazonaws.com
 openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
 	-days 2 -extfile "$TMP/ext" -out "$TMP/srv.pem" >/dev/null 2>&1 || harness_fail "openssl sign"
 
-PA=$("$H" start "$TMP/a" --lenient bkt other) || harness_fail "cannot start s3rver A"
+PA=$("$H" start "$TMP/a" --lenient bkt other purge) || harness_fail "cannot start s3rver A"
 PB=$("$H" start "$TMP/b" --tls "$TMP/srv.pem" "$TMP/srv.key" bkt) || harness_fail "cannot start s3rver B"
 
 mkdir -p "$TMP/work"

@@ -53,7 +53,9 @@ start() {
 	[ -n "$cert" ] && extra+=(--cert "$cert" --key "$key")
 	# setsid: its own session, so a Ctrl-C of the test run does not leave
 	# it half-dead; stop kills exactly the recorded pid.
-	setsid node "$BIN" -d "$dir/data" -a 127.0.0.1 -p 0 "${extra[@]}" "${args[@]}" \
+	# --openssl-legacy-provider: s3rver encrypts continuation tokens with
+	# DES, which OpenSSL 3 keeps in its legacy provider.
+	setsid node --openssl-legacy-provider "$BIN" -d "$dir/data" -a 127.0.0.1 -p 0 "${extra[@]}" "${args[@]}" \
 		>"$dir/log" 2>&1 </dev/null &
 	pid=$!
 	echo "$pid" >"$dir/pid"
