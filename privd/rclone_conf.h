@@ -146,4 +146,22 @@ int rclone_mount_argv(const char *vfs_name, const struct s3_vol_params *p,
 		      const struct rclone_mount_opts *o, struct rclone_argv *out, char *err,
 		      size_t errlen);
 
+/* ---- upload drain (the one function here that reads files) -------------- */
+
+/* rclone 1.60 does not wait for pending write-back uploads when it is
+ * unmounted or signalled: the items stay marked dirty in its cache and are
+ * uploaded by the next rclone mount of the same remote name and cache dir
+ * (verified by tests/s3). Its remote control cannot listen on a unix socket
+ * in 1.60, so the queue is read from the cache metadata instead: count the
+ * items under <cache>/vfsMeta/<vfs_name>/ whose JSON says "Dirty": true.
+ * A metadata file that cannot be read or parsed (rclone rewrites them in
+ * place) counts as dirty, so the answer errs towards "wait". Unstage may
+ * unmount only after this returned 0 with *dirty == 0 (and the volume's
+ * files are closed: kubelet unpublished every pod first).
+ *
+ * cache_dirfd: the --cache-dir, opened by privd. Never follows symlinks.
+ * Returns 0 (no vfsMeta directory means 0 dirty), or -1 with err. */
+int rclone_cache_dirty(int cache_dirfd, const char *vfs_name, unsigned long *dirty, char *err,
+		       size_t errlen);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <libxml/parser.h>
@@ -24,6 +25,7 @@
 #define KEY_MAX 1024		/* S3's own limit */
 #define TOKEN_MAX 4096		/* continuation tokens are opaque; bound them */
 #define URL_MAX (8192 + 3 * KEY_MAX)
+#define RETRIES 3		/* attempts per request for 5xx and dropped connections */
 
 static void
 say(char *buf, size_t len, const char *fmt, ...)
@@ -435,10 +437,11 @@ request(struct ctx *c, const char *op, const char *method, const char *url_tail,
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen, i;
 	struct curl_slist *hdrs = NULL, *t;
-	CURLcode e;
+	CURLcode e = CURLE_OK;
 	long timeout;
 	struct timespec now;
-	int rc = S3_ERR_INTERNAL, w;
+	int rc = S3_ERR_INTERNAL, w, attempt;
+	bool retry;
 
 	if (past_deadline(c)) {
 		say(c->err, c->errlen, "%s %s: purge deadline reached (%s)", op, c->where,
@@ -480,42 +483,61 @@ request(struct ctx *c, const char *op, const char *method, const char *url_tail,
 		goto out;
 	hdrs = t;
 
-	c->resp.len = 0;
-	c->resp.too_large = false;
-	if (c->resp.p)
-		c->resp.p[0] = '\0';
-	timeout = c->o->timeout_ms;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	{
-		long left = (long)(c->deadline.tv_sec - now.tv_sec) * 1000L +
-			    (c->deadline.tv_nsec - now.tv_nsec) / 1000000L;
-		if (left < timeout)
-			timeout = left > 1 ? left : 1;
+	/* S3 asks clients to retry 500/502/503/504 (InternalError, SlowDown)
+	 * and dropped connections; every request here is idempotent (a list,
+	 * or a delete of keys that may already be gone). */
+	for (attempt = 1;; attempt++) {
+		c->resp.len = 0;
+		c->resp.too_large = false;
+		if (c->resp.p)
+			c->resp.p[0] = '\0';
+		timeout = c->o->timeout_ms;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		{
+			long left = (long)(c->deadline.tv_sec - now.tv_sec) * 1000L +
+				    (c->deadline.tv_nsec - now.tv_nsec) / 1000000L;
+			if (left <= 0) {
+				say(c->err, c->errlen, "%s %s: purge deadline reached (%s)", op, c->where,
+				    s3_result_name(S3_ERR_TIMEOUT));
+				rc = S3_ERR_TIMEOUT;
+				goto out;
+			}
+			if (left < timeout)
+				timeout = left;
+		}
+		curl_easy_setopt(c->h, CURLOPT_URL, url);
+		curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, timeout);
+		if (strcmp(method, "GET") == 0) {
+			curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
+			curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, NULL);
+		} else if (strcmp(method, "POST") == 0) {
+			curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, NULL);
+			curl_easy_setopt(c->h, CURLOPT_POST, 1L);
+			curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
+			curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		} else { /* DELETE */
+			curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
+			curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, "DELETE");
+		}
+		e = curl_easy_perform(c->h);
+		if (c->st)
+			c->st->requests++;
+		curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, NULL);
+		*status = 0;
+		if (e == CURLE_OK)
+			curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, status);
+		retry = (e == CURLE_SEND_ERROR || e == CURLE_RECV_ERROR || e == CURLE_GOT_NOTHING ||
+			 (e == CURLE_OK && (*status == 500 || *status == 502 || *status == 503 ||
+					    *status == 504)));
+		if (!retry || attempt >= RETRIES || past_deadline(c))
+			break;
+		usleep(200000u << (attempt - 1)); /* 0.2 s, 0.4 s */
 	}
-	curl_easy_setopt(c->h, CURLOPT_URL, url);
-	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, timeout);
-	if (strcmp(method, "GET") == 0) {
-		curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, NULL);
-	} else if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, NULL);
-		curl_easy_setopt(c->h, CURLOPT_POST, 1L);
-		curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-	} else { /* DELETE */
-		curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(c->h, CURLOPT_CUSTOMREQUEST, "DELETE");
-	}
-	e = curl_easy_perform(c->h);
-	if (c->st)
-		c->st->requests++;
-	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, NULL);
 	if (e != CURLE_OK) {
 		rc = curl_error(c, op, e);
 		goto out;
 	}
-	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, status);
 	rc = S3_OK;
 out:
 	curl_slist_free_all(hdrs);

@@ -4,7 +4,7 @@
 # total over all of them: "N passed, N failed, N skipped".
 #
 # Environment: FUZZ_SECONDS (default 60), SUITES (space-separated subset of
-# "unit seccomp blockops k8s chart fuzz wire luks e2e"; default all). The luks and e2e
+# "unit seccomp blockops k8s s3 chart fuzz wire luks e2e"; default all). The luks and e2e
 # suites need device-mapper: they run in the qemu VM of tests/vm when the
 # host has none.
 set -uo pipefail
@@ -13,7 +13,7 @@ ROOT=$PWD
 LOGS=$ROOT/build/test-logs
 mkdir -p "$LOGS"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-SUITES=${SUITES:-"unit seccomp blockops k8s chart fuzz wire luks e2e"}
+SUITES=${SUITES:-"unit seccomp blockops k8s s3 chart fuzz wire luks e2e"}
 PY=/usr/bin/python3
 
 PASSED=0 FAILED=0 SKIPPED=0
@@ -88,7 +88,7 @@ dm_run() {
 
 if want unit; then
 	for b in build build-san; do
-		for t in test_codec test_policy test_flags test_kpath; do
+		for t in test_codec test_policy test_flags test_kpath test_s3_params; do
 			run_cmocka "$b/tests/$t" "unit:$t${b#build}"
 		done
 	done
@@ -113,6 +113,13 @@ if want k8s; then
 	for b in build build-san; do
 		run_cmocka "$b/tests/test_reclaim" "k8s:test_reclaim${b#build}"
 		run_counted "k8s-client${b#build}" tests/k8s/run.sh "$b/tests/test_k8s_client"
+	done
+fi
+
+# ---- S3 building blocks against real rclone and a real S3 server (s3rver) --
+if want s3; then
+	for b in build build-san; do
+		run_counted "s3${b#build}" tests/s3/run.sh "$b/tests/test_s3_live"
 	done
 fi
 

@@ -29,6 +29,8 @@ done
 
 mkdir -p "$ROOT/build"
 TMP=$(mktemp -d "$ROOT/build/s3-test.XXXXXX")
+# the mount test reads through the FUSE mount as another user
+chmod 0711 "$TMP"
 cleanup() {
 	"$H" stop "$TMP/a"
 	"$H" stop "$TMP/b"
@@ -43,6 +45,7 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # A CA and a server certificate for B, covering the virtual-host name.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lcw-test-ca \
@@ -57,6 +60,7 @@ PA=$("$H" start "$TMP/a" --lenient bkt other purge) || harness_fail "cannot star
 PB=$("$H" start "$TMP/b" --tls "$TMP/srv.pem" "$TMP/srv.key" bkt) || harness_fail "cannot start s3rver B"
 
 mkdir -p "$TMP/work"
+chmod 0711 "$TMP/work"
 LCW_S3_A="http://127.0.0.1:$PA" LCW_S3_A_DATA="$TMP/a/data" \
 	LCW_S3_B="https://127.0.0.1:$PB" LCW_S3_B_PORT="$PB" LCW_S3_CA="$TMP/ca.pem" \
 	LCW_S3_TMP="$TMP/work" "$PROG"

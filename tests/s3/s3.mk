@@ -3,7 +3,7 @@
 # LDFLAGS, obj, pc_cflags, pc_libs and the privd/ object rule).
 
 S3_SRC := privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c
-S3_PKGS := libcurl libxml-2.0 libcrypto
+S3_PKGS := libcurl libxml-2.0 libcrypto json-c
 S3_TESTS := $(B)/tests/test_s3_params $(B)/tests/test_s3_live
 
 # libxml2's headers live in their own directory.

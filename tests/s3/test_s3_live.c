@@ -360,13 +360,14 @@ test_obscure_compat(void)
 	if (rclone_obscure((const uint8_t *)pw, strlen(pw), NULL, ob, sizeof(ob), &l) != 0) {
 		notok("obscure: ours revealed by rclone reveal", "obscure failed");
 	} else {
-		rclone(empty, NULL, 0, r, "reveal", ob, NULL);
+		/* "--": base64url may start with "-" */
+		rclone(empty, NULL, 0, r, "reveal", "--", ob, NULL);
 		if (r->outlen > 0 && r->out[r->outlen - 1] == '\n')
 			r->out[--r->outlen] = '\0';
 		CHECK("obscure: ours revealed by rclone reveal", r->status == 0 && strcmp(r->out, pw) == 0,
 		      "status %d, got \"%s\"", r->status, r->out);
 	}
-	rclone(empty, NULL, 0, r, "obscure", pw, NULL);
+	rclone(empty, NULL, 0, r, "obscure", "--", pw, NULL);
 	if (r->outlen > 0 && r->out[r->outlen - 1] == '\n')
 		r->out[--r->outlen] = '\0';
 	CHECK("obscure: rclone obscure revealed by ours",
@@ -573,7 +574,7 @@ fuse_mounted(const char *mp, const char *source)
 	while (!found && fgets(line, sizeof(line), f)) {
 		char want[4400], src[300];
 		snprintf(want, sizeof(want), " %s ", mp);
-		snprintf(src, sizeof(src), " - fuse.rclone %s ", source);
+		snprintf(src, sizeof(src), " - fuse.rclone %s: ", source);
 		found = strstr(line, want) && strstr(line, src);
 	}
 	fclose(f);
@@ -686,7 +687,14 @@ mount_start(struct vol *v, const char *vfs, const char *mp, const char *cache, b
 	}
 	if (traced)
 		*rclone_pid = first_child(pid);
-	return fuse_mounted(mp, vfs) ? pid : -1;
+	if (!fuse_mounted(mp, vfs)) {
+		/* leave nothing behind */
+		umount2(mp, MNT_DETACH);
+		kill(pid, SIGKILL);
+		wait_status(pid, 10);
+		return -1;
+	}
+	return pid;
 }
 
 static int
@@ -716,12 +724,18 @@ count_objects(struct vol *v, const char *vfs, struct run *r)
 	return n;
 }
 
+/* Pending uploads, through privd's own check. */
 static bool
 meta_dirty(const char *cache, const char *vfs)
 {
-	char d[4400];
-	snprintf(d, sizeof(d), "%s/vfsMeta/%s", cache, vfs);
-	return tree_has(d, "\"Dirty\": true");
+	char err[256];
+	unsigned long n = 0;
+	int fd = open(cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = rclone_cache_dirty(fd, vfs, &n, err, sizeof(err));
+	close(fd);
+	if (rc != 0)
+		fprintf(stderr, "rclone_cache_dirty: %s\n", err);
+	return rc != 0 || n > 0;
 }
 
 static void
@@ -1153,6 +1167,27 @@ sigv4_reencode(const char *in, size_t n, bool keep_slash, char *out, size_t outl
 		out[0] = '\0';
 }
 
+/* A header's value (case-insensitive name), without leading blanks. */
+static void
+hdr_value(const char *h, const char *name, char *out, size_t outlen)
+{
+	size_t nl = strlen(name);
+	out[0] = '\0';
+	while (h && *h && strncmp(h, "\r\n", 2) != 0) {
+		const char *e = strstr(h, "\r\n");
+		if (e == NULL)
+			return;
+		if (strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
+			const char *v = h + nl + 1;
+			while (*v == ' ')
+				v++;
+			snprintf(out, outlen, "%.*s", (int)(e - v), v);
+			return;
+		}
+		h = e + 2;
+	}
+}
+
 static int
 qcmp(const void *a, const void *b)
 {
@@ -1182,26 +1217,9 @@ sigv4_verify(const char *req, const char *body, size_t body_len, const char *sec
 	if (p)
 		snprintf(query, sizeof(query), "%s", p + 1);
 	hdrs = strstr(req, "\r\n") + 2;
-	/* find a header value (case-insensitive name), trimmed */
-#define HDR(name, out)                                                                   \
-	do {                                                                             \
-		const char *h = hdrs;                                                    \
-		out[0] = '\0';                                                           \
-		while (h && *h && strncmp(h, "\r\n", 2) != 0) {                          \
-			const char *e = strstr(h, "\r\n");                               \
-			if (strncasecmp(h, name ":", strlen(name) + 1) == 0) {           \
-				const char *v = h + strlen(name) + 1;                    \
-				while (*v == ' ')                                        \
-					v++;                                             \
-				snprintf(out, sizeof(out), "%.*s", (int)(e - v), v);     \
-				break;                                                   \
-			}                                                                \
-			h = e ? e + 2 : NULL;                                            \
-		}                                                                        \
-	} while (0)
-	HDR("authorization", auth);
-	HDR("x-amz-date", date);
-	HDR("x-amz-content-sha256", sha);
+	hdr_value(hdrs, "authorization", auth, sizeof(auth));
+	hdr_value(hdrs, "x-amz-date", date, sizeof(date));
+	hdr_value(hdrs, "x-amz-content-sha256", sha, sizeof(sha));
 	if (sscanf(auth, "AWS4-HMAC-SHA256 Credential=%255[^,], SignedHeaders=%511[^,], Signature=%127s",
 		   cred, signed_h, sig) != 3) {
 		snprintf(why, whylen, "no SigV4 Authorization header: %s", auth);
@@ -1241,7 +1259,7 @@ sigv4_verify(const char *req, const char *body, size_t body_len, const char *sec
 		snprintf(sh, sizeof(sh), "%s", signed_h);
 		for (char *n = strtok(sh, ";"); n; n = strtok(NULL, ";")) {
 			char v[2048];
-			HDR(n, v);
+			hdr_value(hdrs, n, v, sizeof(v));
 			snprintf(canon_h + strlen(canon_h), sizeof(canon_h) - strlen(canon_h), "%s:%s\n", n,
 				 v);
 		}
@@ -1276,7 +1294,6 @@ sigv4_verify(const char *req, const char *body, size_t body_len, const char *sec
 		return false;
 	}
 	return true;
-#undef HDR
 }
 
 static void *
@@ -1331,13 +1348,16 @@ fake_main(void *arg)
 					 sizeof(f->sig_why))) {
 				f->sig_ok++;
 			} else {
-				static const char deny[] =
-					"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
-					"Content-Length: 105\r\nConnection: close\r\n\r\n"
-					"<Error><Code>SignatureDoesNotMatch</Code><Message>The signature does not match"
-					"</Message></Error>";
+				static const char deny_body[] =
+					"<Error><Code>SignatureDoesNotMatch</Code><Message>The signature "
+					"does not match</Message></Error>";
+				char deny[512];
+				int dl = snprintf(deny, sizeof(deny),
+						  "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
+						  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+						  sizeof(deny_body) - 1, deny_body);
 				f->sig_bad++;
-				if (write(c, deny, sizeof(deny) - 1) < 0)
+				if (write(c, deny, (size_t)dl) < 0)
 					perror("fake write");
 				close(c);
 				continue;
@@ -1447,7 +1467,7 @@ test_purge_fake(void)
 		      rc == S3_OK && f->sig_ok == 5 && f->sig_bad == 0, "%s (%s); ok %d bad %d: %s",
 		      s3_result_name(rc), err, f->sig_ok, f->sig_bad, f->sig_why);
 		CHECK("sigv4: the continuation token is sent back, encoded",
-		      f->n_queries >= 2 && strncmp(f->queries[1], "continuation-token=1%2Ftok%2Ben%3D&", 36) == 0,
+		      f->n_queries >= 2 && strncmp(f->queries[1], "continuation-token=1%2Ftok%2Ben%3D&", 35) == 0,
 		      "queries: %s | %s", f->queries[0], f->queries[1]);
 	}
 	{
@@ -1564,6 +1584,14 @@ test_purge_fake(void)
 		rc = fake_purge(f, 1, st, b, NULL, err, sizeof(err));
 		CHECK("fake: a redirect is S3_ERR_WRONG_REGION", rc == S3_ERR_WRONG_REGION, "%s (%s)",
 		      s3_result_name(rc), err);
+	}
+	{
+		int st[] = {503, 200};
+		const char *b[] = {"<Error><Code>SlowDown</Code><Message>Reduce your request rate</Message></Error>",
+				   EMPTY};
+		rc = fake_purge(f, 2, st, b, NULL, err, sizeof(err));
+		CHECK("fake: a 503 SlowDown is retried", rc == S3_OK && f->requests == 3, "%s (%s), %d requests",
+		      s3_result_name(rc), err, f->requests);
 	}
 	{
 		int st[] = {403};

@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "rclone_conf.h"
 #include "s3_params.h"
@@ -981,6 +984,70 @@ test_purge_refuses(void **state)
 	s3_secret_free(&s);
 }
 
+
+/* ---- drain check over a fake cache dir ------------------------------------------------ */
+
+static void
+put(const char *dir, const char *rel, const char *text)
+{
+	char p[4096];
+	FILE *f;
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+test_cache_dirty(void **state)
+{
+	char dir[] = "/tmp/lcw-s3-cache-XXXXXX", p[4096], err[256];
+	unsigned long n = 99;
+	int fd;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	/* no vfsMeta at all, then no entry for this remote: nothing pending */
+	assert_int_equal(rclone_cache_dirty(fd, "pvc-1", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	snprintf(p, sizeof(p), "%s/vfsMeta", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(rclone_cache_dirty(fd, "pvc-1", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	snprintf(p, sizeof(p), "%s/vfsMeta/pvc-1", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/vfsMeta/pvc-1/d", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/vfsMeta/pvc-2", dir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	/* as rclone 1.60 writes them */
+	put(dir, "vfsMeta/pvc-1/clean", "{\n\t\"ModTime\": \"x\",\n\t\"Size\": 5,\n\t\"Dirty\": false\n}\n");
+	put(dir, "vfsMeta/pvc-1/d/dirty", "{\n\t\"Size\": 5,\n\t\"Dirty\": true\n}\n");
+	put(dir, "vfsMeta/pvc-2/dirty", "{\"Dirty\": true}");
+	assert_int_equal(rclone_cache_dirty(fd, "pvc-1", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(rclone_cache_dirty(fd, "pvc-2", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	/* half-written metadata counts as pending */
+	put(dir, "vfsMeta/pvc-1/partial", "{\"Dirty\": fa");
+	assert_int_equal(rclone_cache_dirty(fd, "pvc-1", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	/* symlinks are not followed */
+	snprintf(p, sizeof(p), "%s/vfsMeta/pvc-1/link", dir);
+	assert_int_equal(symlink("../pvc-2", p), 0);
+	assert_int_equal(rclone_cache_dirty(fd, "pvc-1", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(rclone_cache_dirty(fd, "../x", &n, err, sizeof(err)), -1);
+	close(fd);
+	{
+		char cmd[4200];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
 int
 main(void)
 {
@@ -1004,6 +1071,7 @@ main(void)
 		cmocka_unit_test(test_mount_argv),
 		cmocka_unit_test(test_uri_and_query),
 		cmocka_unit_test(test_purge_refuses),
+		cmocka_unit_test(test_cache_dirty),
 	};
 	return cmocka_run_group_tests_name("s3_params", tests, NULL, NULL);
 }
