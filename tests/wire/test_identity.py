@@ -252,3 +252,33 @@ def test_refuses_regular_file_at_socket_path(tmp_path):
                         f"--endpoint=unix://{p}"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "not a socket" in r.stderr
     assert p.read_text() == "not a socket"
+
+
+@pytest.mark.parametrize("scenario", ["fake-unpermitted", "fake-unknown-type", "fake-trailing",
+                                      "fake-hostile-header"])
+def test_privd_drops_a_frontend_that_breaks_the_protocol(scenario):
+    """privd answers a well-formed request, then closes the channel on the
+    first message outside the protocol (an unpermitted or unknown type,
+    trailing bytes, a hostile msgpack header) and acts on none of it."""
+    import pathlib
+    import tempfile
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="lcw-proto-"))
+    os.chmod(tmp_path, 0o755)  # the fake runs as uid 65534
+    fake = os.path.join(ROOT, "tests", "wire", "fake_frontend.py")
+    sockdir = tmp_path / "plugin"
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    p = subprocess.Popen([os.path.join(BIN_DIR, "lukscryptwalker-csi"), f"--nodeid={scenario}",
+                          f"--endpoint=unix://{sockdir}/csi.sock", f"--frontend-path={fake}",
+                          f"--audit-log={tmp_path}/audit.log"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    result = sockdir / f"result-{scenario}"
+    end = time.time() + 20
+    while not result.exists() and time.time() < end:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    out = p.communicate(timeout=20)[0].decode()
+    assert result.exists(), out
+    assert result.read_text() == "ping-ok eof", out
+    audit = (tmp_path / "audit.log").read_text()
+    assert '"op":"reject_frontend_message"' in audit, audit
+    assert p.returncode == 0, out
