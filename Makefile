@@ -169,11 +169,14 @@ check:
 demo:
 	tests/demo.sh
 
+bench:
+	bench/run.sh
+
 deps:
 	tests/install-deps.sh
 
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all tests check demo deps clean
+.PHONY: all tests check demo bench deps clean
 .DELETE_ON_ERROR:

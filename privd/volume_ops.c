@@ -271,8 +271,10 @@ open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, 
 		uint64_t res = kdf_budget_reserve(privd_cfg.kdf.memory_kib);
 		t0 = audit_now_ns();
 		rc = luks_format(loop, pass, &privd_cfg.kdf, err, sizeof(err));
-		kdf_budget_release(res);
+		/* audit first: its end time then shows when the KDF memory was
+		 * still held, so the log can prove the budget */
 		audit_step(v, "luks_format", v->file, loop, rc, t0, rc ? err : "luks2 aes-xts-plain64");
+		kdf_budget_release(res);
 		if (rc) {
 			privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "LUKS format failed: %s", err);
 			return -1;
@@ -295,8 +297,8 @@ open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, 
 	uint64_t res = kdf_budget_reserve(kib);
 	t0 = audit_now_ns();
 	rc = luks_open(loop, v->dm, pass, err, sizeof(err));
-	kdf_budget_release(res);
 	audit_step(v, "luks_open", loop, v->mapper, rc, t0, rc ? err : NULL);
+	kdf_budget_release(res);
 	if (rc == -EPERM) {
 		privd_answer_error(ans, IPC_EC_PERMISSION, EPERM,
 				   "no keyslot of %s opens with the given passphrase; the volume "

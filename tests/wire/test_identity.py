@@ -266,7 +266,8 @@ def test_privd_drops_a_frontend_that_breaks_the_protocol(scenario):
     os.chmod(tmp_path, 0o755)  # the fake runs as uid 65534
     fake = os.path.join(ROOT, "tests", "wire", "fake_frontend.py")
     sockdir = tmp_path / "plugin"
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+           "ASAN_OPTIONS": "detect_leaks=0", "UBSAN_OPTIONS": "halt_on_error=1"}
     p = subprocess.Popen([os.path.join(BIN_DIR, "lukscryptwalker-csi"), f"--nodeid={scenario}",
                           f"--endpoint=unix://{sockdir}/csi.sock", f"--frontend-path={fake}",
                           f"--audit-log={tmp_path}/audit.log"],
