@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "k8s_client.h"
 
+#include "base64.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -181,21 +183,6 @@ handle_valid(const char *s)
 
 /* ---- base64 --------------------------------------------------------------- */
 
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 long
 k8s_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t cap)
@@ -218,7 +205,7 @@ k8s_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t cap)
 
 		for (int k = 0; k < 4; k++) {
 			int is_pad = last && k >= 4 - (int)pad;
-			v[k] = is_pad ? 0 : b64_value((unsigned char)in[i + k]);
+			v[k] = is_pad ? 0 : b64_value((unsigned char)in[i + k], B64_STD);
 			if (v[k] < 0)
 				return -1; /* includes '=' anywhere but the tail */
 			w = (w << 6) | (uint32_t)v[k];

@@ -6,14 +6,14 @@ K8S_SRC := privd/k8s_client.c privd/reclaim.c
 K8S_TESTS := $(B)/tests/test_k8s_client $(B)/tests/test_reclaim
 
 # HTTPS against tests/k8s/fake_apiserver.py; run it through tests/k8s/run.sh.
-$(B)/tests/test_k8s_client: tests/k8s/test_k8s_client.c $(call obj,privd/k8s_client.c ipc/secmem.c)
+$(B)/tests/test_k8s_client: tests/k8s/test_k8s_client.c $(call obj,privd/k8s_client.c ipc/secmem.c ipc/base64.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c) $(LDFLAGS) -o $@ \
 		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c) -lpthread
 
 # cmocka: the keep/grace/erase decision and the scan driver.
 $(B)/tests/test_reclaim: tests/k8s/test_reclaim.c \
-		$(call obj,$(K8S_SRC) ipc/volparams.c ipc/secmem.c ipc/log.c)
+		$(call obj,$(K8S_SRC) ipc/volparams.c ipc/secmem.c ipc/log.c ipc/base64.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c cmocka) $(LDFLAGS) -o $@ \
 		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c cmocka) -lpthread
