@@ -30,7 +30,6 @@ WORKDIR /src
 # Only the sources the binaries are built from (no build trees, no tests;
 # the Makefile includes the k8s test fragment, which only defines rules).
 COPY Makefile ./
-COPY tests/k8s/k8s.mk tests/k8s/k8s.mk
 COPY ipc/ ipc/
 COPY policy/ policy/
 COPY privd/ privd/

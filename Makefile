@@ -117,8 +117,9 @@ HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
 FUZZ_BIN := build-fuzz/fuzz_ipc_decode
 
-include tests/k8s/k8s.mk
-include tests/s3/s3.mk
+# Test-only rules; optional so an image build can copy just the sources.
+-include tests/k8s/k8s.mk
+-include tests/s3/s3.mk
 
 tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS) $(K8S_TESTS) $(S3_TESTS)
 
