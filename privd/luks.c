@@ -315,6 +315,37 @@ out:
 }
 
 int
+luks_keyslot_count(const char *dev)
+{
+	struct lk_call c = { { 0 } };
+	struct crypt_device *cd = NULL;
+	int r, n = 0;
+
+	if (dev == NULL)
+		return -EINVAL;
+	r = lk_open_dev(&cd, dev, &c);
+	if (r < 0)
+		return r;
+	r = crypt_load(cd, NULL, NULL);
+	if (r < 0)
+		goto out;
+	if (!lk_is_luks(cd)) {
+		r = -EINVAL;
+		goto out;
+	}
+	for (int i = 0; i < crypt_keyslot_max(crypt_get_type(cd)); i++) {
+		crypt_keyslot_info st = crypt_keyslot_status(cd, i);
+		if (st == CRYPT_SLOT_ACTIVE || st == CRYPT_SLOT_ACTIVE_LAST ||
+		    st == CRYPT_SLOT_UNBOUND)
+			n++;
+	}
+	r = n;
+out:
+	crypt_free(cd);
+	return r;
+}
+
+int
 luks_unlock_memory_kib(const char *dev, uint32_t *kib)
 {
 	struct lk_call c = { { 0 } };

@@ -31,6 +31,12 @@ size_t luks_passphrase_len(const uint8_t *p, size_t n);
 int luks_format(const char *dev, const struct lcw_secret *pass, const struct luks_pbkdf *kdf,
 		char *err, size_t errlen);
 
+/* Number of keyslots (active or unbound) in dev's LUKS header, or a
+ * negative errno if no LUKS header loads. A header with no keyslot at all
+ * is what a format interrupted before its keyslot was added leaves: it can
+ * never decrypt anything. */
+int luks_keyslot_count(const char *dev);
+
 /* Largest PBKDF memory cost (KiB) of the active keyslots of dev, so the
  * caller can reserve it from the node-wide budget before unlocking.
  * 0 or negative errno. pbkdf2 slots count as 0. */

@@ -266,6 +266,20 @@ open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, 
 	}
 
 	rc = blk_probe(loop, type, sizeof(type));
+	if (rc == BLK_LUKS && luks_keyslot_count(loop) == 0) {
+		/* A format interrupted before its keyslot was added (privd
+		 * killed mid-stage): a header that can never unlock anything,
+		 * so no data can be behind it. Wipe it and format anew. */
+		t0 = audit_now_ns();
+		rc = luks_erase(loop, err, sizeof(err));
+		audit_step(v, "wipe_unfinished_format", v->file, loop, rc, t0,
+			   rc ? err : "LUKS header without keyslots");
+		if (rc) {
+			privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "%s", err);
+			return -1;
+		}
+		rc = BLK_EMPTY;
+	}
 	if (rc == BLK_EMPTY) {
 		/* Provably empty: no signature anywhere. Safe to format. */
 		uint64_t res = kdf_budget_reserve(privd_cfg.kdf.memory_kib);

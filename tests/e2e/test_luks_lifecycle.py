@@ -391,7 +391,7 @@ def kill_during(node, delay, call):
     return result.get("code")
 
 
-@pytest.mark.parametrize("delay", [0.2, 0.6, 1.0, 1.5, 2.5, 4.0])
+@pytest.mark.parametrize("delay", [0.2, 0.5, 0.8, 1.1, 1.4, 1.7])
 def test_privd_killed_mid_stage_then_retry_succeeds(node, ctrl, env, delay):
     vol = volid()
     ctx = dict(create(ctrl, vol, 64 * MIB).volume_context)
