@@ -24,7 +24,7 @@ RUN apt-get update \
       build-essential pkg-config \
       libgrpc-dev protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev \
       libseccomp-dev libcap-ng-dev libcryptsetup-dev libmount-dev libblkid-dev \
-      libjson-c-dev libmsgpack-dev libcurl4-openssl-dev \
+      libjson-c-dev libmsgpack-dev libcurl4-openssl-dev libxml2-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only the sources the binaries are built from (no build trees, no tests;
@@ -49,7 +49,7 @@ LABEL org.opencontainers.image.title="lukscryptwalker-csi" \
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc29 libprotobuf-c1 libmsgpackc2 libseccomp2 libcap-ng0 libjson-c5 \
-      libcryptsetup12 libmount1 libblkid1 libcurl4 \
+      libcryptsetup12 libmount1 libblkid1 libcurl4 libxml2 libssl3 \
       e2fsprogs xfsprogs rclone fuse3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/* /var/log/apt /var/log/dpkg.log
 # No set-user-id or set-group-id programs: nothing in the image may gain

@@ -25,8 +25,8 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
 CPPFLAGS += -Iipc -Ipolicy -Iprivd -Ifrontend -I$(B)/gen
 
 PKG_COMMON := msgpack libseccomp libcap-ng
-PKG_PRIVD := $(PKG_COMMON) json-c libcryptsetup mount blkid libcurl
-PKG_FRONTEND := $(PKG_COMMON) grpc libprotobuf-c
+PKG_PRIVD := $(PKG_COMMON) json-c libcryptsetup mount blkid libcurl libxml-2.0 libcrypto
+PKG_FRONTEND := $(PKG_COMMON) grpc libprotobuf-c libcurl json-c libxml-2.0 libcrypto
 
 pc_cflags = $(shell pkg-config --cflags $(1))
 pc_libs = $(shell pkg-config --libs $(1))
@@ -46,7 +46,8 @@ PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/v
 	privd/audit.c privd/socket_dir.c
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c \
-	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c
+	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
+	frontend/s3_delete.c privd/k8s_client.c privd/s3_purge.c privd/s3_params.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -100,9 +101,10 @@ $(GEN)/py/csi_pb2.py: proto/csi.proto | $(GEN)/.stamp
 	/usr/bin/python3 -m grpc_tools.protoc -Iproto -I/usr/include \
 		--python_out=$(GEN)/py --grpc_python_out=$(GEN)/py proto/csi.proto
 
-$(POLICY_TEXTS): policy/embed.sh policy/frontend.seccomp policy/privd.seccomp \
+$(POLICY_TEXTS): policy/embed.sh policy/frontend.seccomp policy/controller.seccomp policy/privd.seccomp \
 		policy/spawner.seccomp policy/privd.caps policy/spawner.caps | $(GEN)/.stamp
 	sh policy/embed.sh $@ policy_frontend_seccomp=policy/frontend.seccomp \
+		policy_controller_seccomp=policy/controller.seccomp \
 		policy_privd_seccomp=policy/privd.seccomp policy_spawner_seccomp=policy/spawner.seccomp \
 		policy_privd_caps=policy/privd.caps policy_spawner_caps=policy/spawner.caps
 

@@ -11,6 +11,7 @@
 #include "csi_checks.h"
 #include "csi_handlers.h"
 #include "log.h"
+#include "s3_delete.h"
 #include "volparams.h"
 
 /* Sizes of volumes created by this process, so the same name with another
@@ -167,7 +168,8 @@ create_volume(struct csi_call *c)
 }
 
 /* Local volumes are reclaimed on their node, which holds the only copy of
- * the key material; nothing to do here. */
+ * the key material: nothing to do here. S3 volumes (the provisioner secret
+ * carries S3 credentials) are purged from their bucket. */
 static grpc_status_code
 delete_volume(struct csi_call *c)
 {
@@ -176,6 +178,11 @@ delete_volume(struct csi_call *c)
 
 	if (r->volume_id[0] == '\0')
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "volume_id is required");
+	if (s3_delete_applies(KV(r->secrets), r->n_secrets)) {
+		grpc_status_code st = s3_delete_volume(c, r->volume_id, KV(r->secrets), r->n_secrets);
+		if (st != GRPC_STATUS_OK)
+			return st;
+	}
 	csi__v1__delete_volume_response__init(resp);
 	c->resp = &resp->base;
 	return GRPC_STATUS_OK;

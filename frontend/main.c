@@ -13,6 +13,7 @@
 #include "csi_handlers.h"
 #include "log.h"
 #include "privd_client.h"
+#include "s3_delete.h"
 #include "sandbox.h"
 #include "server.h"
 
@@ -35,7 +36,8 @@ arg_value(const char *arg, const char *name)
 int
 main(int argc, char **argv)
 {
-	const char *v, *nodeid = NULL, *sock = NULL;
+	const char *v, *nodeid = NULL, *sock = NULL, *kube_api = NULL, *kube_token = NULL,
+		   *kube_ca = NULL;
 	int ipc_fd = -1, level = LOG_INFO, controller = 0;
 	sigset_t ss;
 	int sigfd, type;
@@ -50,6 +52,12 @@ main(int argc, char **argv)
 			nodeid = v;
 		else if ((v = arg_value(argv[i], "--mode")))
 			controller = strcmp(v, "controller") == 0;
+		else if ((v = arg_value(argv[i], "--kube-api")))
+			kube_api = v;
+		else if ((v = arg_value(argv[i], "--kube-token-file")))
+			kube_token = v;
+		else if ((v = arg_value(argv[i], "--kube-ca-file")))
+			kube_ca = v;
 		else if ((v = arg_value(argv[i], "--log-level")))
 			level = log_level_parse(v);
 		else {
@@ -78,7 +86,9 @@ main(int argc, char **argv)
 	if (sigfd < 0)
 		fatal(2, "signalfd: %s", strerror(errno));
 
-	frontend_sandbox();
+	if (controller)
+		s3_delete_init(kube_api, kube_token, kube_ca); /* reads token, CA: before the sandbox */
+	frontend_sandbox(controller);
 	if (!controller)
 		privd_client_start(ipc_fd, remove_socket);
 	return server_run(socket_path, sigfd);

@@ -12,7 +12,7 @@
 static struct pol_seccomp pol; /* large: keep it off the stack */
 
 void
-frontend_sandbox(void)
+frontend_sandbox(int controller)
 {
 	char err[256];
 	struct rlimit zero = { 0, 0 };
@@ -29,7 +29,9 @@ frontend_sandbox(void)
 		fatal(2, "cannot clear capabilities");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		fatal(2, "cannot set no_new_privs");
-	if (pol_parse(policy_frontend_seccomp, &pol, err, sizeof(err)) ||
+	/* The controller (no privd) also needs TCP: Kubernetes API, S3. */
+	if (pol_parse(controller ? policy_controller_seccomp : policy_frontend_seccomp, &pol, err,
+		      sizeof(err)) ||
 	    pol_seccomp_load(&pol, 0, err, sizeof(err)))
 		fatal(2, "frontend seccomp policy: %s", err);
 }

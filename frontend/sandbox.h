@@ -5,6 +5,6 @@
  * grpc_init() starts threads (which then inherit all of it): refuse root,
  * drop every capability, no_new_privs, non-dumpable, no core files, then
  * the seccomp allowlist (policy/frontend.seccomp) last. Exits on failure. */
-void frontend_sandbox(void);
+void frontend_sandbox(int controller);
 
 #endif

@@ -73,6 +73,7 @@ int pol_caps_apply(const int *caps, size_t n, char *err, size_t errlen);
 
 /* Embedded policy texts (generated). */
 extern const char policy_frontend_seccomp[];
+extern const char policy_controller_seccomp[];
 extern const char policy_privd_seccomp[];
 extern const char policy_spawner_seccomp[];
 extern const char policy_privd_caps[];

@@ -938,6 +938,32 @@ jstr_eq(struct json_object *v, const char *s)
 
 /* One PV item: -1 on a malformed item, else 0 (found[] updated). PVs of
  * other drivers and non-CSI PVs are skipped. */
+/* Set only by k8s_pv_attribute_for_handle, for the duration of its listing
+ * in this thread: also copy one volumeAttributes value of the match. */
+struct attr_capture {
+	const char *key;
+	char *out;
+	size_t outlen;
+	int got;
+};
+static __thread struct attr_capture *capture;
+
+static void
+capture_attr(struct json_object *csi)
+{
+	struct json_object *attrs, *v;
+
+	if (json_object_object_get_ex(csi, "volumeAttributes", &attrs) &&
+	    json_object_is_type(attrs, json_type_object) &&
+	    json_object_object_get_ex(attrs, capture->key, &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    (size_t)json_object_get_string_len(v) < capture->outlen) {
+		memcpy(capture->out, json_object_get_string(v),
+		       (size_t)json_object_get_string_len(v) + 1);
+		capture->got = 1;
+	}
+}
+
 static int
 pv_item_match(struct json_object *item, const char *driver, const char *const *handles, size_t n,
 	      unsigned char *found)
@@ -960,8 +986,11 @@ pv_item_match(struct json_object *item, const char *driver, const char *const *h
 	    !json_object_is_type(vh, json_type_string))
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		if (jstr_eq(vh, handles[i]))
+		if (jstr_eq(vh, handles[i])) {
 			found[i] = 1;
+			if (capture)
+				capture_attr(csi);
+		}
 	return 0;
 }
 
@@ -1114,4 +1143,27 @@ k8s_pv_exists_for_handle(struct k8s_client *c, const char *driver, const char *h
 			 int *exists, char *err, size_t errlen)
 {
 	return k8s_pv_handles_exist(c, driver, &handle, 1, exists, err, errlen);
+}
+
+int
+k8s_pv_attribute_for_handle(struct k8s_client *c, const char *driver, const char *handle,
+			    const char *key, char *out, size_t outlen, int *found, char *err,
+			    size_t errlen)
+{
+	struct attr_capture cap = { key, out, outlen, 0 };
+	const char *handles[1] = { handle };
+	int exists = 0, rc;
+
+	if (outlen == 0)
+		return seterr(err, errlen, K8S_ERR_INVALID_ARG, "no room for the attribute");
+	out[0] = '\0';
+	capture = &cap;
+	rc = k8s_pv_handles_exist(c, driver, handles, 1, &exists, err, errlen);
+	capture = NULL;
+	if (rc == K8S_OK) {
+		*found = exists;
+		if (!cap.got)
+			out[0] = '\0';
+	}
+	return rc;
 }

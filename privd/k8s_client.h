@@ -91,6 +91,14 @@ int k8s_pv_exists_for_handle(struct k8s_client *c, const char *driver, const cha
 int k8s_pv_handles_exist(struct k8s_client *c, const char *driver, const char *const *handles,
 			 size_t n, int *exists, char *err, size_t errlen);
 
+/* The PersistentVolume of this driver with this volume handle: *found = 1
+ * and the value of spec.csi.volumeAttributes[key] in out ("" if it has no
+ * such attribute), or *found = 0 after a complete listing. Any error is
+ * returned as such, never as "not found". */
+int k8s_pv_attribute_for_handle(struct k8s_client *c, const char *driver, const char *handle,
+				const char *key, char *out, size_t outlen, int *found, char *err,
+				size_t errlen);
+
 /* ---- pure helpers, exposed for tests ------------------------------------ */
 
 int k8s_dns1123_label_valid(const char *s);     /* namespace: 0 or -1 */

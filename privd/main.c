@@ -431,10 +431,17 @@ confine(void)
 static void __attribute__((noreturn))
 become_controller(void)
 {
-	char a_sock[PATH_MAX + 16], a_node[300], a_lvl[32];
+	char a_sock[PATH_MAX + 16], a_node[300], a_lvl[32], a_api[FLAG_STR_MAX + 16],
+		a_tok[FLAG_STR_MAX + 24], a_ca[FLAG_STR_MAX + 24];
 	char *argv[] = { (char *)"lcw-frontend", a_sock, a_node, (char *)"--mode=controller",
-			 a_lvl, NULL };
-	char *env[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+			 a_lvl, a_api, a_tok, a_ca, NULL };
+	/* PATH, and where the API server is (in-cluster configuration). */
+	char e_host[300], e_port[64];
+	const char *h = getenv("KUBERNETES_SERVICE_HOST"), *pt = getenv("KUBERNETES_SERVICE_PORT");
+	snprintf(e_host, sizeof(e_host), "KUBERNETES_SERVICE_HOST=%s", h ? h : "");
+	snprintf(e_port, sizeof(e_port), "KUBERNETES_SERVICE_PORT=%s", pt ? pt : "");
+	char *env[] = { (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", h ? e_host : NULL,
+			h && pt ? e_port : NULL, NULL };
 	char err[512];
 
 	if (geteuid() == 0) {
@@ -453,6 +460,9 @@ become_controller(void)
 	snprintf(a_sock, sizeof(a_sock), "--socket=%s", flags.socket_path);
 	snprintf(a_node, sizeof(a_node), "--nodeid=%s", flags.nodeid);
 	snprintf(a_lvl, sizeof(a_lvl), "--log-level=%d", flags.log_level);
+	snprintf(a_api, sizeof(a_api), "--kube-api=%s", flags.kube_api);
+	snprintf(a_tok, sizeof(a_tok), "--kube-token-file=%s", flags.kube_token_file);
+	snprintf(a_ca, sizeof(a_ca), "--kube-ca-file=%s", flags.kube_ca_file);
 	execve(frontend_path, argv, env);
 	fatal(2, "cannot exec %s: %s", frontend_path, strerror(errno));
 }

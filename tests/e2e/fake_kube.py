@@ -86,9 +86,9 @@ class FakeKube:
             self.state["allowed_namespaces"].add(ns)
 
     def set_pvs(self, pvs):
-        """pvs: list of (pv name, volume handle)."""
+        """pvs: list of (pv name, volume handle[, volumeAttributes])."""
         with self.lock:
-            self.state["pvs"] = list(pvs)
+            self.state["pvs"] = [tuple(p) + ({},) * (3 - len(p)) for p in pvs]
 
     def set_fail(self, code):
         with self.lock:
@@ -124,9 +124,9 @@ class FakeKube:
             items = [{"metadata": {"name": n, "uid": n + "-uid"},
                       "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
                                "csi": {"driver": DRIVER, "volumeHandle": handle,
-                                       "fsType": "ext4"},
+                                       "fsType": "ext4", "volumeAttributes": attrs},
                                "persistentVolumeReclaimPolicy": "Delete"},
-                      "status": {"phase": "Bound"}} for n, handle in st["pvs"]]
+                      "status": {"phase": "Bound"}} for n, handle, attrs in st["pvs"]]
             return h.send_json(200, {"kind": "PersistentVolumeList", "apiVersion": "v1",
                                      "metadata": {"resourceVersion": "4711"}, "items": items})
         return h.send_json(404, status(404, "NotFound", "the server could not find the resource"))

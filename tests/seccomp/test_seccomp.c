@@ -50,7 +50,7 @@ enum {
 	C_MARK = 124,      /* could not write the marker */
 };
 
-enum { P_FRONTEND, P_PRIVD, P_SPAWNER, P_END = -1 };
+enum { P_FRONTEND, P_PRIVD, P_SPAWNER, P_CONTROLLER, P_END = -1 };
 
 /* tsync as in the binaries: privd syncs its threads, the others load
  * before they have any. */
@@ -62,6 +62,7 @@ static const struct {
 	[P_FRONTEND] = { "frontend", policy_frontend_seccomp, 0 },
 	[P_PRIVD] = { "privd", policy_privd_seccomp, 1 },
 	[P_SPAWNER] = { "spawner", policy_spawner_seccomp, 0 },
+	[P_CONTROLLER] = { "controller", policy_controller_seccomp, 0 },
 };
 
 static struct pol_seccomp pol; /* large: not on the stack */
@@ -562,7 +563,8 @@ main(void)
 	static const int PD[] = { P_PRIVD, P_END };
 	static const int SP[] = { P_SPAWNER, P_END };
 	static const int STACK[] = { P_SPAWNER, P_FRONTEND, P_END };
-	enum { NCHECKS = 44 };
+	static const int CT[] = { P_CONTROLLER, P_END };
+	enum { NCHECKS = 50 };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0) {
@@ -634,6 +636,15 @@ main(void)
 	/* The frontend as the spawner starts it: both filters stacked. The
 	 * baselines are the spawner's filter alone, so what is checked is the
 	 * frontend layer's effect on top of it. */
+	/* Controller-mode frontend: the same, plus TCP for the API and S3. */
+	check("controller: execve is killed", CT, p_execve_true, KILL, NULL);
+	check("controller: mount is killed", CT, p_mount, KILL, NULL);
+	check("controller: setuid(0) is killed", CT, p_setuid0, KILL, NULL);
+	check("controller: socket(AF_INET, SOCK_STREAM) works", CT, p_socket_inet, WORKS, NULL);
+	check("controller: socket(AF_INET, SOCK_DGRAM) -> EPERM", CT, p_socket_inet_dgram,
+	      ERRNO(EPERM), NULL);
+	check("controller: openat of an existing file O_WRONLY -> EPERM", CT, p_open_tmp_wronly,
+	      ERRNO(EPERM), NULL);
 	check("stacked spawner+frontend: execve is killed", STACK, p_execve_true, KILL, SP);
 	check("stacked spawner+frontend: socket(AF_INET) -> EPERM", STACK, p_socket_inet,
 	      ERRNO(EPERM), SP);

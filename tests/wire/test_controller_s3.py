@@ -1,0 +1,124 @@
+"""DeleteVolume of S3 volumes in the controller: the real controller
+(frontend in controller mode, no privd) purges exactly the volume's objects
+from a real S3 server (s3rver) with the provisioner secret's credentials,
+reading the prefix from the PersistentVolume (Kubernetes API stand-in)."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import grpc
+import pytest
+
+from driver import ROOT, Driver, csi_pb2
+
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from fake_kube import FakeKube  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start the driver")
+S3RVER = os.path.join(ROOT, "tests", "s3", "s3rver.sh")
+BUCKET = "lcw-delete"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    d = tempfile.mkdtemp(prefix="lcw-s3del-")
+    subprocess.run([S3RVER, "install"], check=True)
+    port = subprocess.run([S3RVER, "start", d, "--lenient", BUCKET, "other-bucket"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    conf = os.path.join(d, "rclone.conf")
+    with open(conf, "w") as f:
+        f.write(f"[s3]\ntype = s3\nprovider = Other\naccess_key_id = S3RVER\n"
+                f"secret_access_key = S3RVER\nendpoint = http://127.0.0.1:{port}\n"
+                f"force_path_style = true\n")
+    yield {"dir": d, "port": port, "conf": conf}
+    subprocess.run([S3RVER, "stop", d])
+
+
+def rclone(s3, *args, data=None):
+    # rclone refuses AWS_CA_BUNDLE, which this machine sets: explicit env
+    env = {"PATH": "/usr/bin:/bin", "HOME": s3["dir"]}
+    return subprocess.run(["rclone", "--config", s3["conf"], *args], env=env, input=data,
+                          capture_output=True, check=True).stdout.decode()
+
+
+def put(s3, key):
+    rclone(s3, "rcat", f"s3:{key}", data=b"ciphertext stand-in")
+
+
+def keys(s3, bucket=BUCKET):
+    return sorted(rclone(s3, "lsf", "-R", "--files-only", f"s3:{bucket}").split())
+
+
+@pytest.fixture(scope="module")
+def kube():
+    k = FakeKube()
+    yield k
+    k.stop()
+
+
+@pytest.fixture(scope="module")
+def ctrl(kube):
+    d = tempfile.mkdtemp(prefix="lcw-ctl-")
+    os.chmod(d, 0o755)
+    c = Driver(controller=True, workdir=d, extra_args=kube.driver_args())
+    yield c
+    c.stop()
+
+
+def secrets(s3, **over):
+    s = {"s3-bucket": BUCKET, "s3-region": "us-east-1", "s3-access-key-id": "S3RVER",
+         "s3-secret-access-key": "distinctive-secret-9d1f",
+         "s3-endpoint": f"http://127.0.0.1:{s3['port']}", "s3-force-path-style": "true"}
+    s.update(over)
+    return s
+
+
+def delete(ctrl, vol, sec):
+    return ctrl.controller().DeleteVolume(csi_pb2.DeleteVolumeRequest(volume_id=vol, secrets=sec),
+                                          timeout=60)
+
+
+def test_delete_purges_exactly_the_volume(s3, kube, ctrl):
+    for k in ("volumes/pvc-a/files/x", "volumes/pvc-a/files/d/y", "volumes/pvc-ab/files/x",
+              "volumes/pvc-b/files/x", "pre/volumes/pvc-c/files/x", "volumes/pvc-c/files/keep"):
+        put(s3, f"{BUCKET}/{k}")
+    put(s3, "other-bucket/volumes/pvc-a/files/x")
+    kube.set_pvs([("pv-a", "pvc-a"), ("pv-c", "pvc-c", {"s3-path-prefix": "pre"})])
+    for _ in range(2):  # idempotent
+        delete(ctrl, "pvc-a", secrets(s3))
+    assert keys(s3) == ["pre/volumes/pvc-c/files/x", "volumes/pvc-ab/files/x",
+                        "volumes/pvc-b/files/x", "volumes/pvc-c/files/keep"]
+    # the prefix comes from the PV, not from anywhere else
+    delete(ctrl, "pvc-c", secrets(s3))
+    assert keys(s3) == ["volumes/pvc-ab/files/x", "volumes/pvc-b/files/x",
+                        "volumes/pvc-c/files/keep"]
+    assert keys(s3, "other-bucket") == ["volumes/pvc-a/files/x"]
+
+
+def test_delete_errors_are_not_silent_success(s3, kube, ctrl):
+    kube.set_pvs([("pv-b", "pvc-b")])
+    cases = [
+        (secrets(s3, **{"s3-bucket": "no-such-bucket"}), grpc.StatusCode.NOT_FOUND),
+        (secrets(s3, **{"s3-access-key-id": "WRONGKEY"}), grpc.StatusCode.PERMISSION_DENIED),
+        (secrets(s3, **{"s3-endpoint": "http://127.0.0.1:1"}), grpc.StatusCode.UNAVAILABLE),
+        ({k: v for k, v in secrets(s3).items() if k != "s3-region"},
+         grpc.StatusCode.INVALID_ARGUMENT),
+    ]
+    for sec, code in cases:
+        with pytest.raises(grpc.RpcError) as e:
+            delete(ctrl, "pvc-b", sec)
+        assert e.value.code() == code, e.value.details()
+        assert "distinctive-secret" not in e.value.details()
+    assert "volumes/pvc-b/files/x" in keys(s3)
+    # no PV with this handle: the prefix is unknown, nothing is deleted
+    kube.set_pvs([])
+    with pytest.raises(grpc.RpcError) as e:
+        delete(ctrl, "pvc-b", secrets(s3))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "volumes/pvc-b/files/x" in keys(s3)
+    assert "distinctive-secret" not in ctrl.output()
+
+
+def test_delete_of_local_volume_is_a_noop(ctrl):
+    delete(ctrl, "pvc-local", {})
