@@ -314,6 +314,25 @@ out:
 	return r;
 }
 
+/* A context for dev with its LUKS header loaded (LUKS1 or LUKS2), or a
+ * negative errno; the caller frees *cd. */
+static int
+lk_load_luks(struct crypt_device **cd, const char *dev, struct lk_call *c)
+{
+	int r = lk_open_dev(cd, dev, c);
+
+	if (r < 0)
+		return r;
+	r = crypt_load(*cd, NULL, NULL);
+	if (r == 0 && !lk_is_luks(*cd))
+		r = -EINVAL;
+	if (r < 0) {
+		crypt_free(*cd);
+		*cd = NULL;
+	}
+	return r;
+}
+
 int
 luks_keyslot_count(const char *dev)
 {
@@ -323,26 +342,16 @@ luks_keyslot_count(const char *dev)
 
 	if (dev == NULL)
 		return -EINVAL;
-	r = lk_open_dev(&cd, dev, &c);
-	if (r < 0)
+	if ((r = lk_load_luks(&cd, dev, &c)) < 0)
 		return r;
-	r = crypt_load(cd, NULL, NULL);
-	if (r < 0)
-		goto out;
-	if (!lk_is_luks(cd)) {
-		r = -EINVAL;
-		goto out;
-	}
 	for (int i = 0; i < crypt_keyslot_max(crypt_get_type(cd)); i++) {
 		crypt_keyslot_info st = crypt_keyslot_status(cd, i);
 		if (st == CRYPT_SLOT_ACTIVE || st == CRYPT_SLOT_ACTIVE_LAST ||
 		    st == CRYPT_SLOT_UNBOUND)
 			n++;
 	}
-	r = n;
-out:
 	crypt_free(cd);
-	return r;
+	return n;
 }
 
 int
@@ -355,16 +364,8 @@ luks_unlock_memory_kib(const char *dev, uint32_t *kib)
 
 	if (dev == NULL || kib == NULL)
 		return -EINVAL;
-	r = lk_open_dev(&cd, dev, &c);
-	if (r < 0)
+	if ((r = lk_load_luks(&cd, dev, &c)) < 0)
 		return r;
-	r = crypt_load(cd, NULL, NULL);
-	if (r < 0)
-		goto out;
-	if (!lk_is_luks(cd)) {
-		r = -EINVAL;
-		goto out;
-	}
 	/* LUKS1 keyslots are always pbkdf2; crypt_keyslot_get_pbkdf reports
 	 * them as such, so one loop serves both. An unlock tries the slots
 	 * one after another, so the need is the largest one, not the sum. */
@@ -383,10 +384,8 @@ luks_unlock_memory_kib(const char *dev, uint32_t *kib)
 			max = p.max_memory_kb;
 	}
 	*kib = max;
-	r = 0;
-out:
 	crypt_free(cd);
-	return r;
+	return 0;
 }
 
 int
