@@ -70,7 +70,7 @@ class Driver:
         self.channel = None
         self.wait_ready()
 
-    def wait_ready(self, timeout=20):
+    def wait_ready(self, timeout=60):
         end = time.time() + timeout
         while time.time() < end:
             if self.proc.poll() is not None:
