@@ -66,6 +66,40 @@ is_digit(char c)
 	return c >= '0' && c <= '9';
 }
 
+/* "12", "1.5", ".5": the integer part (overflow flagged, not wrapped) and
+ * up to 18 fractional digits as frac / scale; more cannot matter at the
+ * resolutions used (nanoseconds, bytes). */
+struct decimal {
+	uint64_t whole, frac, scale;
+	bool digits, overflow;
+};
+
+static const char *
+scan_decimal(const char *p, struct decimal *d)
+{
+	*d = (struct decimal){ .scale = 1 };
+	while (is_digit(*p)) {
+		if (d->whole > (UINT64_MAX - 9) / 10)
+			d->overflow = true;
+		else
+			d->whole = d->whole * 10 + (uint64_t)(*p - '0');
+		d->digits = true;
+		p++;
+	}
+	if (*p == '.') {
+		p++;
+		while (is_digit(*p)) {
+			if (d->scale < 1000000000000000000ULL) {
+				d->frac = d->frac * 10 + (uint64_t)(*p - '0');
+				d->scale *= 10;
+			}
+			d->digits = true;
+			p++;
+		}
+	}
+	return p;
+}
+
 /* ---- durations ---------------------------------------------------------- */
 
 static const struct {
@@ -107,37 +141,18 @@ lcw_duration_parse(const char *s, uint64_t *ns, char *why, size_t whylen)
 		return 0;
 	}
 	while (*p != '\0') {
-		uint64_t whole = 0, frac = 0, scale = 1;
-		bool digits = false, overflow = false;
+		struct decimal d;
 		size_t ul, u, best = 0;
 		int found = -1;
+		uint64_t whole, frac, scale;
 
-		while (is_digit(*p)) {
-			if (whole > (UINT64_MAX - 9) / 10)
-				overflow = true;
-			else
-				whole = whole * 10 + (uint64_t)(*p - '0');
-			digits = true;
-			p++;
-		}
-		if (*p == '.') {
-			p++;
-			while (is_digit(*p)) {
-				/* Keep 18 fractional digits; the rest cannot matter
-				 * at nanosecond resolution. */
-				if (scale < 1000000000000000000ULL) {
-					frac = frac * 10 + (uint64_t)(*p - '0');
-					scale *= 10;
-				}
-				digits = true;
-				p++;
-			}
-		}
-		if (!digits) {
+		p = scan_decimal(p, &d);
+		whole = d.whole, frac = d.frac, scale = d.scale;
+		if (!d.digits) {
 			say(why, whylen, "expected a number");
 			return -1;
 		}
-		if (overflow) {
+		if (d.overflow) {
 			say(why, whylen, "number too large");
 			return -1;
 		}
@@ -224,8 +239,7 @@ int
 lcw_size_parse(const char *s, bool off_allowed, int64_t *bytes, char *why, size_t whylen)
 {
 	const char *p = s;
-	uint64_t whole = 0, frac = 0, scale = 1;
-	bool digits = false;
+	uint64_t whole, frac, scale;
 	unsigned shift;
 	unsigned __int128 v;
 
@@ -253,28 +267,15 @@ lcw_size_parse(const char *s, bool off_allowed, int64_t *bytes, char *why, size_
 		*bytes = 0;
 		return 0;
 	}
-	while (is_digit(*p)) {
-		if (whole > (UINT64_MAX - 9) / 10) {
-			say(why, whylen, "number too large");
-			return -1;
-		}
-		whole = whole * 10 + (uint64_t)(*p - '0');
-		digits = true;
-		p++;
-	}
-	if (*p == '.') {
-		p++;
-		while (is_digit(*p)) {
-			if (scale < 1000000000000000000ULL) {
-				frac = frac * 10 + (uint64_t)(*p - '0');
-				scale *= 10;
-			}
-			digits = true;
-			p++;
-		}
-	}
-	if (!digits) {
+	struct decimal d;
+	p = scan_decimal(p, &d);
+	whole = d.whole, frac = d.frac, scale = d.scale;
+	if (!d.digits) {
 		say(why, whylen, "expected a number, e.g. 10G, 512M, 1.5Gi");
+		return -1;
+	}
+	if (d.overflow) {
+		say(why, whylen, "number too large");
 		return -1;
 	}
 	switch (*p) {
