@@ -47,8 +47,6 @@
 #include "socket_dir.h"
 #include "spawner.h"
 #include "version.h"
-#include "volparams.h"
-#include "loopdev.h"
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
@@ -472,16 +470,8 @@ become_controller(void)
 static int
 reclaim_is_staged(void *ctx, const char *id)
 {
-	char dm[VOLID_MAX + 8], under[PATH_MAX], file[PATH_MAX], loop[64];
 	(void)ctx;
-	if (luks_dm_name(id, dm, sizeof(dm)) ||
-	    luks_backing_file(privd_cfg.local_root, id, file, sizeof(file)))
-		return -1;
-	int a = luks_active(dm, under, sizeof(under));
-	int l = loop_find_by_file(file, loop, sizeof(loop));
-	if (a < 0 || l < 0)
-		return -1; /* unknown counts as staged */
-	return a || l;
+	return volume_is_staged(id); /* -1, unknown, counts as staged */
 }
 
 static int

@@ -945,11 +945,26 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
  * derived from the validated id. Irreversible by design, so only the
  * reclaimer (which checks the PersistentVolume is gone) sends it. */
 int
+volume_is_staged(const char *id)
+{
+	struct ipc_msg ans;
+	struct vol v;
+	char under[PATH_MAX], loop[64];
+
+	if (vol_derive(id, &v, &ans))
+		return -1;
+	int a = luks_active(v.dm, under, sizeof(under));
+	int l = loop_find_by_file(v.file, loop, sizeof(loop));
+	if (a < 0 || l < 0)
+		return -1;
+	return a || l;
+}
+
+int
 erase_volume(const char *id, char *err, size_t errlen)
 {
 	struct ipc_msg ans;
 	struct vol v;
-	char loop[64];
 	struct stat sb;
 	int rc;
 
@@ -957,8 +972,8 @@ erase_volume(const char *id, char *err, size_t errlen)
 		snprintf(err, errlen, "invalid volume id");
 		return -EINVAL;
 	}
-	if (luks_active(v.dm, loop, sizeof(loop)) != 0 ||
-	    loop_find_by_file(v.file, loop, sizeof(loop)) != 0) {
+	/* Not knowing counts as staged. */
+	if (volume_is_staged(id) != 0) {
 		snprintf(err, errlen, "volume %s is staged on this node; unstage it first", v.id);
 		return -EBUSY;
 	}
