@@ -17,20 +17,14 @@ static struct k8s_client *kube;
 void
 s3_delete_init(const char *kube_api, const char *token_file, const char *ca_file)
 {
-	struct k8s_client_opts o = { 0 };
 	char err[512];
 
 	if (s3_purge_global_init())
 		fatal(2, "cannot initialise libcurl");
-	if ((kube_api == NULL || kube_api[0] == '\0') && getenv("KUBERNETES_SERVICE_HOST") == NULL) {
-		log_info("no Kubernetes API configured: S3 volumes cannot be deleted");
-		return;
-	}
-	o.api_base = kube_api && kube_api[0] ? kube_api : NULL;
-	o.token_path = token_file && token_file[0] ? token_file : NULL;
-	o.ca_path = ca_file && ca_file[0] ? ca_file : NULL;
-	if (k8s_client_new(&o, &kube, err, sizeof(err)))
+	if (k8s_client_from_config(kube_api, token_file, ca_file, &kube, err, sizeof(err)))
 		fatal(2, "Kubernetes API client: %s", err);
+	if (kube == NULL)
+		log_info("no Kubernetes API configured: S3 volumes cannot be deleted");
 }
 
 int

@@ -1167,3 +1167,24 @@ k8s_pv_attribute_for_handle(struct k8s_client *c, const char *driver, const char
 	}
 	return rc;
 }
+
+static const char *
+nonempty(const char *s)
+{
+	return s && s[0] ? s : NULL;
+}
+
+int
+k8s_client_from_config(const char *api, const char *token_path, const char *ca_path,
+		       struct k8s_client **out, char *err, size_t errlen)
+{
+	struct k8s_client_opts o = { 0 };
+
+	*out = NULL;
+	if (nonempty(api) == NULL && getenv("KUBERNETES_SERVICE_HOST") == NULL)
+		return K8S_OK;
+	o.api_base = nonempty(api);
+	o.token_path = nonempty(token_path);
+	o.ca_path = nonempty(ca_path);
+	return k8s_client_new(&o, out, err, errlen);
+}

@@ -68,6 +68,13 @@ struct k8s_client;
 int k8s_client_new(const struct k8s_client_opts *opts, struct k8s_client **out, char *err,
 		   size_t errlen);
 void k8s_client_free(struct k8s_client *c);
+
+/* The client a process's flags ask for: api/token/ca override the
+ * in-cluster defaults (NULL or "" keep them). With no api and no
+ * KUBERNETES_SERVICE_HOST there is no API to talk to: returns K8S_OK with
+ * *out = NULL. */
+int k8s_client_from_config(const char *api, const char *token_path, const char *ca_path,
+			   struct k8s_client **out, char *err, size_t errlen);
 const char *k8s_client_base_url(const struct k8s_client *c);
 
 /* GET /api/v1/namespaces/{ns}/secrets/{name} and base64-decode .data[key]

@@ -522,20 +522,16 @@ reclaim_main(void *arg)
 static void
 init_k8s(void)
 {
-	struct k8s_client_opts o = { 0 };
 	char err[512];
 
-	if (flags.kube_api[0] == '\0' && getenv("KUBERNETES_SERVICE_HOST") == NULL) {
+	if (k8s_client_from_config(flags.kube_api, flags.kube_token_file, flags.kube_ca_file,
+				   &privd_k8s, err, sizeof(err)))
+		fatal(2, "Kubernetes API client: %s", err);
+	if (privd_k8s)
+		log_info("Kubernetes API at %s", k8s_client_base_url(privd_k8s));
+	else
 		log_info("no Kubernetes API configured: hardened passphrase mode and volume "
 			 "reclaim are off");
-		return;
-	}
-	o.api_base = flags.kube_api[0] ? flags.kube_api : NULL;
-	o.token_path = flags.kube_token_file[0] ? flags.kube_token_file : NULL;
-	o.ca_path = flags.kube_ca_file[0] ? flags.kube_ca_file : NULL;
-	if (k8s_client_new(&o, &privd_k8s, err, sizeof(err)))
-		fatal(2, "Kubernetes API client: %s", err);
-	log_info("Kubernetes API at %s", k8s_client_base_url(privd_k8s));
 }
 
 static void
