@@ -80,9 +80,12 @@ kpath_error(struct ipc_msg *ans, const char *what, const char *path, int rc)
 	return -1;
 }
 
-/* Validate a kubelet path and open it (O_PATH directory). */
+/* Validate a kubelet path and open it (O_PATH directory). Returns the fd,
+ * or -1 with the error answered; with missing_ok a path that does not
+ * exist returns -ENOENT unanswered (for idempotent teardown). */
 static int
-open_kpath(const char *what, const char *path, enum kpath_leaf leaf, struct ipc_msg *ans)
+open_kpath(const char *what, const char *path, enum kpath_leaf leaf, int missing_ok,
+	   struct ipc_msg *ans)
 {
 	char why[160];
 	int fd;
@@ -93,6 +96,8 @@ open_kpath(const char *what, const char *path, enum kpath_leaf leaf, struct ipc_
 		return -1;
 	}
 	fd = kpath_open_dir(privd_cfg.kubelet_root, path, leaf);
+	if (fd == -ENOENT && missing_ok)
+		return -ENOENT;
 	if (fd < 0)
 		return kpath_error(ans, what, path, fd);
 	return fd;
@@ -479,7 +484,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid stage parameters");
 		return;
 	}
-	if ((dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MKDIR, ans)) < 0)
+	if ((dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
 		return;
 	fdpath(dirfd, fdp, sizeof(fdp));
 
@@ -569,22 +574,16 @@ op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	const struct ipc_unstage_req *r = &req->u.unstage;
 	struct mnt_info mi;
 	struct vol v;
-	char loop[64], why[160];
+	char loop[64];
 	uint64_t t0;
 	int dirfd, rc;
 
 	(void)st;
 	if (vol_derive(r->volume_id, &v, ans))
 		return;
-	if (kpath_check(privd_cfg.kubelet_root, r->staging_path, why, sizeof(why))) {
-		privd_answer_error(ans, IPC_EC_INVALID, 0, "staging_target_path: %s", why);
+	dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MUST_EXIST, 1, ans);
+	if (dirfd == -1)
 		return;
-	}
-	dirfd = kpath_open_dir(privd_cfg.kubelet_root, r->staging_path, KPATH_MUST_EXIST);
-	if (dirfd < 0 && dirfd != -ENOENT) {
-		kpath_error(ans, "staging_target_path", r->staging_path, dirfd);
-		return;
-	}
 	if (dirfd >= 0) {
 		int m = mounted_here(&v, dirfd, r->staging_path, &mi);
 		if (m == 2) {
@@ -667,21 +666,15 @@ op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	(void)st;
 	if (vol_derive(r->volume_id, &v, ans))
 		return;
-	if (kpath_check(privd_cfg.kubelet_root, r->staging_path, err, sizeof(err))) {
-		privd_answer_error(ans, IPC_EC_INVALID, 0, "staging_target_path: %s", err);
+	sfd = open_kpath("staging_target_path", r->staging_path, KPATH_MUST_EXIST, 1, ans);
+	if (sfd == -1)
 		return;
-	}
-	sfd = kpath_open_dir(privd_cfg.kubelet_root, r->staging_path, KPATH_MUST_EXIST);
-	if (sfd < 0 && sfd != -ENOENT) {
-		kpath_error(ans, "staging_target_path", r->staging_path, sfd);
-		return;
-	}
 	if (sfd < 0 || mounted_here(&v, sfd, r->staging_path, &mi) != 1) {
 		privd_answer_error(ans, IPC_EC_PRECONDITION, 0, "volume %s is not staged at %s", v.id,
 				   r->staging_path);
 		goto out;
 	}
-	if ((tfd = open_kpath("target_path", r->target_path, KPATH_MKDIR, ans)) < 0)
+	if ((tfd = open_kpath("target_path", r->target_path, KPATH_MKDIR, 0, ans)) < 0)
 		goto out;
 	int m = mounted_here(&v, tfd, r->target_path, &ti);
 	if (m == 1) {
@@ -724,26 +717,20 @@ op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *
 	const struct ipc_unpublish_req *r = &req->u.unpublish;
 	struct mnt_info mi;
 	struct vol v;
-	char why[160];
 	int tfd, rc;
 
 	(void)st;
 	if (vol_derive(r->volume_id, &v, ans))
 		return;
-	if (kpath_check(privd_cfg.kubelet_root, r->target_path, why, sizeof(why))) {
-		privd_answer_error(ans, IPC_EC_INVALID, 0, "target_path: %s", why);
-		return;
-	}
 	for (int i = 0; i < 16; i++) {
-		tfd = kpath_open_dir(privd_cfg.kubelet_root, r->target_path, KPATH_MUST_EXIST);
+		/* Reopened each round: an fd inside a mount would pin it. */
+		tfd = open_kpath("target_path", r->target_path, KPATH_MUST_EXIST, 1, ans);
 		if (tfd == -ENOENT) {
 			ans->type = IPC_ANS_UNPUBLISH;
 			return;
 		}
-		if (tfd < 0) {
-			kpath_error(ans, "target_path", r->target_path, tfd);
+		if (tfd < 0)
 			return;
-		}
 		int m = mounted_here(&v, tfd, r->target_path, &mi);
 		close(tfd);
 		if (m == 0)
@@ -798,7 +785,7 @@ op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "size too large");
 		return;
 	}
-	if ((fd = open_kpath("volume_path", r->volume_path, KPATH_MUST_EXIST, ans)) < 0)
+	if ((fd = open_kpath("volume_path", r->volume_path, KPATH_MUST_EXIST, 0, ans)) < 0)
 		return;
 	rc = mounted_here(&v, fd, r->volume_path, &mi);
 	close(fd);
