@@ -64,6 +64,18 @@ log_msg(int level, const char *fmt, ...)
 }
 
 void
+errfmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+void
 fatal(int code, const char *fmt, ...)
 {
 	va_list ap;

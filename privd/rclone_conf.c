@@ -1,6 +1,7 @@
 /* rclone config text and mount argv for an S3 volume: see rclone_conf.h. */
 #define _GNU_SOURCE
 #include "rclone_conf.h"
+#include "log.h"
 
 #include "base64.h"
 
@@ -21,17 +22,6 @@
 
 #include "volparams.h"
 
-static void
-say(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (buf == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- locked buffers -------------------------------------------------------- */
 
@@ -390,32 +380,32 @@ rclone_conf_build(const char *vfs_name, const char *volid, const struct s3_vol_p
 	int rc = -1;
 
 	if (out == NULL || out->p == NULL) {
-		say(err, errlen, "no output buffer");
+		errfmt(err, errlen, "no output buffer");
 		return -1;
 	}
 	out->len = 0;
 	if (rclone_vfs_name_valid(vfs_name, volid) != 0) {
-		say(err, errlen, "invalid rclone remote name for volume");
+		errfmt(err, errlen, "invalid rclone remote name for volume");
 		return -1;
 	}
 	if (p == NULL || s3_prefix_valid(p->prefix, NULL, 0) != 0) {
-		say(err, errlen, "invalid s3-path-prefix");
+		errfmt(err, errlen, "invalid s3-path-prefix");
 		return -1;
 	}
 	if (s == NULL || s3_secret_check(s, err, errlen) != 0)
 		return -1;
 	if (s->secret_access_key.bytes == NULL) {
-		say(err, errlen, "S3 secret access key not loaded");
+		errfmt(err, errlen, "S3 secret access key not loaded");
 		return -1;
 	}
 	if (passphrase == NULL || passphrase->bytes == NULL || passphrase->len == 0 ||
 	    passphrase->len > LCW_SECRET_MAX) {
 		/* rclone crypt refuses an empty password too */
-		say(err, errlen, "passphrase missing or empty");
+		errfmt(err, errlen, "passphrase missing or empty");
 		return -1;
 	}
 	if (s3_volume_path(s->bucket, p->prefix, volid, remote, sizeof(remote) - 8) != 0) {
-		say(err, errlen, "S3 volume path too long or invalid");
+		errfmt(err, errlen, "S3 volume path too long or invalid");
 		return -1;
 	}
 	strcat(remote, "/files");
@@ -426,13 +416,13 @@ rclone_conf_build(const char *vfs_name, const char *volid, const struct s3_vol_p
 	salt_len = strlen(salt);
 	scratch_need = 3 * passphrase->len + 1 + salt_len;
 	if (out->cap < scratch_need + 4096) {
-		say(err, errlen, "config buffer too small");
+		errfmt(err, errlen, "config buffer too small");
 		return -1;
 	}
 	scratch = out->p + out->cap - scratch_need;
 	if (go_json_utf8_sanitize(passphrase->bytes, passphrase->len, scratch, scratch_need, &l1) !=
 	    0) {
-		say(err, errlen, "internal error sanitising the passphrase");
+		errfmt(err, errlen, "internal error sanitising the passphrase");
 		goto done;
 	}
 	scratch[l1] = '-';
@@ -474,7 +464,7 @@ rclone_conf_build(const char *vfs_name, const char *volid, const struct s3_vol_p
 	w_kv(&w, "directory_name_encryption", "true");
 	if (w_obscured(&w, "password", scratch, l1) != 0 ||
 	    w_obscured(&w, "password2", scratch, l2) != 0 || w.full) {
-		say(err, errlen, "config buffer too small");
+		errfmt(err, errlen, "config buffer too small");
 		goto done;
 	}
 	out->len = w.len;
@@ -550,30 +540,30 @@ rclone_mount_argv(const char *vfs_name, const struct s3_vol_params *p,
 
 	memset(out, 0, sizeof(*out));
 	if (p == NULL || o == NULL || vfs_name == NULL || volid_valid(vfs_name) != 0) {
-		say(err, errlen, "invalid rclone remote name");
+		errfmt(err, errlen, "invalid rclone remote name");
 		return -1;
 	}
 	if (!abs_path_ok(o->cache_dir) || !abs_path_ok(o->mountpoint)) {
-		say(err, errlen, "cache dir and mount point must be absolute paths");
+		errfmt(err, errlen, "cache dir and mount point must be absolute paths");
 		return -1;
 	}
 	cfg = o->config_path ? o->config_path : "/proc/self/fd/3";
 	if (!abs_path_ok(cfg) || (o->rclone_path && o->rclone_path[0] == '\0')) {
-		say(err, errlen, "bad rclone or config path");
+		errfmt(err, errlen, "bad rclone or config path");
 		return -1;
 	}
 	if (rclone_cache_mode_name(p->cache_mode) == NULL) {
-		say(err, errlen, "bad cache mode");
+		errfmt(err, errlen, "bad cache mode");
 		return -1;
 	}
 	if (o->log_level && strcmp(o->log_level, "ERROR") && strcmp(o->log_level, "NOTICE") &&
 	    strcmp(o->log_level, "INFO") && strcmp(o->log_level, "DEBUG")) {
-		say(err, errlen, "bad log level");
+		errfmt(err, errlen, "bad log level");
 		return -1;
 	}
 	um = o->umask >= 0 ? o->umask : (o->has_fsgroup ? 0007 : 0022);
 	if (um > 0777) {
-		say(err, errlen, "bad umask");
+		errfmt(err, errlen, "bad umask");
 		return -1;
 	}
 
@@ -592,7 +582,7 @@ rclone_mount_argv(const char *vfs_name, const struct s3_vol_params *p,
 #define DUR(flag, v)                                                              \
 	do {                                                                      \
 		if (lcw_duration_format((v), d, sizeof(d)) != 0) {                \
-			say(err, errlen, "bad duration for %s", flag);            \
+			errfmt(err, errlen, "bad duration for %s", flag);            \
 			return -1;                                                \
 		}                                                                 \
 		arg(&b, flag);                                                    \
@@ -600,13 +590,13 @@ rclone_mount_argv(const char *vfs_name, const struct s3_vol_params *p,
 	} while (0)
 	DUR("--vfs-cache-max-age", p->cache_max_age_ns);
 	if (lcw_size_format(p->cache_max_size, d, sizeof(d)) != 0) {
-		say(err, errlen, "bad size for --vfs-cache-max-size");
+		errfmt(err, errlen, "bad size for --vfs-cache-max-size");
 		return -1;
 	}
 	arg(&b, "--vfs-cache-max-size");
 	arg(&b, "%s", d);
 	if (p->cache_poll_ns == 0) {
-		say(err, errlen, "cache poll interval must be > 0");
+		errfmt(err, errlen, "cache poll interval must be > 0");
 		return -1;
 	}
 	DUR("--vfs-cache-poll-interval", p->cache_poll_ns);
@@ -628,7 +618,7 @@ rclone_mount_argv(const char *vfs_name, const struct s3_vol_params *p,
 	arg(&b, "%04o", (unsigned)um);
 	if (o->disk_space_total > 0) {
 		if (lcw_size_format(o->disk_space_total, d, sizeof(d)) != 0) {
-			say(err, errlen, "bad disk space total");
+			errfmt(err, errlen, "bad disk space total");
 			return -1;
 		}
 		arg(&b, "--vfs-disk-space-total-size");
@@ -650,7 +640,7 @@ rclone_mount_argv(const char *vfs_name, const struct s3_vol_params *p,
 		arg(&b, "%s", o->log_level);
 	}
 	if (b.full) {
-		say(err, errlen, "rclone argv too long");
+		errfmt(err, errlen, "rclone argv too long");
 		memset(out, 0, sizeof(*out));
 		return -1;
 	}
@@ -709,13 +699,13 @@ meta_walk(int dirfd, int depth, struct walk *w)
 	int rc = 0, fd;
 
 	if (depth > META_MAX_DEPTH) {
-		say(w->err, w->errlen, "VFS metadata tree too deep");
+		errfmt(w->err, w->errlen, "VFS metadata tree too deep");
 		close(dirfd);
 		return -1;
 	}
 	d = fdopendir(dirfd);
 	if (d == NULL) {
-		say(w->err, w->errlen, "cannot read VFS metadata: %s", strerror(errno));
+		errfmt(w->err, w->errlen, "cannot read VFS metadata: %s", strerror(errno));
 		close(dirfd);
 		return -1;
 	}
@@ -724,14 +714,14 @@ meta_walk(int dirfd, int depth, struct walk *w)
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		if (++w->entries > META_MAX_ENTRIES) {
-			say(w->err, w->errlen, "too many VFS metadata entries");
+			errfmt(w->err, w->errlen, "too many VFS metadata entries");
 			rc = -1;
 			break;
 		}
 		if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 			if (errno == ENOENT)
 				continue;
-			say(w->err, w->errlen, "cannot stat VFS metadata: %s", strerror(errno));
+			errfmt(w->err, w->errlen, "cannot stat VFS metadata: %s", strerror(errno));
 			rc = -1;
 			break;
 		}
@@ -740,7 +730,7 @@ meta_walk(int dirfd, int depth, struct walk *w)
 			if (fd < 0) {
 				if (errno == ENOENT)
 					continue;
-				say(w->err, w->errlen, "cannot open VFS metadata: %s", strerror(errno));
+				errfmt(w->err, w->errlen, "cannot open VFS metadata: %s", strerror(errno));
 				rc = -1;
 				break;
 			}
@@ -750,7 +740,7 @@ meta_walk(int dirfd, int depth, struct walk *w)
 		}
 	}
 	if (rc == 0 && e == NULL && errno != 0) {
-		say(w->err, w->errlen, "cannot read VFS metadata: %s", strerror(errno));
+		errfmt(w->err, w->errlen, "cannot read VFS metadata: %s", strerror(errno));
 		rc = -1;
 	}
 	closedir(d);
@@ -766,14 +756,14 @@ rclone_cache_dirty(int cache_dirfd, const char *vfs_name, unsigned long *dirty, 
 
 	*dirty = 0;
 	if (vfs_name == NULL || volid_valid(vfs_name) != 0) {
-		say(err, errlen, "invalid rclone remote name");
+		errfmt(err, errlen, "invalid rclone remote name");
 		return -1;
 	}
 	meta = openat(cache_dirfd, "vfsMeta", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (meta < 0) {
 		if (errno == ENOENT)
 			return 0;
-		say(err, errlen, "cannot open vfsMeta: %s", strerror(errno));
+		errfmt(err, errlen, "cannot open vfsMeta: %s", strerror(errno));
 		return -1;
 	}
 	fd = openat(meta, vfs_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -781,7 +771,7 @@ rclone_cache_dirty(int cache_dirfd, const char *vfs_name, unsigned long *dirty, 
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
-		say(err, errlen, "cannot open vfsMeta/%s: %s", vfs_name, strerror(errno));
+		errfmt(err, errlen, "cannot open vfsMeta/%s: %s", vfs_name, strerror(errno));
 		return -1;
 	}
 	rc = meta_walk(fd, 0, &w);

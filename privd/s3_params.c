@@ -1,25 +1,14 @@
 /* S3 backend parameters and Secret keys: see s3_params.h. Pure. */
 #define _GNU_SOURCE
 #include "s3_params.h"
+#include "log.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void
-say(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (buf == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 /* A bounded, escaped copy of a user value for an error message: printable
  * ASCII as is, anything else as \xNN, at most 64 input bytes. */
@@ -125,15 +114,15 @@ lcw_duration_parse(const char *s, uint64_t *ns, char *why, size_t whylen)
 	unsigned __int128 total = 0;
 
 	if (s == NULL || *s == '\0') {
-		say(why, whylen, "empty duration");
+		errfmt(why, whylen, "empty duration");
 		return -1;
 	}
 	if (strlen(s) > 64) {
-		say(why, whylen, "too long");
+		errfmt(why, whylen, "too long");
 		return -1;
 	}
 	if (*s == '+' || *s == '-') {
-		say(why, whylen, "no sign allowed (durations are never negative)");
+		errfmt(why, whylen, "no sign allowed (durations are never negative)");
 		return -1;
 	}
 	if (strcmp(s, "0") == 0) {
@@ -149,15 +138,15 @@ lcw_duration_parse(const char *s, uint64_t *ns, char *why, size_t whylen)
 		p = scan_decimal(p, &d);
 		whole = d.whole, frac = d.frac, scale = d.scale;
 		if (!d.digits) {
-			say(why, whylen, "expected a number");
+			errfmt(why, whylen, "expected a number");
 			return -1;
 		}
 		if (d.overflow) {
-			say(why, whylen, "number too large");
+			errfmt(why, whylen, "number too large");
 			return -1;
 		}
 		if (*p == '\0') {
-			say(why, whylen,
+			errfmt(why, whylen,
 			    "missing unit (use ns, us, ms, s, m, h or d, e.g. 1h30m, 500ms)");
 			return -1;
 		}
@@ -176,7 +165,7 @@ lcw_duration_parse(const char *s, uint64_t *ns, char *why, size_t whylen)
 			char unit[16];
 			snprintf(unit, sizeof(unit), "%.*s", (int)k, p);
 			quote(unit, q, sizeof(q));
-			say(why, whylen,
+			errfmt(why, whylen,
 			    "unknown unit \"%s\" (use ns, us, ms, s, m, h or d, e.g. 1h30m, 500ms)",
 			    q);
 			return -1;
@@ -185,7 +174,7 @@ lcw_duration_parse(const char *s, uint64_t *ns, char *why, size_t whylen)
 		total += (unsigned __int128)whole * dur_units[found].ns;
 		total += (unsigned __int128)frac * dur_units[found].ns / scale;
 		if (total > S3P_DURATION_MAX_NS) {
-			say(why, whylen, "too large (at most 2562047h)");
+			errfmt(why, whylen, "too large (at most 2562047h)");
 			return -1;
 		}
 	}
@@ -244,23 +233,23 @@ lcw_size_parse(const char *s, bool off_allowed, int64_t *bytes, char *why, size_
 	unsigned __int128 v;
 
 	if (s == NULL || *s == '\0') {
-		say(why, whylen, "empty size");
+		errfmt(why, whylen, "empty size");
 		return -1;
 	}
 	if (strlen(s) > 32) {
-		say(why, whylen, "too long");
+		errfmt(why, whylen, "too long");
 		return -1;
 	}
 	if (strcasecmp(s, "off") == 0) {
 		if (!off_allowed) {
-			say(why, whylen, "\"off\" is not allowed here");
+			errfmt(why, whylen, "\"off\" is not allowed here");
 			return -1;
 		}
 		*bytes = S3P_SIZE_OFF;
 		return 0;
 	}
 	if (*s == '+' || *s == '-') {
-		say(why, whylen, "no sign allowed (sizes are never negative)");
+		errfmt(why, whylen, "no sign allowed (sizes are never negative)");
 		return -1;
 	}
 	if (strcmp(s, "0") == 0) {
@@ -271,11 +260,11 @@ lcw_size_parse(const char *s, bool off_allowed, int64_t *bytes, char *why, size_
 	p = scan_decimal(p, &d);
 	whole = d.whole, frac = d.frac, scale = d.scale;
 	if (!d.digits) {
-		say(why, whylen, "expected a number, e.g. 10G, 512M, 1.5Gi");
+		errfmt(why, whylen, "expected a number, e.g. 10G, 512M, 1.5Gi");
 		return -1;
 	}
 	if (d.overflow) {
-		say(why, whylen, "number too large");
+		errfmt(why, whylen, "number too large");
 		return -1;
 	}
 	switch (*p) {
@@ -286,10 +275,10 @@ lcw_size_parse(const char *s, bool off_allowed, int64_t *bytes, char *why, size_
 	case 't': case 'T': shift = 40; break;
 	case 'p': case 'P': shift = 50; break;
 	case '\0':
-		say(why, whylen, "missing unit (use B, K, M, G, T or P, e.g. 10G, 512Mi)");
+		errfmt(why, whylen, "missing unit (use B, K, M, G, T or P, e.g. 10G, 512Mi)");
 		return -1;
 	default:
-		say(why, whylen, "unknown unit (use B, K, M, G, T or P, e.g. 10G, 512Mi)");
+		errfmt(why, whylen, "unknown unit (use B, K, M, G, T or P, e.g. 10G, 512Mi)");
 		return -1;
 	}
 	p++;
@@ -301,13 +290,13 @@ lcw_size_parse(const char *s, bool off_allowed, int64_t *bytes, char *why, size_
 			p++;
 	}
 	if (*p != '\0') {
-		say(why, whylen,
+		errfmt(why, whylen,
 		    "unexpected text after the unit (binary units only: 10G, 10Gi, 10GiB; not 10GB)");
 		return -1;
 	}
 	v = ((unsigned __int128)whole << shift) + (((unsigned __int128)frac << shift) / scale);
 	if (v > (unsigned __int128)INT64_MAX) {
-		say(why, whylen, "too large");
+		errfmt(why, whylen, "too large");
 		return -1;
 	}
 	*bytes = (int64_t)v;
@@ -357,11 +346,11 @@ s3_prefix_valid(const char *prefix, char *why, size_t whylen)
 	if (n == 0)
 		return 0;
 	if (n > S3P_PREFIX_MAX) {
-		say(why, whylen, "longer than %d bytes", S3P_PREFIX_MAX);
+		errfmt(why, whylen, "longer than %d bytes", S3P_PREFIX_MAX);
 		return -1;
 	}
 	if (prefix[0] == '/' || prefix[n - 1] == '/') {
-		say(why, whylen, "must not start or end with \"/\"");
+		errfmt(why, whylen, "must not start or end with \"/\"");
 		return -1;
 	}
 	for (i = 0; i <= n; i++) {
@@ -369,19 +358,19 @@ s3_prefix_valid(const char *prefix, char *why, size_t whylen)
 		if (c == '/' || c == '\0') {
 			size_t len = i - seg;
 			if (len == 0) {
-				say(why, whylen, "empty path segment (\"//\")");
+				errfmt(why, whylen, "empty path segment (\"//\")");
 				return -1;
 			}
 			if ((len == 1 && prefix[seg] == '.') ||
 			    (len == 2 && prefix[seg] == '.' && prefix[seg + 1] == '.')) {
-				say(why, whylen, "\".\" and \"..\" segments are not allowed");
+				errfmt(why, whylen, "\".\" and \"..\" segments are not allowed");
 				return -1;
 			}
 			seg = i + 1;
 			continue;
 		}
 		if (!prefix_char(c)) {
-			say(why, whylen,
+			errfmt(why, whylen,
 			    "character 0x%02x not allowed (letters, digits, \"/\" and -_.!*'()+=@,~ only)",
 			    (unsigned char)c);
 			return -1;
@@ -446,7 +435,7 @@ bad(char *err, size_t errlen, const char *key, const char *value, const char *wh
 	char q[300];
 
 	quote(value, q, sizeof(q));
-	say(err, errlen, "invalid %s \"%s\": %s", key, q, why);
+	errfmt(err, errlen, "invalid %s \"%s\": %s", key, q, why);
 	return -1;
 }
 
@@ -472,7 +461,7 @@ s3_params_apply(struct s3_vol_params *p, const char *key, const char *value, cha
 	char why[160];
 
 	if (key == NULL || value == NULL) {
-		say(err, errlen, "missing parameter key or value");
+		errfmt(err, errlen, "missing parameter key or value");
 		return -1;
 	}
 	if (strcmp(key, S3P_KEY_BACKEND) == 0) {
@@ -672,7 +661,7 @@ s3_secret_set(struct s3_secret *s, const char *key, const void *val, size_t len,
 	      size_t errlen)
 {
 	if (key == NULL || (val == NULL && len > 0)) {
-		say(err, errlen, "missing key or value");
+		errfmt(err, errlen, "missing key or value");
 		return -1;
 	}
 	if (val == NULL)
@@ -680,7 +669,7 @@ s3_secret_set(struct s3_secret *s, const char *key, const void *val, size_t len,
 	if (strcmp(key, S3S_KEY_BUCKET) == 0) {
 		if (copy_text(s->bucket, sizeof(s->bucket), val, len) || !bucket_valid(s->bucket)) {
 			s->bucket[0] = '\0';
-			say(err, errlen,
+			errfmt(err, errlen,
 			    "S3 secret key %s: not a bucket name (1..%d of [A-Za-z0-9._-])",
 			    key, S3P_BUCKET_MAX);
 			return -1;
@@ -691,7 +680,7 @@ s3_secret_set(struct s3_secret *s, const char *key, const void *val, size_t len,
 	if (strcmp(key, S3S_KEY_REGION) == 0) {
 		if (copy_text(s->region, sizeof(s->region), val, len) || !region_valid(s->region)) {
 			s->region[0] = '\0';
-			say(err, errlen, "S3 secret key %s: not a region name ([A-Za-z0-9_-], at most %d)",
+			errfmt(err, errlen, "S3 secret key %s: not a region name ([A-Za-z0-9_-], at most %d)",
 			    key, S3P_REGION_MAX);
 			return -1;
 		}
@@ -702,7 +691,7 @@ s3_secret_set(struct s3_secret *s, const char *key, const void *val, size_t len,
 		if (copy_text(s->access_key_id, sizeof(s->access_key_id), val, len) ||
 		    !conf_safe(val, len)) {
 			s->access_key_id[0] = '\0';
-			say(err, errlen,
+			errfmt(err, errlen,
 			    "S3 secret key %s: at most %d printable ASCII characters without "
 			    "spaces, quotes or %%",
 			    key, S3P_ACCESS_KEY_ID_MAX);
@@ -713,12 +702,12 @@ s3_secret_set(struct s3_secret *s, const char *key, const void *val, size_t len,
 	}
 	if (strcmp(key, S3S_KEY_SECRET_ACCESS_KEY) == 0) {
 		if (s->secret_access_key.bytes == NULL) {
-			say(err, errlen, "S3 secret not initialised");
+			errfmt(err, errlen, "S3 secret not initialised");
 			return -1;
 		}
 		/* Never quote the value: the message only says what is wrong. */
 		if (len > 1024 || !conf_safe(val, len)) {
-			say(err, errlen,
+			errfmt(err, errlen,
 			    "S3 secret key %s: must be at most 1024 printable ASCII characters "
 			    "without spaces, quotes, backquotes or %% (rclone's config file "
 			    "cannot carry others safely)",
@@ -726,7 +715,7 @@ s3_secret_set(struct s3_secret *s, const char *key, const void *val, size_t len,
 			return -1;
 		}
 		if (secret_set(&s->secret_access_key, val, len)) {
-			say(err, errlen, "S3 secret key %s: cannot store it", key);
+			errfmt(err, errlen, "S3 secret key %s: cannot store it", key);
 			return -1;
 		}
 		/* NUL-terminated inside the locked page, for libcurl. */
@@ -739,7 +728,7 @@ s3_secret_set(struct s3_secret *s, const char *key, const void *val, size_t len,
 		char why[160];
 		if (copy_text(s->endpoint, sizeof(s->endpoint), val, len)) {
 			s->endpoint[0] = '\0';
-			say(err, errlen, "S3 secret key %s: longer than %d bytes or contains NUL", key,
+			errfmt(err, errlen, "S3 secret key %s: longer than %d bytes or contains NUL", key,
 			    S3P_ENDPOINT_MAX);
 			return -1;
 		}
@@ -749,7 +738,7 @@ s3_secret_set(struct s3_secret *s, const char *key, const void *val, size_t len,
 			char q[300];
 			quote(s->endpoint, q, sizeof(q));
 			s->endpoint[0] = '\0';
-			say(err, errlen, "S3 secret key %s: invalid endpoint \"%s\": %s", key, q,
+			errfmt(err, errlen, "S3 secret key %s: invalid endpoint \"%s\": %s", key, q,
 			    why[0] ? why : "bad character");
 			return -1;
 		}
@@ -773,7 +762,7 @@ s3_secret_check(const struct s3_secret *s, char *err, size_t errlen)
 
 	for (i = 0; s3_secret_required_keys[i] != NULL; i++)
 		if (!(s->seen & bits[i])) {
-			say(err, errlen, "S3 secret lacks key %s", s3_secret_required_keys[i]);
+			errfmt(err, errlen, "S3 secret lacks key %s", s3_secret_required_keys[i]);
 			return -1;
 		}
 	return 0;
@@ -798,11 +787,11 @@ s3_endpoint_parse(const char *ep, struct s3_endpoint *out, char *why, size_t why
 	if (why && whylen)
 		why[0] = '\0';
 	if (ep == NULL || *ep == '\0') {
-		say(why, whylen, "empty");
+		errfmt(why, whylen, "empty");
 		return -1;
 	}
 	if (strlen(ep) > S3P_ENDPOINT_MAX) {
-		say(why, whylen, "too long");
+		errfmt(why, whylen, "too long");
 		return -1;
 	}
 	if (strncasecmp(p, "https://", 8) == 0) {
@@ -812,7 +801,7 @@ s3_endpoint_parse(const char *ep, struct s3_endpoint *out, char *why, size_t why
 		out->https = false;
 		p += 7;
 	} else if (strstr(p, "://") != NULL) {
-		say(why, whylen, "scheme must be http or https");
+		errfmt(why, whylen, "scheme must be http or https");
 		return -1;
 	} else {
 		out->https = true; /* as rclone (aws-sdk-go) does without a scheme */
@@ -824,7 +813,7 @@ s3_endpoint_parse(const char *ep, struct s3_endpoint *out, char *why, size_t why
 		       (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.')
 			p++;
 		if (*p != ']' || p == h + 1) {
-			say(why, whylen, "bad IPv6 address");
+			errfmt(why, whylen, "bad IPv6 address");
 			return -1;
 		}
 		p++;
@@ -834,11 +823,11 @@ s3_endpoint_parse(const char *ep, struct s3_endpoint *out, char *why, size_t why
 	}
 	hl = (size_t)(p - h);
 	if (hl == 0 || hl >= sizeof(out->host)) {
-		say(why, whylen, "missing or too long host name");
+		errfmt(why, whylen, "missing or too long host name");
 		return -1;
 	}
 	if (h[0] == '.' || h[0] == '-' || h[hl - 1] == '.' || h[hl - 1] == '-') {
-		say(why, whylen, "bad host name");
+		errfmt(why, whylen, "bad host name");
 		return -1;
 	}
 	memcpy(out->host, h, hl);
@@ -847,19 +836,19 @@ s3_endpoint_parse(const char *ep, struct s3_endpoint *out, char *why, size_t why
 		unsigned long port = 0;
 		p++;
 		if (!is_digit(*p)) {
-			say(why, whylen, "bad port");
+			errfmt(why, whylen, "bad port");
 			return -1;
 		}
 		while (is_digit(*p)) {
 			port = port * 10 + (unsigned long)(*p - '0');
 			if (port > 65535) {
-				say(why, whylen, "bad port");
+				errfmt(why, whylen, "bad port");
 				return -1;
 			}
 			p++;
 		}
 		if (port == 0) {
-			say(why, whylen, "bad port");
+			errfmt(why, whylen, "bad port");
 			return -1;
 		}
 		out->port = (unsigned)port;
@@ -867,7 +856,7 @@ s3_endpoint_parse(const char *ep, struct s3_endpoint *out, char *why, size_t why
 	if (*p == '\0')
 		return 0;
 	if (*p != '/') {
-		say(why, whylen, "unexpected character after the host (no user info, query or fragment)");
+		errfmt(why, whylen, "unexpected character after the host (no user info, query or fragment)");
 		return -1;
 	}
 	/* An optional base path: segments of unreserved characters. */
@@ -875,18 +864,18 @@ s3_endpoint_parse(const char *ep, struct s3_endpoint *out, char *why, size_t why
 	while (e > p && e[-1] == '/')
 		e--;
 	if ((size_t)(e - p) >= sizeof(out->path)) {
-		say(why, whylen, "path too long");
+		errfmt(why, whylen, "path too long");
 		return -1;
 	}
 	for (h = p; h < e; h++) {
 		char c = *h;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' ||
 		      c == '_' || c == '.' || c == '~' || c == '/')) {
-			say(why, whylen, "unexpected character in the path (no query or fragment)");
+			errfmt(why, whylen, "unexpected character in the path (no query or fragment)");
 			return -1;
 		}
 		if (c == '/' && h + 1 < e && h[1] == '/') {
-			say(why, whylen, "empty path segment");
+			errfmt(why, whylen, "empty path segment");
 			return -1;
 		}
 	}

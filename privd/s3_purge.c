@@ -1,10 +1,10 @@
 /* S3 volume purge with libcurl SigV4 and libxml2: see s3_purge.h. */
 #define _GNU_SOURCE
 #include "s3_purge.h"
+#include "log.h"
 
 #include "base64.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,17 +29,6 @@
 #define URL_MAX (8192 + 3 * KEY_MAX)
 #define RETRIES 3		/* attempts per request for 5xx and dropped connections */
 
-static void
-say(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (buf == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
 
 const char *
 s3_result_name(int rc)
@@ -357,7 +346,7 @@ http_error(struct ctx *c, const char *op, long status)
 		rc = S3_ERR_NO_SUCH_BUCKET; /* a 404 on the bucket itself */
 	else
 		rc = S3_ERR_HTTP;
-	say(c->err, c->errlen, "%s %s: HTTP %ld%s%s%s%s (%s)", op, c->where, status,
+	errfmt(c->err, c->errlen, "%s %s: HTTP %ld%s%s%s%s (%s)", op, c->where, status,
 	    code[0] ? " " : "", code, msg[0] ? ": " : "", msg, s3_result_name(rc));
 	return rc;
 }
@@ -401,7 +390,7 @@ curl_error(struct ctx *c, const char *op, CURLcode e)
 	default:
 		rc = S3_ERR_CONNECT;
 	}
-	say(c->err, c->errlen, "%s %s: %s (%s)", op, c->where, curl_easy_strerror(e),
+	errfmt(c->err, c->errlen, "%s %s: %s (%s)", op, c->where, curl_easy_strerror(e),
 	    s3_result_name(rc));
 	return rc;
 }
@@ -423,13 +412,13 @@ request(struct ctx *c, const char *op, const char *method, const char *url_tail,
 	bool retry;
 
 	if (past_deadline(c)) {
-		say(c->err, c->errlen, "%s %s: purge deadline reached (%s)", op, c->where,
+		errfmt(c->err, c->errlen, "%s %s: purge deadline reached (%s)", op, c->where,
 		    s3_result_name(S3_ERR_TIMEOUT));
 		return S3_ERR_TIMEOUT;
 	}
 	w = snprintf(url, sizeof(url), "%s%s", c->base, url_tail);
 	if (w < 0 || (size_t)w >= sizeof(url)) {
-		say(c->err, c->errlen, "%s %s: URL too long", op, c->where);
+		errfmt(c->err, c->errlen, "%s %s: URL too long", op, c->where);
 		return S3_ERR_INVALID_ARG;
 	}
 	/* x-amz-content-sha256 is mandatory for S3; curl 7.88 does not add
@@ -476,7 +465,7 @@ request(struct ctx *c, const char *op, const char *method, const char *url_tail,
 			long left = (long)(c->deadline.tv_sec - now.tv_sec) * 1000L +
 				    (c->deadline.tv_nsec - now.tv_nsec) / 1000000L;
 			if (left <= 0) {
-				say(c->err, c->errlen, "%s %s: purge deadline reached (%s)", op, c->where,
+				errfmt(c->err, c->errlen, "%s %s: purge deadline reached (%s)", op, c->where,
 				    s3_result_name(S3_ERR_TIMEOUT));
 				rc = S3_ERR_TIMEOUT;
 				goto out;
@@ -584,7 +573,7 @@ list_page(struct ctx *c, const char *token, unsigned max_keys, struct page *pg)
 
 	page_clear(pg);
 	if (s3_list_query(c->list_prefix, max_keys, token, q, sizeof(q))) {
-		say(c->err, c->errlen, "list %s: query too long", c->where);
+		errfmt(c->err, c->errlen, "list %s: query too long", c->where);
 		return S3_ERR_INVALID_ARG;
 	}
 	snprintf(tail, sizeof(tail), "%s?%s", s3_use_path_style(c->s) ? "" : "/", q);
@@ -598,7 +587,7 @@ list_page(struct ctx *c, const char *token, unsigned max_keys, struct page *pg)
 	doc = parse_xml(&c->resp);
 	root = doc ? xmlDocGetRootElement(doc) : NULL;
 	if (!is_elem(root, "ListBucketResult")) {
-		say(c->err, c->errlen, "list %s: the answer is not a ListBucketResult (%s)", c->where,
+		errfmt(c->err, c->errlen, "list %s: the answer is not a ListBucketResult (%s)", c->where,
 		    s3_result_name(S3_ERR_BAD_RESPONSE));
 		rc = S3_ERR_BAD_RESPONSE;
 		goto out;
@@ -610,7 +599,7 @@ list_page(struct ctx *c, const char *token, unsigned max_keys, struct page *pg)
 	if (pg->truncated &&
 	    (text_of(child(root, "NextContinuationToken"), pg->token, sizeof(pg->token)) != 0 ||
 	     pg->token[0] == '\0')) {
-		say(c->err, c->errlen, "list %s: truncated listing without a usable continuation token (%s)",
+		errfmt(c->err, c->errlen, "list %s: truncated listing without a usable continuation token (%s)",
 		    c->where, s3_result_name(S3_ERR_BAD_RESPONSE));
 		rc = S3_ERR_BAD_RESPONSE;
 		goto out;
@@ -620,7 +609,7 @@ list_page(struct ctx *c, const char *token, unsigned max_keys, struct page *pg)
 		if (!is_elem(n, "Contents"))
 			continue;
 		if (text_of(child(n, "Key"), raw, sizeof(raw)) != 0) {
-			say(c->err, c->errlen, "list %s: object without a usable key (%s)", c->where,
+			errfmt(c->err, c->errlen, "list %s: object without a usable key (%s)", c->where,
 			    s3_result_name(S3_ERR_BAD_RESPONSE));
 			rc = S3_ERR_BAD_RESPONSE;
 			goto out;
@@ -634,7 +623,7 @@ list_page(struct ctx *c, const char *token, unsigned max_keys, struct page *pg)
 				memcpy(key, raw, rl + 1);
 		}
 		if (l < 0) {
-			say(c->err, c->errlen, "list %s: undecodable or over-long key (%s)", c->where,
+			errfmt(c->err, c->errlen, "list %s: undecodable or over-long key (%s)", c->where,
 			    s3_result_name(S3_ERR_BAD_RESPONSE));
 			rc = S3_ERR_BAD_RESPONSE;
 			goto out;
@@ -643,7 +632,7 @@ list_page(struct ctx *c, const char *token, unsigned max_keys, struct page *pg)
 		if (!under_prefix(c, key)) {
 			char shown[128];
 			clean_text(key, shown, sizeof(shown));
-			say(c->err, c->errlen,
+			errfmt(c->err, c->errlen,
 			    "list %s: the server returned key \"%s\" outside the volume prefix; "
 			    "nothing deleted from this page (%s)",
 			    c->where, shown, s3_result_name(S3_ERR_OUTSIDE_PREFIX));
@@ -652,7 +641,7 @@ list_page(struct ctx *c, const char *token, unsigned max_keys, struct page *pg)
 		}
 		if (page_add(pg, key, (size_t)l)) {
 			rc = S3_ERR_INTERNAL;
-			say(c->err, c->errlen, "list %s: out of memory", c->where);
+			errfmt(c->err, c->errlen, "list %s: out of memory", c->where);
 			goto out;
 		}
 	}
@@ -739,7 +728,7 @@ delete_page(struct ctx *c, const struct page *pg)
 
 	for (i = 0; i < pg->n; i++)
 		if (!under_prefix(c, pg->keys[i])) {
-			say(c->err, c->errlen, "delete %s: key outside the volume prefix (%s)",
+			errfmt(c->err, c->errlen, "delete %s: key outside the volume prefix (%s)",
 			    c->where, s3_result_name(S3_ERR_OUTSIDE_PREFIX));
 			return S3_ERR_OUTSIDE_PREFIX;
 		}
@@ -780,7 +769,7 @@ delete_page(struct ctx *c, const struct page *pg)
 	doc = parse_xml(&c->resp);
 	root = doc ? xmlDocGetRootElement(doc) : NULL;
 	if (!is_elem(root, "DeleteResult")) {
-		say(c->err, c->errlen, "delete %s: the answer is not a DeleteResult (%s)", c->where,
+		errfmt(c->err, c->errlen, "delete %s: the answer is not a DeleteResult (%s)", c->where,
 		    s3_result_name(S3_ERR_BAD_RESPONSE));
 		rc = S3_ERR_BAD_RESPONSE;
 		goto out;
@@ -793,7 +782,7 @@ delete_page(struct ctx *c, const struct page *pg)
 			clean_text(raw, code, sizeof(code));
 		if (text_of(child(n, "Key"), raw, sizeof(raw)) == 0)
 			clean_text(raw, key, sizeof(key));
-		say(c->err, c->errlen, "delete %s: key \"%s\": %s (%s)", c->where, key, code,
+		errfmt(c->err, c->errlen, "delete %s: key \"%s\": %s (%s)", c->where, key, code,
 		    s3_result_name(S3_ERR_DELETE_FAILED));
 		rc = S3_ERR_DELETE_FAILED;
 		goto out;
@@ -803,7 +792,7 @@ delete_page(struct ctx *c, const struct page *pg)
 	rc = S3_OK;
 	goto out;
 oom:
-	say(c->err, c->errlen, "delete %s: out of memory", c->where);
+	errfmt(c->err, c->errlen, "delete %s: out of memory", c->where);
 	rc = S3_ERR_INTERNAL;
 out:
 	if (doc)
@@ -823,7 +812,7 @@ build_base(struct ctx *c, char *err, size_t errlen)
 
 	if (s->endpoint[0] != '\0') {
 		if (s3_endpoint_parse(s->endpoint, &ep, why, sizeof(why))) {
-			say(err, errlen, "invalid s3-endpoint: %s", why);
+			errfmt(err, errlen, "invalid s3-endpoint: %s", why);
 			return -1;
 		}
 	} else {
@@ -842,7 +831,7 @@ build_base(struct ctx *c, char *err, size_t errlen)
 		w = snprintf(c->base, sizeof(c->base), "%s://%s.%s%s", ep.https ? "https" : "http",
 			     s->bucket, hostport, ep.path);
 	if (w < 0 || (size_t)w >= sizeof(c->base)) {
-		say(err, errlen, "S3 URL too long");
+		errfmt(err, errlen, "S3 URL too long");
 		return -1;
 	}
 	return 0;
@@ -884,15 +873,15 @@ s3_purge_volume(const struct s3_secret *s, const char *prefix, const char *volid
 	if (s == NULL || s3_secret_check(s, err, errlen) != 0)
 		return S3_ERR_INVALID_ARG;
 	if (s->bucket[0] == '\0' || s->secret_access_key.bytes == NULL) {
-		say(err, errlen, "S3 secret incomplete");
+		errfmt(err, errlen, "S3 secret incomplete");
 		return S3_ERR_INVALID_ARG;
 	}
 	if (prefix == NULL || s3_prefix_valid(prefix, why, sizeof(why)) != 0) {
-		say(err, errlen, "invalid s3-path-prefix: %s", prefix ? why : "missing");
+		errfmt(err, errlen, "invalid s3-path-prefix: %s", prefix ? why : "missing");
 		return S3_ERR_INVALID_ARG;
 	}
 	if (volid == NULL || volid_valid(volid) != 0) {
-		say(err, errlen, "invalid volume id");
+		errfmt(err, errlen, "invalid volume id");
 		return S3_ERR_INVALID_ARG;
 	}
 	c.s = s;
@@ -904,7 +893,7 @@ s3_purge_volume(const struct s3_secret *s, const char *prefix, const char *volid
 	w = prefix[0] ? snprintf(c.list_prefix, sizeof(c.list_prefix), "%s/volumes/%s/", prefix, volid)
 		      : snprintf(c.list_prefix, sizeof(c.list_prefix), "volumes/%s/", volid);
 	if (w < 0 || (size_t)w >= sizeof(c.list_prefix)) {
-		say(err, errlen, "volume prefix too long");
+		errfmt(err, errlen, "volume prefix too long");
 		return S3_ERR_INVALID_ARG;
 	}
 	c.list_prefix_len = (size_t)w;
@@ -922,13 +911,13 @@ s3_purge_volume(const struct s3_secret *s, const char *prefix, const char *volid
 
 	c.h = curl_easy_init();
 	if (c.h == NULL) {
-		say(err, errlen, "curl_easy_init failed");
+		errfmt(err, errlen, "curl_easy_init failed");
 		return S3_ERR_INTERNAL;
 	}
 #define SET(opt, val)                                                    \
 	do {                                                             \
 		if (curl_easy_setopt(c.h, opt, val) != CURLE_OK) {       \
-			say(err, errlen, "libcurl: cannot set %s", #opt); \
+			errfmt(err, errlen, "libcurl: cannot set %s", #opt); \
 			rc = S3_ERR_INTERNAL;                            \
 			goto out;                                        \
 		}                                                        \
@@ -964,7 +953,7 @@ s3_purge_volume(const struct s3_secret *s, const char *prefix, const char *volid
 	token[0] = '\0';
 	for (;;) {
 		if (++pages > o.max_pages) {
-			say(err, errlen, "purge %s: more than %u pages (%s)", c.where, o.max_pages,
+			errfmt(err, errlen, "purge %s: more than %u pages (%s)", c.where, o.max_pages,
 			    s3_result_name(S3_ERR_TIMEOUT));
 			rc = S3_ERR_TIMEOUT;
 			goto out;
@@ -984,7 +973,7 @@ s3_purge_volume(const struct s3_secret *s, const char *prefix, const char *volid
 	if (rc != S3_OK)
 		goto out;
 	if (pg.n > 0) {
-		say(err, errlen, "purge %s: objects remain after deleting (%s)", c.where,
+		errfmt(err, errlen, "purge %s: objects remain after deleting (%s)", c.where,
 		    s3_result_name(S3_ERR_NOT_EMPTY));
 		rc = S3_ERR_NOT_EMPTY;
 		goto out;

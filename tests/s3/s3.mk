@@ -11,14 +11,14 @@ $(call obj,$(S3_SRC)): CFLAGS += $(call pc_cflags,$(S3_PKGS))
 
 # cmocka: parameter parsing, obscure/reveal, config text, mount argv.
 $(B)/tests/test_s3_params: tests/s3/test_s3_params.c \
-		$(call obj,$(S3_SRC) ipc/secmem.c ipc/volparams.c ipc/base64.c)
+		$(call obj,$(S3_SRC) ipc/secmem.c ipc/volparams.c ipc/base64.c ipc/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,$(S3_PKGS) cmocka) $(LDFLAGS) -o $@ \
 		$(filter-out %.h,$^) $(call pc_libs,$(S3_PKGS) cmocka)
 
 # Against real rclone and s3rver: run it through tests/s3/run.sh.
 $(B)/tests/test_s3_live: tests/s3/test_s3_live.c \
-		$(call obj,$(S3_SRC) ipc/secmem.c ipc/volparams.c ipc/base64.c)
+		$(call obj,$(S3_SRC) ipc/secmem.c ipc/volparams.c ipc/base64.c ipc/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,$(S3_PKGS)) $(LDFLAGS) -o $@ \
 		$(filter-out %.h,$^) $(call pc_libs,$(S3_PKGS))
