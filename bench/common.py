@@ -3,18 +3,18 @@ started through tests/wire/driver.py, CSI requests, /proc sampling and
 cleanup. Everything the benchmarks create lives under one scratch base
 directory and is removed at the end."""
 import datetime
-import hashlib
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
-import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "wire"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from driver import Driver, children, csi_pb2  # noqa: E402,F401
+from lcw_e2e import Env  # noqa: E402
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -70,38 +70,19 @@ def has_dm():
     return os.path.exists("/dev/mapper/control")
 
 
-class Layout:
-    """A node's directories inside one scratch base: kubelet root, local
-    volume root, the driver's run dir, and a dir for the CLI baseline."""
+class Layout(Env):
+    """The e2e node layout (kubelet root, local volume root, the driver's
+    run dir) plus a dir for the CLI baseline."""
 
     def __init__(self, scratch, tag):
-        self.base = os.path.join(scratch, f"bench-{tag}-{uuid.uuid4().hex[:6]}")
-        self.kubelet = os.path.join(self.base, "kubelet")
-        self.local = os.path.join(self.base, "volumes")
-        self.run = os.path.join(self.base, "run")
+        super().__init__(scratch, f"bench-{tag}")
         self.cli = os.path.join(self.base, "cli")
-        for d in (self.kubelet, self.local, self.run, self.cli):
-            os.makedirs(d)
-        os.chmod(self.base, 0o755)
-        os.chmod(self.run, 0o755)
-
-    def staging(self, vol):
-        h = hashlib.sha256(vol.encode()).hexdigest()
-        d = os.path.join(self.kubelet, "plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io",
-                         h, "globalmount")
-        os.makedirs(os.path.dirname(d), exist_ok=True)
-        return d
-
-    def backing(self, vol):
-        return os.path.join(self.local, vol, f"luks-{vol}.img")
+        os.makedirs(self.cli)
 
     def node_driver(self, kdf_memory_kib, kdf_iterations, budget_mib=None):
-        args = [f"--kubelet-root={self.kubelet}", f"--kdf-memory-kib={kdf_memory_kib}",
-                f"--kdf-iterations={kdf_iterations}"]
-        if budget_mib is not None:
-            args.append(f"--kdf-budget-mib={budget_mib}")
-        return Driver(extra_args=args, nodeid="node-bench", extra_env={"CSI_LOCAL_PATH": self.local},
-                      workdir=self.run)
+        kdf = [f"--kdf-memory-kib={kdf_memory_kib}", f"--kdf-iterations={kdf_iterations}"]
+        extra = [] if budget_mib is None else [f"--kdf-budget-mib={budget_mib}"]
+        return super().node_driver(extra=extra, kdf=kdf)
 
 
 def mount_cap():

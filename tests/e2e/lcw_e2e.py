@@ -26,8 +26,8 @@ FAST_KDF = ["--kdf-memory-kib=16384", "--kdf-iterations=4"]
 class Env:
     """Directories laid out like a node: kubelet root and local volume root."""
 
-    def __init__(self):
-        self.base = os.path.join(SCRATCH, "e2e-" + uuid.uuid4().hex[:8])
+    def __init__(self, scratch=None, tag="e2e"):
+        self.base = os.path.join(scratch or SCRATCH, f"{tag}-" + uuid.uuid4().hex[:8])
         self.kubelet = os.path.join(self.base, "kubelet")
         self.local = os.path.join(self.base, "volumes")
         self.run = os.path.join(self.base, "run")
