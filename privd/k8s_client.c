@@ -936,62 +936,50 @@ jstr_eq(struct json_object *v, const char *s)
 	return (size_t)json_object_get_string_len(v) == n && memcmp(json_object_get_string(v), s, n) == 0;
 }
 
-/* One PV item: -1 on a malformed item, else 0 (found[] updated). PVs of
- * other drivers and non-CSI PVs are skipped. */
-/* Set only by k8s_pv_attribute_for_handle, for the duration of its listing
- * in this thread: also copy one volumeAttributes value of the match. */
-struct attr_capture {
-	const char *key;
-	char *out;
-	size_t outlen;
-	int got;
+/* Called for every PV of the driver whose volumeHandle is one of the
+ * handles, with that PV's spec.csi object, by the single-handle lookups that
+ * want more than existence. A K8S_ERR_* return (err set) ends the listing. */
+struct pv_visit {
+	int (*fn)(void *ctx, struct json_object *csi, char *err, size_t errlen);
+	void *ctx;
 };
-static __thread struct attr_capture *capture;
 
-static void
-capture_attr(struct json_object *csi)
-{
-	struct json_object *attrs, *v;
-
-	if (json_object_object_get_ex(csi, "volumeAttributes", &attrs) &&
-	    json_object_is_type(attrs, json_type_object) &&
-	    json_object_object_get_ex(attrs, capture->key, &v) &&
-	    json_object_is_type(v, json_type_string) &&
-	    (size_t)json_object_get_string_len(v) < capture->outlen) {
-		memcpy(capture->out, json_object_get_string(v),
-		       (size_t)json_object_get_string_len(v) + 1);
-		capture->got = 1;
-	}
-}
-
+/* One PV item (index i of its page): K8S_OK with found[] updated, or
+ * K8S_ERR_SHAPE for a malformed item, or the visitor's error. PVs of other
+ * drivers and non-CSI PVs are skipped. */
 static int
-pv_item_match(struct json_object *item, const char *driver, const char *const *handles, size_t n,
-	      unsigned char *found)
+pv_item_match(struct json_object *item, size_t i, const char *driver, const char *const *handles,
+	      size_t n, unsigned char *found, const struct pv_visit *visit, char *err,
+	      size_t errlen)
 {
 	struct json_object *spec, *csi, *drv, *vh;
+	int rc;
 
 	if (!json_object_is_type(item, json_type_object) ||
 	    !json_object_object_get_ex(item, "spec", &spec) ||
 	    !json_object_is_type(spec, json_type_object))
-		return -1;
+		goto malformed;
 	if (!json_object_object_get_ex(spec, "csi", &csi))
-		return 0;
+		return K8S_OK;
 	if (!json_object_is_type(csi, json_type_object) ||
 	    !json_object_object_get_ex(csi, "driver", &drv) ||
 	    !json_object_is_type(drv, json_type_string))
-		return -1;
+		goto malformed;
 	if (!jstr_eq(drv, driver))
-		return 0;
+		return K8S_OK;
 	if (!json_object_object_get_ex(csi, "volumeHandle", &vh) ||
 	    !json_object_is_type(vh, json_type_string))
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (jstr_eq(vh, handles[i])) {
-			found[i] = 1;
-			if (capture)
-				capture_attr(csi);
-		}
-	return 0;
+		goto malformed;
+	for (size_t k = 0; k < n; k++) {
+		if (!jstr_eq(vh, handles[k]))
+			continue;
+		found[k] = 1;
+		if (visit && (rc = visit->fn(visit->ctx, csi, err, errlen)) != K8S_OK)
+			return rc;
+	}
+	return K8S_OK;
+malformed:
+	return seterr(err, errlen, K8S_ERR_SHAPE, "PersistentVolume item %zu malformed", i);
 }
 
 static int
@@ -1013,10 +1001,10 @@ pvlist_continue(struct json_object *root, char *cont, size_t contlen, char *err,
 	return K8S_OK;
 }
 
-int
-k8s_pvlist_page_match(const char *body, size_t len, const char *driver,
-		      const char *const *handles, size_t n, unsigned char *found, char *cont,
-		      size_t contlen, char *err, size_t errlen)
+static int
+pvlist_page(const char *body, size_t len, const char *driver, const char *const *handles,
+	    size_t n, unsigned char *found, const struct pv_visit *visit, char *cont,
+	    size_t contlen, char *err, size_t errlen)
 {
 	struct json_object *root = NULL, *items;
 	const char *kind;
@@ -1034,15 +1022,23 @@ k8s_pvlist_page_match(const char *body, size_t len, const char *driver,
 		goto out;
 	}
 	for (size_t i = 0; i < json_object_array_length(items); i++) {
-		if (pv_item_match(json_object_array_get_idx(items, i), driver, handles, n, found)) {
-			rc = seterr(err, errlen, K8S_ERR_SHAPE, "PersistentVolume item %zu malformed", i);
+		rc = pv_item_match(json_object_array_get_idx(items, i), i, driver, handles, n, found,
+				   visit, err, errlen);
+		if (rc != K8S_OK)
 			goto out;
-		}
 	}
 	rc = pvlist_continue(root, cont, contlen, err, errlen);
 out:
 	json_object_put(root);
 	return rc;
+}
+
+int
+k8s_pvlist_page_match(const char *body, size_t len, const char *driver,
+		      const char *const *handles, size_t n, unsigned char *found, char *cont,
+		      size_t contlen, char *err, size_t errlen)
+{
+	return pvlist_page(body, len, driver, handles, n, found, NULL, cont, contlen, err, errlen);
 }
 
 /* Percent-encode everything but RFC 3986 unreserved characters. */
@@ -1075,7 +1071,7 @@ all_found(const unsigned char *found, size_t n)
 
 static int
 pv_list_pages(struct k8s_client *c, const char *driver, const char *const *handles, size_t n,
-	      unsigned char *found, char *err, size_t errlen)
+	      unsigned char *found, const struct pv_visit *visit, char *err, size_t errlen)
 {
 	char cont[CONT_MAX + 1] = "", prev[CONT_MAX + 1] = "";
 	char path[64 + 3 * CONT_MAX];
@@ -1094,8 +1090,8 @@ pv_list_pages(struct k8s_client *c, const char *driver, const char *const *handl
 		rc = http_get(c, path, &rb, err, errlen);
 		if (rc == K8S_OK) {
 			memcpy(prev, cont, sizeof(prev));
-			rc = k8s_pvlist_page_match(rb.data, rb.len, driver, handles, n, found, cont,
-						   sizeof(cont), err, errlen);
+			rc = pvlist_page(rb.data, rb.len, driver, handles, n, found, visit, cont,
+					 sizeof(cont), err, errlen);
 		}
 		rb_free(&rb);
 		if (rc != K8S_OK) {
@@ -1113,24 +1109,31 @@ pv_list_pages(struct k8s_client *c, const char *driver, const char *const *handl
 	}
 }
 
+static int
+pv_lookup_args_valid(const char *driver, const char *const *handles, size_t n, char *err,
+		     size_t errlen)
+{
+	if (csi_driver_name_valid(driver))
+		return seterr(err, errlen, K8S_ERR_INVALID_ARG, "invalid CSI driver name");
+	for (size_t i = 0; i < n; i++)
+		if (handle_valid(handles[i]))
+			return seterr(err, errlen, K8S_ERR_INVALID_ARG, "invalid volume handle");
+	return K8S_OK;
+}
+
 int
 k8s_pv_handles_exist(struct k8s_client *c, const char *driver, const char *const *handles,
 		     size_t n, int *exists, char *err, size_t errlen)
 {
 	unsigned char *found;
-	int rc;
+	int rc = pv_lookup_args_valid(driver, handles, n, err, errlen);
 
-	if (csi_driver_name_valid(driver))
-		return seterr(err, errlen, K8S_ERR_INVALID_ARG, "invalid CSI driver name");
-	if (n == 0)
-		return K8S_OK;
-	for (size_t i = 0; i < n; i++)
-		if (handle_valid(handles[i]))
-			return seterr(err, errlen, K8S_ERR_INVALID_ARG, "invalid volume handle");
+	if (rc != K8S_OK || n == 0)
+		return rc;
 	found = calloc(n, 1);
 	if (!found)
 		return seterr(err, errlen, K8S_ERR_INTERNAL, "out of memory");
-	rc = pv_list_pages(c, driver, handles, n, found, err, errlen);
+	rc = pv_list_pages(c, driver, handles, n, found, NULL, err, errlen);
 	if (rc == K8S_OK)
 		for (size_t i = 0; i < n; i++)
 			exists[i] = found[i];
@@ -1145,26 +1148,124 @@ k8s_pv_exists_for_handle(struct k8s_client *c, const char *driver, const char *h
 	return k8s_pv_handles_exist(c, driver, &handle, 1, exists, err, errlen);
 }
 
+/* The listing for one handle, with visit called on its PV. */
+static int
+pv_visit_handle(struct k8s_client *c, const char *driver, const char *handle,
+		const struct pv_visit *visit, int *found, char *err, size_t errlen)
+{
+	unsigned char seen = 0;
+	int rc = pv_lookup_args_valid(driver, &handle, 1, err, errlen);
+
+	if (rc == K8S_OK)
+		rc = pv_list_pages(c, driver, &handle, 1, &seen, visit, err, errlen);
+	if (rc == K8S_OK)
+		*found = seen;
+	return rc;
+}
+
+struct attr_capture {
+	const char *key;
+	char *out;
+	size_t outlen;
+};
+
+/* A value that does not fit reads as absent, as it always has. */
+static int
+capture_attr(void *ctx, struct json_object *csi, char *err, size_t errlen)
+{
+	struct attr_capture *cap = ctx;
+	struct json_object *attrs, *v;
+
+	(void)err;
+	(void)errlen;
+	if (json_object_object_get_ex(csi, "volumeAttributes", &attrs) &&
+	    json_object_is_type(attrs, json_type_object) &&
+	    json_object_object_get_ex(attrs, cap->key, &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    (size_t)json_object_get_string_len(v) < cap->outlen)
+		memcpy(cap->out, json_object_get_string(v), (size_t)json_object_get_string_len(v) + 1);
+	return K8S_OK;
+}
+
 int
 k8s_pv_attribute_for_handle(struct k8s_client *c, const char *driver, const char *handle,
 			    const char *key, char *out, size_t outlen, int *found, char *err,
 			    size_t errlen)
 {
-	struct attr_capture cap = { key, out, outlen, 0 };
-	const char *handles[1] = { handle };
-	int exists = 0, rc;
+	struct attr_capture cap = { key, out, outlen };
+	struct pv_visit visit = { capture_attr, &cap };
+	int rc;
 
 	if (outlen == 0)
 		return seterr(err, errlen, K8S_ERR_INVALID_ARG, "no room for the attribute");
 	out[0] = '\0';
-	capture = &cap;
-	rc = k8s_pv_handles_exist(c, driver, handles, 1, &exists, err, errlen);
-	capture = NULL;
-	if (rc == K8S_OK) {
-		*found = exists;
-		if (!cap.got)
-			out[0] = '\0';
-	}
+	rc = pv_visit_handle(c, driver, handle, &visit, found, err, errlen);
+	if (rc != K8S_OK)
+		out[0] = '\0';
+	return rc;
+}
+
+struct ref_capture {
+	const char *handle;
+	char *ns, *name;
+};
+
+/* The reference decides which Secret privd reads a passphrase from, so it
+ * must be a usable namespace/name pair or nothing at all (the API server
+ * requires both fields of a CSI secret reference). */
+static int
+capture_stage_ref(void *ctx, struct json_object *csi, char *err, size_t errlen)
+{
+	struct ref_capture *r = ctx;
+	struct json_object *ref, *ns, *name;
+	const char *nss, *names;
+
+	r->ns[0] = r->name[0] = '\0';
+	if (!json_object_object_get_ex(csi, "nodeStageSecretRef", &ref) ||
+	    json_object_is_type(ref, json_type_null))
+		return K8S_OK;
+	if (!json_object_is_type(ref, json_type_object) ||
+	    !json_object_object_get_ex(ref, "namespace", &ns) ||
+	    !json_object_is_type(ns, json_type_string) ||
+	    !json_object_object_get_ex(ref, "name", &name) ||
+	    !json_object_is_type(name, json_type_string))
+		return seterr(err, errlen, K8S_ERR_SHAPE,
+			      "PV of volume %s: nodeStageSecretRef lacks a namespace or name",
+			      r->handle);
+	nss = json_object_get_string(ns);
+	names = json_object_get_string(name);
+	/* The validators stop at a NUL; an embedded one ("\u0000") is not a name. */
+	if (k8s_dns1123_label_valid(nss) || strlen(nss) != (size_t)json_object_get_string_len(ns))
+		return seterr(err, errlen, K8S_ERR_SHAPE,
+			      "PV of volume %s: nodeStageSecretRef.namespace is not a DNS-1123 label",
+			      r->handle);
+	if (k8s_dns1123_subdomain_valid(names) ||
+	    strlen(names) != (size_t)json_object_get_string_len(name))
+		return seterr(err, errlen, K8S_ERR_SHAPE,
+			      "PV of volume %s: nodeStageSecretRef.name is not a DNS-1123 subdomain",
+			      r->handle);
+	memcpy(r->ns, nss, strlen(nss) + 1);	   /* fits: nslen >= K8S_NS_BUFSZ */
+	memcpy(r->name, names, strlen(names) + 1); /* fits: namelen >= K8S_NAME_BUFSZ */
+	return K8S_OK;
+}
+
+int
+k8s_pv_stage_secret_ref(struct k8s_client *c, const char *driver, const char *handle, char *ns,
+			size_t nslen, char *name, size_t namelen, int *found, char *err,
+			size_t errlen)
+{
+	struct ref_capture cap = { handle, ns, name };
+	struct pv_visit visit = { capture_stage_ref, &cap };
+	int rc;
+
+	if (nslen < K8S_NS_BUFSZ || namelen < K8S_NAME_BUFSZ)
+		return seterr(err, errlen, K8S_ERR_INVALID_ARG,
+			      "namespace/name buffers need %d/%d bytes", K8S_NS_BUFSZ,
+			      K8S_NAME_BUFSZ);
+	ns[0] = name[0] = '\0';
+	rc = pv_visit_handle(c, driver, handle, &visit, found, err, errlen);
+	if (rc != K8S_OK)
+		ns[0] = name[0] = '\0';
 	return rc;
 }
 

@@ -106,6 +106,24 @@ int k8s_pv_attribute_for_handle(struct k8s_client *c, const char *driver, const 
 				const char *key, char *out, size_t outlen, int *found, char *err,
 				size_t errlen);
 
+#define K8S_NS_BUFSZ 64	   /* a DNS-1123 label (namespace) and its NUL */
+#define K8S_NAME_BUFSZ 254 /* a DNS-1123 subdomain (object name) and its NUL */
+
+/* The Secret named by spec.csi.nodeStageSecretRef of the PersistentVolume
+ * of this driver with this volume handle (the external-provisioner copies
+ * the StorageClass's node-stage reference into every PV it creates).
+ * nslen >= K8S_NS_BUFSZ and namelen >= K8S_NAME_BUFSZ, else
+ * K8S_ERR_INVALID_ARG before any request. On K8S_OK: *found = 1 with ns and
+ * name set ("" both when the PV has no reference), or *found = 0 after a
+ * complete listing. A reference without both fields, or with a namespace
+ * that is not a DNS-1123 label or a name that is not a DNS-1123 subdomain,
+ * is K8S_ERR_SHAPE; only the matching PV's reference is examined. On any
+ * error ns and name are "" and *found is not written; an error is never
+ * "not found". */
+int k8s_pv_stage_secret_ref(struct k8s_client *c, const char *driver, const char *handle,
+			    char *ns, size_t nslen, char *name, size_t namelen, int *found,
+			    char *err, size_t errlen);
+
 /* ---- pure helpers, exposed for tests ------------------------------------ */
 
 int k8s_dns1123_label_valid(const char *s);     /* namespace: 0 or -1 */

@@ -81,7 +81,10 @@ def secret_obj(name, ns, data, extra_meta=None):
     return obj
 
 
-def pv(name, handle=None, driver=DRIVER, nfs=False):
+NOREF = object()  # pv(): no nodeStageSecretRef field at all (None emits null)
+
+
+def pv(name, handle=None, driver=DRIVER, nfs=False, ref=NOREF):
     spec = {
         "capacity": {"storage": "1Gi"},
         "accessModes": ["ReadWriteOnce"],
@@ -100,6 +103,8 @@ def pv(name, handle=None, driver=DRIVER, nfs=False):
                            "capacity": "1073741824", "passphraseKey": "passphrase",
                            "storage.kubernetes.io/csiProvisionerIdentity":
                                "1714557600000-8081-" + driver}}
+        if ref is not NOREF:  # as the external-provisioner copies it from the StorageClass
+            spec["csi"]["nodeStageSecretRef"] = ref
     return {
         "metadata": {"name": name, "uid": "9d7e1f00-1111-4222-8333-" + "%012x" % (len(name) * 4099),
                      "resourceVersion": "4700", "creationTimestamp": "2024-05-01T10:00:00Z",
@@ -119,12 +124,35 @@ def pv_list(items, cont=None, remaining=None):
     return {"kind": "PersistentVolumeList", "apiVersion": "v1", "metadata": meta, "items": items}
 
 
+def ref(ns, name):
+    return {"name": name, "namespace": ns}
+
+
+# pvc-bbb has no node-stage secret reference; the other driver's PV with the
+# same handle as the restored one carries a different reference.
 PAGES = {
-    None: pv_list([pv("pvc-aaa", "pvc-aaa"), pv("nfs-share", nfs=True)], CONT2, 4),
-    CONT2: pv_list([pv("other-driver-pv", "pvc-target", driver="ebs.csi.aws.com"),
+    None: pv_list([pv("pvc-aaa", "pvc-aaa", ref=ref("tenant-a", "luks-pass")),
+                   pv("nfs-share", nfs=True)], CONT2, 4),
+    CONT2: pv_list([pv("other-driver-pv", "pvc-target", driver="ebs.csi.aws.com",
+                       ref=ref("kube-system", "ebs-secret")),
                     pv("pvc-bbb", "pvc-bbb")], CONT3, 2),
-    CONT3: pv_list([pv("restored-pv-7f3a", "pvc-target"), pv("pvc-ccc", "pvc-ccc")]),
+    CONT3: pv_list([pv("restored-pv-7f3a", "pvc-target", ref=ref("backup", "restored.pass-v2")),
+                    pv("pvc-ccc", "pvc-ccc", ref=ref("tenant-a", "luks-pass"))]),
 }
+
+# Hand-edited or hostile PVs: each handle's reference is broken in one way,
+# except pvc-good's (which must be readable despite its neighbours).
+BAD_REFS = [
+    ("pvc-good", ref("ns1", "good")),
+    ("pvc-nullref", None),
+    ("pvc-badns", ref("Tenant_A", "x")),
+    ("pvc-longns", ref("n" * 64, "x")),
+    ("pvc-badname", ref("ns1", "../x")),
+    ("pvc-nulbyte", ref("ns1", "x\x00y")),
+    ("pvc-nons", {"name": "x"}),
+    ("pvc-numname", {"name": 7, "namespace": "ns1"}),
+    ("pvc-notobj", "ns1/x"),
+]
 
 PV_FORBIDDEN = status(
     403, "Forbidden",
@@ -147,6 +175,11 @@ def pv_scenario(scn, cont):
         return 200, PAGES[cont]
     if scn == "static":
         return 200, pv_list([pv("my-static-pv", "vol-static-1"), pv("pvc-named", "another-handle")])
+    if scn == "badref":
+        # After pvc-good: another driver's PV with the same handle and a valid ref.
+        other = pv("ebs-good", "pvc-good", driver="ebs.csi.aws.com", ref=ref("ns1", "ebs"))
+        return 200, pv_list([pv(h, h, ref=r) for h, r in BAD_REFS[:1]] + [other]
+                            + [pv(h, h, ref=r) for h, r in BAD_REFS[1:]])
     if scn == "empty":
         return 200, pv_list([])
     if scn == "nullitems":

@@ -857,6 +857,212 @@ t_pv_errors(void)
 	k8s_client_free(c);
 }
 
+/* ---- one PV's attribute and node-stage secret reference ------------------- */
+
+static int
+page_requests(const char *scn)
+{
+	char path[128];
+	struct logq q = { "main", path, "old" };
+
+	snprintf(path, sizeof(path), "/s/%s/api/v1/persistentvolumes", scn);
+	return log_count(&q, -1, NULL, 0);
+}
+
+static void
+t_pv_attribute(void)
+{
+	struct k8s_client *c = client("attribute lookup", "/s/paged");
+	char out[64], err[512] = "";
+	int found = 42, rc;
+
+	if (!c)
+		return;
+	rc = k8s_pv_attribute_for_handle(c, DRIVER, "pvc-target", "passphraseKey", out, sizeof(out),
+					 &found, err, sizeof(err));
+	if (expect_rc("attribute of the restored PV on page 3", rc, K8S_OK, err)) {
+		if (found == 1 && strcmp(out, "passphrase") == 0)
+			ok("attribute of the restored PV on page 3");
+		else
+			notok("attribute of the restored PV on page 3", "found=%d '%s'", found, out);
+	}
+	found = 42;
+	rc = k8s_pv_attribute_for_handle(c, DRIVER, "pvc-aaa", "nosuch", out, sizeof(out), &found,
+					 err, sizeof(err));
+	if (expect_rc("PV without the attribute", rc, K8S_OK, err)) {
+		if (found == 1 && out[0] == '\0')
+			ok("PV without the attribute -> found, empty value");
+		else
+			notok("PV without the attribute", "found=%d '%s'", found, out);
+	}
+	found = 42;
+	rc = k8s_pv_attribute_for_handle(c, DRIVER, "pvc-zzz", "passphraseKey", out, sizeof(out),
+					 &found, err, sizeof(err));
+	if (expect_rc("attribute of an absent handle", rc, K8S_OK, err)) {
+		if (found == 0 && out[0] == '\0')
+			ok("attribute of an absent handle -> found=0 after all pages");
+		else
+			notok("attribute of an absent handle", "found=%d '%s'", found, out);
+	}
+	k8s_client_free(c);
+	c = client("attribute lookup error", "/s/p2fail");
+	if (!c)
+		return;
+	found = 42;
+	rc = k8s_pv_attribute_for_handle(c, DRIVER, "pvc-zzz", "passphraseKey", out, sizeof(out),
+					 &found, err, sizeof(err));
+	if (expect_rc("attribute lookup: page 2 fails -> error", rc, K8S_ERR_HTTP, err)) {
+		if (found == 42)
+			ok("attribute lookup: page 2 fails -> error, found not written");
+		else
+			notok("attribute lookup: page 2 fails", "found written (%d)", found);
+	}
+	k8s_client_free(c);
+}
+
+/* Run k8s_pv_stage_secret_ref against scenario scn with buffers that hold
+ * stale text, which must never survive. */
+static int
+stage_ref(const char *tname, const char *scn, const char *handle, char *ns, char *name,
+	  int *found, char *err, size_t errlen)
+{
+	char suffix[64];
+	struct k8s_client *c;
+	int rc;
+
+	snprintf(suffix, sizeof(suffix), "/s/%s", scn);
+	c = client(tname, suffix);
+	if (!c)
+		return -1;
+	strcpy(ns, "stale");
+	strcpy(name, "stale");
+	*found = 42;
+	err[0] = '\0';
+	rc = k8s_pv_stage_secret_ref(c, DRIVER, handle, ns, K8S_NS_BUFSZ, name, K8S_NAME_BUFSZ,
+				     found, err, errlen);
+	k8s_client_free(c);
+	return rc;
+}
+
+struct ref_case {
+	const char *name, *scn, *handle;
+	int found;
+	const char *ns, *secret;
+	int reqs;
+};
+
+static const struct ref_case ref_cases[] = {
+	{ "stage ref: restored PV on page 3, other driver's PV with that handle and "
+	  "another ref on page 2 ignored",
+	  "paged", "pvc-target", 1, "backup", "restored.pass-v2", 3 },
+	{ "stage ref on page 1 -> no further pages", "paged", "pvc-aaa", 1, "tenant-a", "luks-pass",
+	  1 },
+	{ "PV without nodeStageSecretRef -> found, empty ref", "paged", "pvc-bbb", 1, "", "", 2 },
+	{ "absent handle -> found=0 after all 3 pages", "paged", "pvc-zzz", 0, "", "", 3 },
+	{ "nodeStageSecretRef: null -> found, empty ref", "badref", "pvc-nullref", 1, "", "", 1 },
+	{ "valid ref read although other PVs' refs are broken and another driver's PV "
+	  "with the same handle follows",
+	  "badref", "pvc-good", 1, "ns1", "good", 1 },
+};
+
+static void
+t_pv_stage_ref(void)
+{
+	char ns[K8S_NS_BUFSZ], name[K8S_NAME_BUFSZ], err[512];
+	int found;
+
+	for (size_t i = 0; i < sizeof(ref_cases) / sizeof(ref_cases[0]); i++) {
+		const struct ref_case *t = &ref_cases[i];
+		int before = page_requests(t->scn);
+		int rc = stage_ref(t->name, t->scn, t->handle, ns, name, &found, err, sizeof(err));
+		int reqs = page_requests(t->scn) - before;
+		if (!expect_rc(t->name, rc, K8S_OK, err))
+			continue;
+		if (found != t->found || strcmp(ns, t->ns) || strcmp(name, t->secret))
+			notok(t->name, "found=%d ref '%s/%s', want %d '%s/%s'", found, ns, name,
+			      t->found, t->ns, t->secret);
+		else if (reqs != t->reqs)
+			notok(t->name, "%d page requests, want %d", reqs, t->reqs);
+		else
+			ok(t->name);
+	}
+}
+
+static const struct pv_err_case ref_errs[] = {
+	{ "stage ref: namespace not a DNS-1123 label -> shape error", "pvc-badns", K8S_ERR_SHAPE,
+	  "namespace is not a DNS-1123 label" },
+	{ "stage ref: 64-character namespace -> shape error", "pvc-longns", K8S_ERR_SHAPE,
+	  "namespace is not a DNS-1123 label" },
+	{ "stage ref: name '../x' -> shape error", "pvc-badname", K8S_ERR_SHAPE,
+	  "name is not a DNS-1123 subdomain" },
+	{ "stage ref: name with an embedded NUL -> shape error", "pvc-nulbyte", K8S_ERR_SHAPE,
+	  "name is not a DNS-1123 subdomain" },
+	{ "stage ref without a namespace -> shape error", "pvc-nons", K8S_ERR_SHAPE,
+	  "lacks a namespace or name" },
+	{ "stage ref with a numeric name -> shape error", "pvc-numname", K8S_ERR_SHAPE,
+	  "lacks a namespace or name" },
+	{ "stage ref that is not an object -> shape error", "pvc-notobj", K8S_ERR_SHAPE,
+	  "lacks a namespace or name" },
+};
+
+static void
+expect_ref_error(const char *tname, const char *scn, const char *handle, int want,
+		 const char *needle)
+{
+	char ns[K8S_NS_BUFSZ], name[K8S_NAME_BUFSZ], err[512];
+	int found;
+	int rc = stage_ref(tname, scn, handle, ns, name, &found, err, sizeof(err));
+
+	if (!expect_rc(tname, rc, want, err))
+		return;
+	if (found != 42)
+		notok(tname, "found written on error (%d)", found);
+	else if (ns[0] || name[0])
+		notok(tname, "ref '%s/%s' left behind on error", ns, name);
+	else if (!strstr(err, needle))
+		notok(tname, "message '%s' lacks '%s'", err, needle);
+	else
+		ok(tname);
+}
+
+static void
+t_pv_stage_ref_errors(void)
+{
+	char ns[K8S_NS_BUFSZ], name[K8S_NAME_BUFSZ], err[512];
+	int found = 42, lines;
+	struct k8s_client *c;
+
+	for (size_t i = 0; i < sizeof(ref_errs) / sizeof(ref_errs[0]); i++)
+		expect_ref_error(ref_errs[i].name, "badref", ref_errs[i].scn, ref_errs[i].want,
+				 ref_errs[i].needle);
+	/* Every failure of the listing is an error, never "no such PV". */
+	for (size_t i = 0; i < sizeof(pv_errs) / sizeof(pv_errs[0]); i++) {
+		char tname[256];
+		snprintf(tname, sizeof(tname), "stage ref: %s", pv_errs[i].name);
+		expect_ref_error(tname, pv_errs[i].scn, "pvc-zzz", pv_errs[i].want, pv_errs[i].needle);
+	}
+	c = client("stage ref bad args", "/s/paged");
+	if (!c)
+		return;
+	lines = log_lines();
+	int rc1 = k8s_pv_stage_secret_ref(c, DRIVER, "pvc-aaa", ns, K8S_NS_BUFSZ - 1, name,
+					  K8S_NAME_BUFSZ, &found, err, sizeof(err));
+	int rc2 = k8s_pv_stage_secret_ref(c, DRIVER, "pvc-aaa", ns, K8S_NS_BUFSZ, name,
+					  K8S_NAME_BUFSZ - 1, &found, err, sizeof(err));
+	int rc3 = k8s_pv_stage_secret_ref(c, "bad driver!", "pvc-aaa", ns, K8S_NS_BUFSZ, name,
+					  K8S_NAME_BUFSZ, &found, err, sizeof(err));
+	int rc4 = k8s_pv_stage_secret_ref(c, DRIVER, "a\nb", ns, K8S_NS_BUFSZ, name,
+					  K8S_NAME_BUFSZ, &found, err, sizeof(err));
+	if (rc1 == K8S_ERR_INVALID_ARG && rc2 == K8S_ERR_INVALID_ARG &&
+	    rc3 == K8S_ERR_INVALID_ARG && rc4 == K8S_ERR_INVALID_ARG && found == 42 &&
+	    log_lines() == lines)
+		ok("stage ref: short buffers, bad driver or handle refused before any request");
+	else
+		notok("stage ref: bad arguments refused", "%s %s %s %s found=%d", k8s_result_name(rc1),
+		      k8s_result_name(rc2), k8s_result_name(rc3), k8s_result_name(rc4), found);
+	k8s_client_free(c);
+}
+
 int
 main(void)
 {
@@ -898,6 +1104,9 @@ main(void)
 	t_token_rotation();
 	t_pv_found();
 	t_pv_errors();
+	t_pv_attribute();
+	t_pv_stage_ref();
+	t_pv_stage_ref_errors();
 
 	printf("k8s: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
