@@ -1,6 +1,7 @@
-/* A deliberately small Kubernetes API client for privd: read one key of one
- * Secret into locked memory, and find out whether any PersistentVolume of
- * our driver carries a given volume handle. libcurl for HTTPS, json-c for
+/* A deliberately small Kubernetes API client for privd: read one key, or
+ * every key, of one Secret into locked memory; find out whether any
+ * PersistentVolume of our driver carries a given volume handle, and read
+ * an attribute or the node-stage secret reference of that PV. libcurl for HTTPS, json-c for
  * JSON. Nothing here logs; errors come back as a code plus a message that
  * never contains the token or secret bytes.
  *
@@ -84,6 +85,25 @@ const char *k8s_client_base_url(const struct k8s_client *c);
  * Residual copies we cannot reach: libcurl's and OpenSSL's receive buffers. */
 int k8s_get_secret_value(struct k8s_client *c, const char *ns, const char *name, const char *key,
 			 struct lcw_secret *out, char *err, size_t errlen);
+
+/* GET the Secret once and hand every key of .data to cb, in the order of the
+ * response (the API server sorts keys): cb(ud, key, val, len) with val the
+ * base64-decoded bytes in locked memory, not NUL-terminated (values may hold
+ * NULs; an empty value has len 0), valid only during the call and wiped
+ * after it. The whole of .data is checked before the first call: a key that
+ * fails k8s_secret_key_valid, a value that is not a base64 string
+ * (K8S_ERR_SHAPE) or one over LCW_SECRET_MAX bytes
+ * (K8S_ERR_VALUE_TOO_LARGE) fails the read with cb never called. A Secret
+ * without data calls cb zero times and returns K8S_OK. cb returns 0 to go
+ * on; nonzero stops the read with K8S_ERR_SHAPE. err is cleared before each
+ * call, so cb may put its own reason there (reached through ud); if it
+ * leaves it empty, err names the rejected key. After cb has been called, any
+ * non-OK return comes from cb, and the caller should wipe what it kept.
+ * Other errors as for k8s_get_secret_value (K8S_ERR_NOT_FOUND for 404,
+ * K8S_ERR_FORBIDDEN for 403, ...). */
+int k8s_get_secret_values(struct k8s_client *c, const char *ns, const char *name,
+			  int (*cb)(void *ud, const char *key, const void *val, size_t len),
+			  void *ud, char *err, size_t errlen);
 
 /* Page through GET /api/v1/persistentvolumes (limit + continue) and report
  * whether a PV with spec.csi.driver == driver and spec.csi.volumeHandle ==

@@ -56,6 +56,28 @@ SECRET_DATA = {
 }
 
 
+# A whole Secret read in one request (k8s_get_secret_values), e.g. the S3
+# credentials. Served with sorted keys, as the API server's encoder does.
+SECRET_MULTI = {
+    "binary": b"\x00\n\x00" + bytes(range(256)) + b"\r\n\x00",
+    "empty": b"",
+    "max": bytes((i * 11 + 5) % 256 for i in range(4096)),
+    "s3-access-key-id": b"AKIAIOSFODNN7EXAMPLE",
+    "s3-bucket": b"backups",
+    "s3-endpoint": b"https://s3.example.test:9000",
+    "s3-force-path-style": b"true",
+    "s3-region": b"eu-central-1",
+    "s3-secret-access-key": b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+}
+
+
+def sorted_b64(data, **raw):
+    """base64 of every value in data, plus raw (already encoded) entries."""
+    out = {k: b64(v) for k, v in data.items()}
+    out.update(raw)
+    return dict(sorted(out.items()))
+
+
 def status(code, reason, message, details=None):
     obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
            "message": message, "reason": reason, "code": code}
@@ -212,6 +234,13 @@ def secret_scenario(ns, name):
                       {"name": ns, "kind": "namespaces"})
     simple = {
         "db-pass": lambda: (200, secret_obj(name, ns, {k: b64(v) for k, v in SECRET_DATA.items()})),
+        "multi": lambda: (200, secret_obj(name, ns, sorted_b64(SECRET_MULTI))),
+        "multi-badb64": lambda: (200, secret_obj(name, ns, sorted_b64(
+            SECRET_MULTI, **{"s3-region": "ZXUtY2VudHJhbC0x*"}))),
+        "multi-badkey": lambda: (200, secret_obj(name, ns, sorted_b64(
+            SECRET_MULTI, **{"s3/bucket": b64(b"x")}))),
+        "multi-notstring": lambda: (200, secret_obj(name, ns, sorted_b64(
+            SECRET_MULTI, **{"s3-force-path-style": True}))),
         "rot-a": lambda: (200, secret_obj(name, ns, {"passphrase": b64(b"rotated ok")})),
         "rot-b": lambda: (200, secret_obj(name, ns, {"passphrase": b64(b"never")})),
         "nodata": lambda: (200, secret_obj(name, ns, None)),

@@ -484,6 +484,245 @@ t_secret_errors(struct k8s_client *c)
 	secret_free(&s);
 }
 
+/* ---- every key of a Secret in one request --------------------------------- */
+
+#define MULTI_KEYS 16
+
+struct collected {
+	int calls, stop_at; /* stop_at: 1-based call that returns nonzero, 0 never */
+	const char *reason; /* written into errbuf when stopping */
+	char *errbuf;
+	size_t errlen;
+	char keys[MULTI_KEYS][64];
+	unsigned char *vals[MULTI_KEYS];
+	size_t lens[MULTI_KEYS];
+	int unlocked, stale; /* val outside a locked no-dump mapping; old bytes behind it */
+};
+
+/* ASan's mlock interceptor is a no-op, so the sanitizer build can only
+ * check that the page is kept out of core dumps. */
+#ifdef __SANITIZE_ADDRESS__
+#define MLOCK_WORKS 0
+#else
+#define MLOCK_WORKS 1
+#endif
+
+/* VmFlags of the mapping holding p: "lo" (mlocked) and "dd" (not dumped). */
+static int
+locked_nodump(const void *p)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int in = 0, good = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = (unsigned long)p >= lo && (unsigned long)p < hi;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			good = (!MLOCK_WORKS || strstr(line, " lo ")) && strstr(line, " dd ");
+			break;
+		}
+	}
+	fclose(f);
+	return good;
+}
+
+static int
+collect(void *ud, const char *key, const void *val, size_t len)
+{
+	struct collected *col = ud;
+	const unsigned char *v = val;
+	int i = col->calls++;
+
+	if (i < MULTI_KEYS) {
+		snprintf(col->keys[i], sizeof(col->keys[i]), "%s", key);
+		col->vals[i] = malloc(len + 1);
+		if (col->vals[i])
+			memcpy(col->vals[i], val, len);
+		col->lens[i] = len;
+	}
+	if (i == 0 && !locked_nodump(val))
+		col->unlocked = 1;
+	/* The scratch page is LCW_SECRET_MAX bytes; what follows this value must
+	 * not be the tail of an earlier, longer one. */
+	for (size_t k = len; k < LCW_SECRET_MAX && k < len + 512; k++)
+		if (v[k])
+			col->stale = 1;
+	if (col->stop_at && col->calls == col->stop_at) {
+		if (col->reason && col->errbuf)
+			snprintf(col->errbuf, col->errlen, "%s", col->reason);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+collected_free(struct collected *col)
+{
+	for (int i = 0; i < MULTI_KEYS; i++)
+		free(col->vals[i]);
+	memset(col, 0, sizeof(*col));
+}
+
+static int
+get_values(struct k8s_client *c, const char *ns, const char *name, struct collected *col,
+	   char *err, size_t errlen)
+{
+	col->errbuf = err;
+	col->errlen = errlen;
+	err[0] = '\0';
+	return k8s_get_secret_values(c, ns, name, collect, col, err, errlen);
+}
+
+static void
+t_secret_multi(struct k8s_client *c)
+{
+	static const struct {
+		const char *key, *val;
+		size_t len;
+	} want[] = {
+		{ "binary", NULL, 262 },
+		{ "empty", "", 0 },
+		{ "max", NULL, 4096 },
+		{ "s3-access-key-id", "AKIAIOSFODNN7EXAMPLE", 20 },
+		{ "s3-bucket", "backups", 7 },
+		{ "s3-endpoint", "https://s3.example.test:9000", 28 },
+		{ "s3-force-path-style", "true", 4 },
+		{ "s3-region", "eu-central-1", 12 },
+		{ "s3-secret-access-key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", 41 },
+	};
+	const char *tname = "all keys of a Secret in one request, decoded exactly, in order";
+	unsigned char bin[262], max[4096];
+	struct logq q = { "main", "/api/v1/namespaces/ns1/secrets/multi", "old" };
+	struct collected col = { 0 };
+	char err[512];
+	size_t n = sizeof(want) / sizeof(want[0]);
+	int before = log_count(&q, -1, NULL, 0), rc, bad = -1;
+
+	memcpy(bin, "\x00\n\x00", 3);
+	for (int i = 0; i < 256; i++)
+		bin[3 + i] = (unsigned char)i;
+	memcpy(bin + 259, "\r\n\x00", 3);
+	for (int i = 0; i < 4096; i++)
+		max[i] = (unsigned char)((i * 11 + 5) % 256);
+	rc = get_values(c, "ns1", "multi", &col, err, sizeof(err));
+	if (expect_rc(tname, rc, K8S_OK, err)) {
+		for (size_t i = 0; i < n && bad < 0; i++) {
+			const void *w = i == 0 ? bin : i == 2 ? max : (const void *)want[i].val;
+			if (strcmp(col.keys[i], want[i].key) || col.lens[i] != want[i].len ||
+			    !col.vals[i] || memcmp(col.vals[i], w, want[i].len))
+				bad = (int)i;
+		}
+		if (col.calls != (int)n)
+			notok(tname, "%d callbacks, want %zu", col.calls, n);
+		else if (bad >= 0)
+			notok(tname, "key %d: '%s' with %zu bytes, want '%s' with %zu", bad,
+			      col.keys[bad], col.lens[bad], want[bad].key, want[bad].len);
+		else if (log_count(&q, -1, NULL, 0) != before + 1)
+			notok(tname, "%d requests", log_count(&q, -1, NULL, 0) - before);
+		else
+			ok(tname);
+		const char *lname = MLOCK_WORKS ? "values handed out in locked, no-dump memory"
+						: "values handed out in no-dump memory (ASan: mlock "
+						  "not checkable)";
+		if (col.unlocked)
+			notok(lname, "VmFlags lack %s", MLOCK_WORKS ? "lo/dd" : "dd");
+		else
+			ok(lname);
+		if (col.stale)
+			notok("each value wiped before the next", "bytes of an earlier value seen");
+		else
+			ok("each value wiped before the next");
+	}
+	collected_free(&col);
+
+	rc = get_values(c, "ns1", "nodata", &col, err, sizeof(err));
+	if (expect_rc("Secret without data -> OK, no callback", rc, K8S_OK, err)) {
+		if (col.calls == 0)
+			ok("Secret without data -> OK, no callback");
+		else
+			notok("Secret without data -> OK, no callback", "%d callbacks", col.calls);
+	}
+	collected_free(&col);
+
+	col.stop_at = 2;
+	rc = get_values(c, "ns1", "multi", &col, err, sizeof(err));
+	if (expect_rc("callback stop -> shape error naming the key", rc, K8S_ERR_SHAPE, err)) {
+		if (col.calls == 2 && strstr(err, "key 'empty' rejected by caller"))
+			ok("callback stop -> shape error naming the key, no further calls");
+		else
+			notok("callback stop", "%d calls, '%s'", col.calls, err);
+	}
+	collected_free(&col);
+
+	col.stop_at = 4;
+	col.reason = "s3-access-key-id must not be empty";
+	rc = get_values(c, "ns1", "multi", &col, err, sizeof(err));
+	if (expect_rc("callback stop with its own reason", rc, K8S_ERR_SHAPE, err)) {
+		if (col.calls == 4 && strcmp(err, col.reason) == 0)
+			ok("callback stop with its own reason -> that reason in err");
+		else
+			notok("callback stop with its own reason", "%d calls, '%s'", col.calls, err);
+	}
+	collected_free(&col);
+}
+
+static const struct secret_case multi_cases[] = {
+	{ "all keys: value over 4096 bytes refused, nothing handed out", "ns1", "db-pass", NULL,
+	  K8S_ERR_VALUE_TOO_LARGE, "value of 'toolarge' exceeds 4096" },
+	{ "all keys: invalid base64 in a later key -> nothing handed out", "ns1", "multi-badb64",
+	  NULL, K8S_ERR_SHAPE, "data.s3-region is not base64" },
+	{ "all keys: invalid key name -> nothing handed out", "ns1", "multi-badkey", NULL,
+	  K8S_ERR_SHAPE, "invalid key" },
+	{ "all keys: value not a string -> nothing handed out", "ns1", "multi-notstring", NULL,
+	  K8S_ERR_SHAPE, "data.s3-force-path-style is not a string" },
+	{ "all keys: answer of another kind", "ns1", "configmap", NULL, K8S_ERR_SHAPE,
+	  "not a v1 Secret" },
+	{ "all keys: 404 -> NOT_FOUND", "ns1", "nope", NULL, K8S_ERR_NOT_FOUND,
+	  "secrets \"nope\" not found" },
+	{ "all keys: 403 -> FORBIDDEN with the RBAC message", "locked", "multi", NULL,
+	  K8S_ERR_FORBIDDEN, "cannot get resource \"secrets\" in API group \"\" in the namespace" },
+	{ "all keys: 500 -> HTTP error", "ns1", "boom", NULL, K8S_ERR_HTTP, "HTTP 500" },
+	{ "all keys: truncated body", "ns1", "truncated", NULL, K8S_ERR_TRUNCATED, "truncated" },
+	{ "all keys: invalid JSON", "ns1", "badjson", NULL, K8S_ERR_BAD_JSON, "invalid JSON" },
+};
+
+static void
+t_secret_multi_errors(struct k8s_client *c)
+{
+	struct collected col = { 0 };
+	char err[512];
+	int rc, lines;
+
+	for (size_t i = 0; i < sizeof(multi_cases) / sizeof(multi_cases[0]); i++) {
+		const struct secret_case *t = &multi_cases[i];
+		rc = get_values(c, t->ns, t->secret, &col, err, sizeof(err));
+		if (expect_rc(t->name, rc, t->want, err)) {
+			if (col.calls)
+				notok(t->name, "%d callbacks before the error", col.calls);
+			else if (!strstr(err, t->needle))
+				notok(t->name, "message '%s' lacks '%s'", err, t->needle);
+			else
+				ok(t->name);
+		}
+		collected_free(&col);
+	}
+	lines = log_lines();
+	int rc1 = get_values(c, "NS1", "multi", &col, err, sizeof(err));
+	int rc2 = get_values(c, "ns1", "../multi", &col, err, sizeof(err));
+	int rc3 = k8s_get_secret_values(c, "ns1", "multi", NULL, NULL, err, sizeof(err));
+	if (rc1 == K8S_ERR_INVALID_ARG && rc2 == K8S_ERR_INVALID_ARG &&
+	    rc3 == K8S_ERR_INVALID_ARG && col.calls == 0 && log_lines() == lines)
+		ok("all keys: invalid namespace, name or no callback refused before any request");
+	else
+		notok("all keys: invalid arguments refused", "%s %s %s", k8s_result_name(rc1),
+		      k8s_result_name(rc2), k8s_result_name(rc3));
+	collected_free(&col);
+}
+
 static void
 t_secret_limits(struct k8s_client *c)
 {
@@ -1095,6 +1334,8 @@ main(void)
 		t_secret_values(c);
 		t_secret_errors(c);
 		t_secret_limits(c);
+		t_secret_multi(c);
+		t_secret_multi_errors(c);
 		t_threads(c);
 		k8s_client_free(c);
 	}
