@@ -86,9 +86,19 @@ class FakeKube:
             self.state["allowed_namespaces"].add(ns)
 
     def set_pvs(self, pvs):
-        """pvs: list of (pv name, volume handle[, volumeAttributes])."""
+        """pvs: list of (pv name, volume handle[, volumeAttributes[, secret ref]]),
+        the ref a dict {"name": ..., "namespace": ...} served as
+        spec.csi.nodeStageSecretRef (omitted when absent or None)."""
+        norm = []
+        for p in pvs:
+            if not 2 <= len(p) <= 4:
+                raise ValueError(f"PV entry needs 2 to 4 elements: {p!r}")
+            name, handle = p[0], p[1]
+            attrs = p[2] if len(p) > 2 and p[2] is not None else {}
+            ref = p[3] if len(p) > 3 else None
+            norm.append((name, handle, dict(attrs), dict(ref) if ref is not None else None))
         with self.lock:
-            self.state["pvs"] = [tuple(p) + ({},) * (3 - len(p)) for p in pvs]
+            self.state["pvs"] = norm
 
     def set_fail(self, code):
         with self.lock:
@@ -121,12 +131,17 @@ class FakeKube:
                 "metadata": {"name": name, "namespace": ns, "uid": "0b3f", "resourceVersion": "7"},
                 "data": {k: base64.b64encode(v).decode() for k, v in data.items()}})
         if parts == ["api", "v1", "persistentvolumes"]:
-            items = [{"metadata": {"name": n, "uid": n + "-uid"},
-                      "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                               "csi": {"driver": DRIVER, "volumeHandle": handle,
-                                       "fsType": "ext4", "volumeAttributes": attrs},
-                               "persistentVolumeReclaimPolicy": "Delete"},
-                      "status": {"phase": "Bound"}} for n, handle, attrs in st["pvs"]]
+            items = []
+            for n, handle, attrs, ref in st["pvs"]:
+                csi = {"driver": DRIVER, "volumeHandle": handle, "fsType": "ext4",
+                       "volumeAttributes": attrs}
+                if ref is not None:  # as the external-provisioner copies it from the class
+                    csi["nodeStageSecretRef"] = ref
+                items.append({"metadata": {"name": n, "uid": n + "-uid"},
+                              "spec": {"capacity": {"storage": "1Gi"},
+                                       "accessModes": ["ReadWriteOnce"], "csi": csi,
+                                       "persistentVolumeReclaimPolicy": "Delete"},
+                              "status": {"phase": "Bound"}})
             return h.send_json(200, {"kind": "PersistentVolumeList", "apiVersion": "v1",
                                      "metadata": {"resourceVersion": "4711"}, "items": items})
         return h.send_json(404, status(404, "NotFound", "the server could not find the resource"))
