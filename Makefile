@@ -43,7 +43,8 @@ POLICY_SRC := policy/policy_parse.c policy/policy_load.c
 PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/volume_ops.c \
 	privd/kdf_budget.c privd/luks.c privd/dm_stale.c privd/k8s_client.c privd/reclaim.c \
 	$(BLOCK_SRC) \
-	privd/audit.c privd/socket_dir.c
+	privd/audit.c privd/socket_dir.c \
+	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
@@ -147,7 +148,7 @@ $(B)/tests/test_policy: tests/unit/test_policy.c $(call obj,$(POLICY_SRC) ipc/lo
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libseccomp libcap-ng cmocka)
 
-$(B)/tests/test_flags: tests/unit/test_flags.c $(call obj,privd/flags.c ipc/log.c)
+$(B)/tests/test_flags: tests/unit/test_flags.c $(call obj,privd/flags.c ipc/log.c privd/s3_params.c ipc/secmem.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
 

@@ -12,6 +12,7 @@
 #include "csi_handlers.h"
 #include "log.h"
 #include "s3_delete.h"
+#include "s3_params.h"
 #include "volparams.h"
 
 /* Sizes of volumes created by this process, so the same name with another
@@ -92,9 +93,22 @@ create_volume(struct csi_call *c)
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
 				 "snapshots and clones are not supported");
 	const char *backend = kv_get(KV(r->parameters), r->n_parameters, "storage-backend");
-	if (backend && strcmp(backend, "s3") == 0)
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-				 "the s3 storage backend is not available in this version");
+	int is_s3 = backend && strcmp(backend, "s3") == 0; /* contract item 4 */
+	if (is_s3) {
+		/* Refuse a bad StorageClass now, not at the first NodeStage. */
+		struct s3_vol_params p;
+		const char **keys = arena_alloc(&c->arena, sizeof(char *) * (r->n_parameters + 1));
+		const char **vals = arena_alloc(&c->arena, sizeof(char *) * (r->n_parameters + 1));
+		for (size_t i = 0; i < r->n_parameters; i++) {
+			keys[i] = r->parameters[i]->key;
+			vals[i] = r->parameters[i]->value;
+		}
+		if (s3_params_parse(&p, keys, vals, r->n_parameters, NULL, why, sizeof(why)))
+			return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+		if (!p.secret_name[0] || !p.secret_namespace[0])
+			return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+					 "S3 volumes need s3-secret-name and s3-secret-namespace");
+	}
 	const char *pfs = kv_get(KV(r->parameters), r->n_parameters, "fsType");
 	if (fs_kind == FS_UNSET && pfs && pfs[0]) {
 		if ((fs_kind = fs_kind_parse(pfs)) < 0)
@@ -143,8 +157,10 @@ create_volume(struct csi_call *c)
 
 	/* Local volumes live on one node: pin the PV there (the original did
 	 * not, and a rescheduled pod silently got a new empty volume). */
-	const char *node = chosen_node(r->accessibility_requirements);
-	if (node) {
+	const char *node = is_s3 ? NULL : chosen_node(r->accessibility_requirements);
+	if (is_s3) {
+		/* S3 volumes are reachable from every node: no topology. */
+	} else if (node) {
 		Csi__V1__Topology *t = arena_alloc(&c->arena, sizeof(*t));
 		Csi__V1__Topology__SegmentsEntry *s = arena_alloc(&c->arena, sizeof(*s));
 		csi__v1__topology__init(t);

@@ -8,8 +8,10 @@
 #include "csi_checks.h"
 #include "csi_handlers.h"
 #include "keyed_lock.h"
+#include "log.h"
 #include "ipc_msg.h"
 #include "privd_client.h"
+#include "s3_params.h"
 #include "volparams.h"
 
 #define SLOW_TIMEOUT_MS (10 * 60 * 1000) /* stage, expand: KDF, mkfs, resize */
@@ -83,6 +85,80 @@ path_arg(struct csi_call *c, const char *what, const char *p)
 	return GRPC_STATUS_OK;
 }
 
+/* The passphrase of a node-stage secret, checked and copied into out. */
+static grpc_status_code
+stage_passphrase(struct csi_call *c, const Csi__V1__NodeStageVolumeRequest *r, const char *key,
+		 uint8_t *out, uint32_t *outlen)
+{
+	const char *pass = kv_get(KV(r->secrets), r->n_secrets, key);
+	if (pass == NULL)
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+				 "the node-stage secret has no key \"%s\" (StorageClass "
+				 "csi.storage.k8s.io/node-stage-secret-name and passphraseKey)", key);
+	size_t plen = strlen(pass);
+	if (plen == 0 || pass[0] == '\n')
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+				 "the passphrase in key \"%s\" is empty", key);
+	if (plen > IPC_SECRET_MAX)
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+				 "the passphrase in key \"%s\" is longer than %u bytes", key,
+				 IPC_SECRET_MAX);
+	memcpy(out, pass, plen); /* the only copy we make */
+	*outlen = (uint32_t)plen;
+	return GRPC_STATUS_OK;
+}
+
+/* NodeStage of an S3 volume: the rclone tuning is parsed here (a bad value
+ * is INVALID_ARGUMENT naming the parameter) and travels parsed; privd reads
+ * the S3 credentials Secret itself. */
+static grpc_status_code
+node_stage_s3(struct csi_call *c, const Csi__V1__NodeStageVolumeRequest *r,
+	      const struct luks_ctx *ctx, int has_gid, uint32_t gid)
+{
+	struct ipc_msg req = { .type = IPC_REQ_STAGE_S3 }, ans;
+	struct ipc_stage_s3_req *s = &req.u.stage_s3;
+	struct s3_vol_params p;
+	char why[IPC_ERRMSG_MAX];
+	const char *unknown = NULL;
+	const char **keys = arena_alloc(&c->arena, sizeof(char *) * (r->n_volume_context + 1));
+	const char **vals = arena_alloc(&c->arena, sizeof(char *) * (r->n_volume_context + 1));
+
+	for (size_t i = 0; i < r->n_volume_context; i++) {
+		keys[i] = r->volume_context[i]->key;
+		vals[i] = r->volume_context[i]->value;
+	}
+	if (s3_params_parse(&p, keys, vals, r->n_volume_context, &unknown, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	if (unknown)
+		log_warn("NodeStage %s: ignoring unknown parameter \"%.64s\"", r->volume_id, unknown);
+	if (!p.secret_name[0] || !p.secret_namespace[0])
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+				 "S3 volumes need s3-secret-name and s3-secret-namespace");
+	strcpy(s->volume_id, r->volume_id);
+	strcpy(s->staging_path, r->staging_target_path);
+	s->capacity = ctx->capacity;
+	s->has_fs_group = (uint8_t)has_gid;
+	s->fs_group = gid;
+	strcpy(s->passphrase_key, ctx->passphrase_key);
+	strcpy(s->s3_namespace, p.secret_namespace);
+	strcpy(s->s3_name, p.secret_name);
+	strcpy(s->prefix, p.prefix);
+	s3_params_to_tuning(&p, &s->t);
+	if (ctx->secret_name[0]) {
+		strcpy(s->secret_namespace, ctx->secret_namespace);
+		strcpy(s->secret_name, ctx->secret_name);
+		strcpy(s->secret_key, ctx->passphrase_key);
+	} else {
+		/* rclone crypt takes the whole value, newline included. */
+		CHECK(stage_passphrase(c, r, ctx->passphrase_key, s->passphrase, &s->passphrase_len));
+	}
+	CHECK(forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS));
+	Csi__V1__NodeStageVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
+	csi__v1__node_stage_volume_response__init(resp);
+	c->resp = &resp->base;
+	return GRPC_STATUS_OK;
+}
+
 static grpc_status_code
 node_stage(struct csi_call *c)
 {
@@ -101,11 +177,10 @@ node_stage(struct csi_call *c)
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 	if (parse_volume_context(KV(r->volume_context), r->n_volume_context, &ctx, why, sizeof(why)))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
-	if (ctx.is_s3)
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-				 "the s3 storage backend is not available in this version");
 	if (resolve_fs_group(&ctx, &cap, &has_gid, &gid, why, sizeof(why)))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	if (ctx.is_s3)
+		return node_stage_s3(c, r, &ctx, has_gid, gid);
 	strcpy(s->volume_id, r->volume_id);
 	strcpy(s->staging_path, r->staging_target_path);
 	s->fs_kind = (uint32_t)cap.fs_kind;
@@ -122,23 +197,7 @@ node_stage(struct csi_call *c)
 		strcpy(s->secret_key, ctx.passphrase_key);
 		goto send;
 	}
-	const char *pass = kv_get(KV(r->secrets), r->n_secrets, ctx.passphrase_key);
-	if (pass == NULL)
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-				 "the node-stage secret has no key \"%s\" (StorageClass "
-				 "csi.storage.k8s.io/node-stage-secret-name and passphraseKey)",
-				 ctx.passphrase_key);
-	size_t plen = strlen(pass);
-	if (plen == 0 || pass[0] == '\n')
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-				 "the passphrase in key \"%s\" is empty", ctx.passphrase_key);
-	if (plen > IPC_SECRET_MAX)
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-				 "the passphrase in key \"%s\" is longer than %u bytes",
-				 ctx.passphrase_key, IPC_SECRET_MAX);
-
-	memcpy(s->passphrase, pass, plen); /* the only copy we make */
-	s->passphrase_len = (uint32_t)plen;
+	CHECK(stage_passphrase(c, r, ctx.passphrase_key, s->passphrase, &s->passphrase_len));
 send:
 	CHECK(forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS));
 

@@ -71,6 +71,15 @@ enum ipc_type {
 	IPC_ANS_RUN_MKFS = 25,
 	IPC_REQ_RUN_GROWFS = 26,
 	IPC_ANS_RUN_GROWFS = 27,
+
+	/* frontend -> privd: an S3 volume (rclone crypt over S3) */
+	IPC_REQ_STAGE_S3 = 28,
+	IPC_ANS_STAGE_S3 = 29,
+
+	/* privd -> spawner: start `rclone mount` for a volume; carries the
+	 * sealed memfd holding its config. Answered once it is started. */
+	IPC_REQ_RUN_RCLONE = 30,
+	IPC_ANS_RUN_RCLONE = 31,
 };
 
 /* Error classes carried by IPC_ANS_ERROR; the frontend maps them to gRPC
@@ -91,7 +100,8 @@ enum ipc_err_class {
 /* Roles of children the spawner runs (IPC_NOTE_CHILD_EXIT.role). */
 enum ipc_child_role {
 	IPC_ROLE_FRONTEND = 1,
-	IPC_ROLE_MAX = 1,
+	IPC_ROLE_RCLONE = 2,
+	IPC_ROLE_MAX = 2,
 };
 
 struct ipc_error_ans {
@@ -191,6 +201,58 @@ struct ipc_run_tool_ans {
 	char output[IPC_ERRMSG_MAX + 1]; /* tail of the tool's stderr */
 };
 
+/* Parsed rclone tuning of an S3 volume (privd/s3_params.h), already
+ * validated by the frontend and checked again by privd. */
+struct ipc_s3_tuning {
+	uint32_t cache_mode; /* enum rclone_cache_mode */
+	uint64_t cache_max_age_ns;
+	uint8_t cache_max_size_off; /* "off": no limit */
+	uint64_t cache_max_size;
+	uint64_t cache_poll_ns;
+	uint64_t write_back_ns;
+	uint64_t dir_cache_time_ns;
+	uint64_t attr_timeout_ns;
+	uint8_t has_chunk_streams;
+	uint32_t chunk_streams;
+};
+
+#define IPC_PREFIX_MAX 256u   /* = S3P_PREFIX_MAX */
+#define IPC_VFSNAME_MAX 160u  /* "<volume id>.g<N>" */
+
+struct ipc_stage_s3_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+	char staging_path[IPC_PATH_MAX + 1];
+	uint64_t capacity; /* nominal: what statfs reports as the size */
+	uint8_t has_fs_group;
+	uint32_t fs_group;
+	/* The passphrase as delivered (full string: rclone crypt does not cut
+	 * at a newline), or, in hardened mode, the Secret privd reads. */
+	uint32_t passphrase_len;
+	uint8_t passphrase[IPC_SECRET_MAX];
+	char secret_namespace[IPC_K8S_NS_MAX + 1];
+	char secret_name[IPC_K8S_NAME_MAX + 1];
+	char secret_key[IPC_K8S_NAME_MAX + 1];
+	/* passphraseKey, recorded so that privd can find the passphrase again
+	 * after a restart through the PV's nodeStageSecretRef. */
+	char passphrase_key[IPC_K8S_NAME_MAX + 1];
+	/* The S3 credentials Secret (s3-secret-namespace / -name). */
+	char s3_namespace[IPC_K8S_NS_MAX + 1];
+	char s3_name[IPC_K8S_NAME_MAX + 1];
+	char prefix[IPC_PREFIX_MAX + 1];
+	struct ipc_s3_tuning t;
+};
+
+struct ipc_run_rclone_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+	char vfs_name[IPC_VFSNAME_MAX + 1];
+	char mountpoint[IPC_PATH_MAX + 1]; /* the staging path, checked by privd */
+	char cache_dir[IPC_PATH_MAX + 1];  /* the opened VFS-cache volume */
+	uint8_t has_fs_group;
+	uint32_t fs_group;
+	uint64_t capacity;
+	struct ipc_s3_tuning t;
+};
+
 struct ipc_msg {
 	uint32_t type; /* enum ipc_type */
 	uint32_t id;   /* request id, echoed in the answer; 0 for notes */
@@ -211,6 +273,8 @@ struct ipc_msg {
 		struct ipc_volid_req volid;
 		struct ipc_run_tool_req run_tool;
 		struct ipc_run_tool_ans run_tool_ans;
+		struct ipc_stage_s3_req stage_s3;
+		struct ipc_run_rclone_req run_rclone;
 	} u;
 };
 

@@ -110,6 +110,46 @@ static const struct ipc_field f_run_tool_ans[] = {
 	STR("output", u.run_tool_ans.output, IPC_ERRMSG_MAX),
 };
 
+#define TUNING(m)                                                              \
+	U32("cache_mode", m.cache_mode, 0, 3),                                 \
+	U64("cache_max_age_ns", m.cache_max_age_ns, 0, INT64_MAX),             \
+	BOOL("cache_max_size_off", m.cache_max_size_off),                      \
+	U64("cache_max_size", m.cache_max_size, 0, INT64_MAX),                 \
+	U64("cache_poll_ns", m.cache_poll_ns, 1, INT64_MAX),                   \
+	U64("write_back_ns", m.write_back_ns, 0, INT64_MAX),                   \
+	U64("dir_cache_time_ns", m.dir_cache_time_ns, 0, INT64_MAX),           \
+	U64("attr_timeout_ns", m.attr_timeout_ns, 0, INT64_MAX),               \
+	BOOL("has_chunk_streams", m.has_chunk_streams),                        \
+	U32("chunk_streams", m.chunk_streams, 0, 1024)
+
+static const struct ipc_field f_stage_s3[] = {
+	VOLID(u.stage_s3.volume_id),
+	PATH("staging_path", u.stage_s3.staging_path),
+	U64("capacity", u.stage_s3.capacity, 1, UINT64_MAX),
+	BOOL("has_fs_group", u.stage_s3.has_fs_group),
+	U32("fs_group", u.stage_s3.fs_group, 0, INT32_MAX),
+	BIN("passphrase", u.stage_s3.passphrase, u.stage_s3.passphrase_len, IPC_SECRET_MAX),
+	STR("secret_namespace", u.stage_s3.secret_namespace, IPC_K8S_NS_MAX),
+	STR("secret_name", u.stage_s3.secret_name, IPC_K8S_NAME_MAX),
+	STR("secret_key", u.stage_s3.secret_key, IPC_K8S_NAME_MAX),
+	STR("passphrase_key", u.stage_s3.passphrase_key, IPC_K8S_NAME_MAX),
+	STR("s3_namespace", u.stage_s3.s3_namespace, IPC_K8S_NS_MAX),
+	STR("s3_name", u.stage_s3.s3_name, IPC_K8S_NAME_MAX),
+	STR("prefix", u.stage_s3.prefix, IPC_PREFIX_MAX),
+	TUNING(u.stage_s3.t),
+};
+
+static const struct ipc_field f_run_rclone[] = {
+	VOLID(u.run_rclone.volume_id),
+	STR("vfs_name", u.run_rclone.vfs_name, IPC_VFSNAME_MAX),
+	PATH("mountpoint", u.run_rclone.mountpoint),
+	PATH("cache_dir", u.run_rclone.cache_dir),
+	BOOL("has_fs_group", u.run_rclone.has_fs_group),
+	U32("fs_group", u.run_rclone.fs_group, 0, INT32_MAX),
+	U64("capacity", u.run_rclone.capacity, 1, UINT64_MAX),
+	TUNING(u.run_rclone.t),
+};
+
 #define ENTRY(t, senders, f) { t, #t, senders, 0, f, sizeof(f) / sizeof((f)[0]) }
 #define NOTE(t, senders, f) { t, #t, senders, 1, f, sizeof(f) / sizeof((f)[0]) }
 #define EMPTY(t, senders) { t, #t, senders, 0, NULL, 0 }
@@ -141,6 +181,10 @@ static const struct ipc_schema catalogue[] = {
 	ENTRY(IPC_ANS_RUN_MKFS, IPC_FROM_SPAWNER, f_run_tool_ans),
 	ENTRY(IPC_REQ_RUN_GROWFS, IPC_FROM_PRIVD, f_run_tool),
 	ENTRY(IPC_ANS_RUN_GROWFS, IPC_FROM_SPAWNER, f_run_tool_ans),
+	ENTRY(IPC_REQ_STAGE_S3, IPC_FROM_FRONTEND, f_stage_s3),
+	EMPTY(IPC_ANS_STAGE_S3, IPC_FROM_PRIVD),
+	ENTRY(IPC_REQ_RUN_RCLONE, IPC_FROM_PRIVD, f_run_rclone),
+	ENTRY(IPC_ANS_RUN_RCLONE, IPC_FROM_SPAWNER, f_spawn_ans),
 };
 
 const struct ipc_schema *

@@ -15,6 +15,9 @@ volid_valid(const char *id)
 
 	if (n == 0 || n > VOLID_MAX || id[0] == '.' || id[0] == '-')
 		return -1;
+	/* Its mapping would be luks-vfs-cache, the node's S3 cache volume. */
+	if (strcmp(id, VFS_CACHE_ID) == 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)id[i];
 		if (!(isalnum(c) || c == '.' || c == '_' || c == '-'))

@@ -23,6 +23,9 @@ enum fs_kind { FS_UNSET = 0, FS_EXT4 = 1, FS_EXT3 = 2, FS_XFS = 3, FS_MAX = 3 };
  * ("luks-<id>", at most 127 bytes in dm), so: 1..VOLID_MAX bytes of
  * [A-Za-z0-9._-], not starting with '.' or '-'. Returns 0 or -1. */
 int volid_valid(const char *id);
+/* Reserved: the node-wide VFS-cache volume of the S3 backend is mapped as
+ * luks-vfs-cache (contract item 8), so no CSI volume may have this id. */
+#define VFS_CACHE_ID "vfs-cache"
 
 /* "", "ext4", "ext3", "xfs" -> enum fs_kind (FS_UNSET for ""); -1 otherwise
  * (ext2 included: the original accepted it in validation and then failed at

@@ -7,6 +7,7 @@
 
 #include "audit.h"
 #include "version.h"
+#include "s3_volume.h"
 #include "volume_ops.h"
 
 void
@@ -46,9 +47,14 @@ static const struct privd_op ops[] = {
 	{ IPC_REQ_STAGE_LUKS, op_stage, 1,
 	  "file, loop and mapping derived from the validated id; target below the kubelet root "
 	  "without symlinks; formats only a provably empty device; nodev,nosuid" },
+	{ IPC_REQ_STAGE_S3, op_stage_s3, 1,
+	  "staging path below the kubelet root without symlinks; S3 location and rclone names "
+	  "derived from the validated id and prefix; credentials only in a sealed memfd; bucket "
+	  "probed first; cache on the node's dm-crypt cache volume" },
 	{ IPC_REQ_UNSTAGE, op_unstage, 1,
 	  "unmounts only this volume's own mount, closes only its own mapping, detaches only "
-	  "the loop of its own file; never lazily" },
+	  "the loop of its own file; never lazily (S3: only after every upload finished; a "
+	  "dead FUSE mount is detached)" },
 	{ IPC_REQ_PUBLISH, op_publish, 1,
 	  "binds only this volume's staged mount, below the kubelet root, read-only as a "
 	  "read-only bind" },

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "flags.h"
+#include "s3_params.h"
 
 #include "log.h"
 
@@ -92,6 +93,9 @@ static const struct flagdef defs[] = {
 	S("kube-ca-file", kube_ca_file),
 	{ "reclaim-interval-seconds", K_UINT0, offsetof(struct lcw_flags, reclaim_interval_s), 0 },
 	{ "reclaim-grace-seconds", K_UINT, offsetof(struct lcw_flags, reclaim_grace_s), 0 },
+	S("vfs-cache-root", vfs_cache_root),
+	S("vfs-cache-mount", vfs_cache_mount),
+	S("rclone-path", rclone_path),
 };
 
 static void
@@ -113,6 +117,16 @@ defaults(struct lcw_flags *f)
 	f->kdf_budget_mib = 1024;
 	f->reclaim_interval_s = 300;
 	f->reclaim_grace_s = 600;
+	strcpy(f->vfs_cache_root, "/var/lib/lukscrypt-vfs-cache");
+	strcpy(f->vfs_cache_mount, "/run/lukscryptwalker/vfs-cache");
+	strcpy(f->rclone_path, "/usr/bin/rclone");
+}
+
+static int
+abs_dir(const char *p)
+{
+	size_t n = strlen(p);
+	return p[0] == '/' && n >= 2 && p[n - 1] != '/' && strstr(p, "/.") == NULL;
 }
 
 int
@@ -248,6 +262,22 @@ flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen
 	    f->kdf_iterations > 1000) {
 		snprintf(err, errlen, "--kdf-memory-kib must be 32..4194304, --kdf-iterations 4..1000");
 		return -1;
+	}
+	if (!abs_dir(f->vfs_cache_root) || !abs_dir(f->vfs_cache_mount) || !abs_dir(f->rclone_path)) {
+		snprintf(err, errlen, "--vfs-cache-root, --vfs-cache-mount and --rclone-path want "
+				      "absolute paths");
+		return -1;
+	}
+	{
+		int64_t b;
+		char why[128];
+		if (lcw_size_parse(f->vfs_cache_size, false, &b, why, sizeof(why)) ||
+		    b < (int64_t)(64ULL << 20) || b > (int64_t)(64ULL << 40)) {
+			snprintf(err, errlen, "--vfs-cache-size \"%.32s\": want 64M..64T, e.g. 20G",
+				 f->vfs_cache_size);
+			return -1;
+		}
+		f->vfs_cache_bytes = (uint64_t)b;
 	}
 	if (f->reclaim_grace_s < 5) {
 		snprintf(err, errlen, "--reclaim-grace-seconds must be at least 5");

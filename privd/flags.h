@@ -5,6 +5,7 @@
 #define LCW_FLAGS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define FLAG_STR_MAX 4096
@@ -42,6 +43,11 @@ struct lcw_flags {
 	char kube_ca_file[FLAG_STR_MAX];
 	unsigned reclaim_interval_s; /* 0 = no reclaim */
 	unsigned reclaim_grace_s;
+	/* S3 backend: the node-wide VFS-cache volume (contract item 17). */
+	char vfs_cache_root[FLAG_STR_MAX];  /* holds vfs-cache.luks and .node-id */
+	char vfs_cache_mount[FLAG_STR_MAX]; /* where privd mounts it: rclone's --cache-dir */
+	char rclone_path[FLAG_STR_MAX];
+	uint64_t vfs_cache_bytes; /* --vfs-cache-size, parsed */
 };
 
 /* Parse argv. Returns 0, or -1 with a message in err. Does not touch the

@@ -39,6 +39,8 @@
 #include "k8s_client.h"
 #include "kdf_budget.h"
 #include "reclaim.h"
+#include "s3_purge.h"
+#include "s3_volume.h"
 #include "keyed_lock.h"
 #include "volume_ops.h"
 #include "log.h"
@@ -135,6 +137,7 @@ req_volume_id(const struct ipc_msg *m)
 {
 	switch (m->type) {
 	case IPC_REQ_STAGE_LUKS: return m->u.stage.volume_id;
+	case IPC_REQ_STAGE_S3: return m->u.stage_s3.volume_id;
 	case IPC_REQ_UNSTAGE: return m->u.unstage.volume_id;
 	case IPC_REQ_PUBLISH: return m->u.publish.volume_id;
 	case IPC_REQ_UNPUBLISH: return m->u.unpublish.volume_id;
@@ -263,10 +266,30 @@ privd_run_tool(uint32_t req_type, const char *volid, int fs_kind, const char *mo
 	return (int)ans.u.run_tool_ans.wstatus;
 }
 
+int
+privd_spawn_rclone(const struct ipc_run_rclone_req *r, int conf_fd, char *err, size_t errlen)
+{
+	struct ipc_msg req = { .type = IPC_REQ_RUN_RCLONE }, ans;
+
+	req.u.run_rclone = *r;
+	int rc = rpc_call(&spawner_rpc, &req, conf_fd, &ans, TOOL_TIMEOUT_MS);
+	if (rc) {
+		snprintf(err, errlen, "%s", rc == -1 ? "spawner did not answer" : "spawner is gone");
+		return -1;
+	}
+	if (ans.type == IPC_ANS_ERROR) {
+		snprintf(err, errlen, "%s", ans.u.error.msg);
+		return -1;
+	}
+	return (int)ans.u.spawn_ans.pid;
+}
+
 static void
 on_spawner_message(const struct ipc_msg *m)
 {
 	if (m->type == IPC_NOTE_CHILD_EXIT) {
+		if (m->u.child_exit.role == IPC_ROLE_RCLONE)
+			s3_rclone_exited((int)m->u.child_exit.pid, (int)m->u.child_exit.wstatus);
 		char detail[96];
 		int st = (int)m->u.child_exit.wstatus;
 		if (WIFSIGNALED(st))
@@ -547,6 +570,18 @@ init_config(void)
 	snprintf(privd_cfg.kubelet_root, sizeof(privd_cfg.kubelet_root), "%s",
 		 realpath(flags.kubelet_root, rp) ? rp : flags.kubelet_root);
 	privd_cfg.kdf = (struct luks_pbkdf){ flags.kdf_memory_kib, flags.kdf_iterations, 1 };
+	snprintf(privd_cfg.nodeid, sizeof(privd_cfg.nodeid), "%s", flags.nodeid);
+	snprintf(privd_cfg.vfs_cache_root, sizeof(privd_cfg.vfs_cache_root), "%s",
+		 flags.vfs_cache_root);
+	snprintf(privd_cfg.vfs_cache_mount, sizeof(privd_cfg.vfs_cache_mount), "%s",
+		 flags.vfs_cache_mount);
+	privd_cfg.vfs_cache_bytes = flags.vfs_cache_bytes;
+	snprintf(privd_cfg.cache_secret_namespace, sizeof(privd_cfg.cache_secret_namespace), "%s",
+		 flags.luks_secret_namespace);
+	snprintf(privd_cfg.cache_secret_name, sizeof(privd_cfg.cache_secret_name), "%s",
+		 flags.luks_secret_name);
+	snprintf(privd_cfg.cache_secret_key, sizeof(privd_cfg.cache_secret_key), "%s",
+		 flags.luks_secret_key);
 	kdf_budget_init((uint64_t)flags.kdf_budget_mib * 1024);
 }
 
@@ -578,6 +613,8 @@ main(int argc, char **argv)
 		      (unsigned)flags.frontend_uid);
 	init_config();
 	init_k8s();
+	if (s3_purge_global_init()) /* libxml2 for the S3 bucket probe, before threads */
+		fatal(2, "cannot initialise the S3 client");
 	pstate.started_ns = now_ns();
 	if (audit_open(flags.audit_log))
 		fatal(2, "cannot open audit log %s: %s", flags.audit_log, strerror(errno));
@@ -595,7 +632,8 @@ main(int argc, char **argv)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp))
 		fatal(2, "socketpair: %s", strerror(errno));
 	sc = (struct spawner_config){ frontend_path, flags.socket_path, flags.nodeid, 0,
-				      flags.log_level, flags.frontend_uid, flags.frontend_gid };
+				      flags.log_level, flags.frontend_uid, flags.frontend_gid,
+				      flags.rclone_path };
 	pid = fork();
 	if (pid < 0)
 		fatal(2, "fork: %s", strerror(errno));
@@ -626,6 +664,8 @@ main(int argc, char **argv)
 			fatal(2, "cannot start the reclaim thread");
 		pthread_detach(t);
 	}
+	if (s3_supervisor_start())
+		fatal(2, "cannot start the S3 mount supervisor");
 	audit_write(&(struct audit_rec){ .op = "privd_start", .ok = 1, .start_ns = now_ns(),
 		.paths = { flags.socket_path, privd_cfg.local_root, NULL }, .detail = LCW_VERSION });
 	start_frontend(&s);

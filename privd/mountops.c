@@ -499,3 +499,73 @@ mnt_unmount(const char *target)
 		rc = 0;
 	return rc;
 }
+
+int
+mnt_find_by_target(const char *target, struct mnt_info *mi)
+{
+	struct libmnt_table *tb;
+	struct libmnt_iter *it;
+	struct libmnt_fs *fs, *top = NULL;
+	int rc;
+
+	if (!(tb = mountinfo(&rc)))
+		return rc;
+	if (!(it = mnt_new_iter(MNT_ITER_FORWARD))) {
+		mnt_unref_table(tb);
+		return -ENOMEM;
+	}
+	/* mountinfo lists mounts in the order they were made: the last one
+	 * on a path is the one on top. */
+	while (mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *t = mnt_fs_get_target(fs);
+		if (t && strcmp(t, target) == 0)
+			top = fs;
+	}
+	rc = top ? fill_info(top, mi) : 0;
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+	return rc;
+}
+
+int
+mnt_foreach_source(const char *source, const char *fstype,
+		   int (*cb)(void *ud, const char *target, const struct mnt_info *mi), void *ud)
+{
+	struct libmnt_table *tb;
+	struct libmnt_iter *it;
+	struct libmnt_fs *fs;
+	struct mnt_info mi;
+	int rc, n = 0;
+
+	if (!(tb = mountinfo(&rc)))
+		return rc;
+	if (!(it = mnt_new_iter(MNT_ITER_FORWARD))) {
+		mnt_unref_table(tb);
+		return -ENOMEM;
+	}
+	while (mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *src = mnt_fs_get_source(fs), *ty = mnt_fs_get_fstype(fs);
+		const char *t = mnt_fs_get_target(fs);
+		if (!src || !ty || !t || strcmp(src, source) || strcmp(ty, fstype))
+			continue;
+		if (fill_info(fs, &mi) != 1)
+			continue;
+		n++;
+		if (cb && cb(ud, t, &mi))
+			break;
+	}
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+	return n;
+}
+
+int
+mnt_detach(const char *target)
+{
+	/* The path itself, not a descriptor: a FUSE mount whose server died
+	 * answers ENOTCONN to any lookup below it, but umount2 resolves the
+	 * mount point without asking the file system. */
+	if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+		return 0;
+	return errno == EINVAL ? 0 : -errno;
+}

@@ -57,4 +57,20 @@ int mnt_unmount(const char *target);
  * Returns count >= 0 or negative errno. */
 int mnt_count_by_source(const char *dev);
 
+/* The top mount whose mountinfo target is exactly target, from the table
+ * alone: nothing on the path is looked up, so this also describes a FUSE
+ * mount whose server is gone. 1 (filled), 0 none, negative errno. */
+int mnt_find_by_target(const char *target, struct mnt_info *mi);
+
+/* Call cb for every mount with exactly this source and fstype (e.g. a
+ * FUSE volume's staging mount and all its binds); cb returns nonzero to
+ * stop. Returns how many matched, or negative errno. */
+int mnt_foreach_source(const char *source, const char *fstype,
+		       int (*cb)(void *ud, const char *target, const struct mnt_info *mi), void *ud);
+
+/* Lazily detach the top mount on target. Only for FUSE mounts whose server
+ * died (they hold no data of their own): every other unmount here is
+ * strict. Not mounted is 0. Returns 0 or -errno. */
+int mnt_detach(const char *target);
+
 #endif

@@ -1,6 +1,8 @@
 /* S3 backend parameters and Secret keys: see s3_params.h. Pure. */
 #define _GNU_SOURCE
 #include "s3_params.h"
+
+#include "ipc_msg.h"
 #include "log.h"
 
 #include <errno.h>
@@ -899,4 +901,42 @@ s3_use_path_style(const struct s3_secret *s)
 			return true;
 	}
 	return i == 0 || i > 63;
+}
+
+void
+s3_params_to_tuning(const struct s3_vol_params *p, struct ipc_s3_tuning *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->cache_mode = (uint32_t)p->cache_mode;
+	t->cache_max_age_ns = p->cache_max_age_ns;
+	t->cache_max_size_off = p->cache_max_size == S3P_SIZE_OFF;
+	t->cache_max_size = p->cache_max_size < 0 ? 0 : (uint64_t)p->cache_max_size;
+	t->cache_poll_ns = p->cache_poll_ns;
+	t->write_back_ns = p->write_back_ns;
+	t->dir_cache_time_ns = p->dir_cache_time_ns;
+	t->attr_timeout_ns = p->attr_timeout_ns;
+	t->has_chunk_streams = p->read_chunk_streams >= 0;
+	t->chunk_streams = p->read_chunk_streams >= 0 ? (uint32_t)p->read_chunk_streams : 0;
+}
+
+int
+s3_params_from_tuning(const struct ipc_s3_tuning *t, struct s3_vol_params *p)
+{
+	s3_params_init(p);
+	if (rclone_cache_mode_name((int)t->cache_mode) == NULL || t->cache_poll_ns == 0 ||
+	    t->cache_max_age_ns > S3P_DURATION_MAX_NS || t->cache_poll_ns > S3P_DURATION_MAX_NS ||
+	    t->write_back_ns > S3P_DURATION_MAX_NS || t->dir_cache_time_ns > S3P_DURATION_MAX_NS ||
+	    t->attr_timeout_ns > S3P_DURATION_MAX_NS || t->cache_max_size > (uint64_t)INT64_MAX ||
+	    t->chunk_streams > S3P_CHUNK_STREAMS_MAX)
+		return -1;
+	p->is_s3 = true;
+	p->cache_mode = (int)t->cache_mode;
+	p->cache_max_age_ns = t->cache_max_age_ns;
+	p->cache_max_size = t->cache_max_size_off ? S3P_SIZE_OFF : (int64_t)t->cache_max_size;
+	p->cache_poll_ns = t->cache_poll_ns;
+	p->write_back_ns = t->write_back_ns;
+	p->dir_cache_time_ns = t->dir_cache_time_ns;
+	p->attr_timeout_ns = t->attr_timeout_ns;
+	p->read_chunk_streams = t->has_chunk_streams ? (int)t->chunk_streams : -1;
+	return 0;
 }

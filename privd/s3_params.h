@@ -114,6 +114,14 @@ int s3_params_apply(struct s3_vol_params *p, const char *key, const char *value,
 int s3_params_parse(struct s3_vol_params *p, const char *const *keys, const char *const *values,
 		    size_t n, const char **unknown, char *err, size_t errlen);
 
+/* The tuning travels between processes as struct ipc_s3_tuning (ipc_msg.h).
+ * from_tuning checks the ranges again (the receiving side trusts nothing):
+ * 0, or -1 when a value is out of range (p is then left at defaults for
+ * the bad field). */
+struct ipc_s3_tuning;
+void s3_params_to_tuning(const struct s3_vol_params *p, struct ipc_s3_tuning *t);
+int s3_params_from_tuning(const struct ipc_s3_tuning *t, struct s3_vol_params *p);
+
 /* The parsers above, exported for rclone_conf.c and the tests. */
 int lcw_duration_parse(const char *s, uint64_t *ns, char *why, size_t whylen);
 /* Go syntax rclone 1.60 accepts, shortest exact form: "1h30m", "500ms",

@@ -949,6 +949,12 @@ s3_purge_volume(const struct s3_secret *s, const char *prefix, const char *volid
 	}
 #undef SET
 
+	if (o.probe_only) {
+		/* One listing of at most one key: proves endpoint, credentials,
+		 * region and bucket without touching anything. */
+		rc = list_page(&c, NULL, 1, &pg);
+		goto out;
+	}
 	/* Walk the listing with continuation tokens, deleting page by page. */
 	token[0] = '\0';
 	for (;;) {
@@ -987,4 +993,16 @@ out:
 	curl_slist_free_all(connect_to);
 	free(c.resp.p);
 	return rc;
+}
+
+int
+s3_probe_volume(const struct s3_secret *s, const char *prefix, const char *volid,
+		const struct s3_purge_opts *opts, char *err, size_t errlen)
+{
+	struct s3_purge_opts o = { 0 };
+
+	if (opts)
+		o = *opts;
+	o.probe_only = true;
+	return s3_purge_volume(s, prefix, volid, &o, NULL, err, errlen);
 }

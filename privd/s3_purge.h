@@ -60,6 +60,7 @@ struct s3_purge_opts {
 	const char *proxy;	 /* NULL = none (proxy variables are ignored) */
 	const char *connect_to;	 /* tests: a CURLOPT_CONNECT_TO entry */
 	bool single_deletes;	 /* DELETE per object instead of DeleteObjects */
+	bool probe_only;	 /* list at most one key, delete nothing */
 };
 
 struct s3_purge_stats {
@@ -82,6 +83,13 @@ void s3_purge_global_cleanup(void);
 int s3_purge_volume(const struct s3_secret *s, const char *prefix, const char *volid,
 		    const struct s3_purge_opts *o, struct s3_purge_stats *st, char *err,
 		    size_t errlen);
+
+/* Before a mount: one ListObjectsV2 of at most one key under the volume's
+ * prefix, so that a wrong endpoint, bad credentials, a wrong region or a
+ * missing bucket is a clear error at stage time instead of a mount that
+ * fails later. Same codes as s3_purge_volume; nothing is changed. */
+int s3_probe_volume(const struct s3_secret *s, const char *prefix, const char *volid,
+		    const struct s3_purge_opts *o, char *err, size_t errlen);
 
 /* The pieces, exported for the tests. */
 

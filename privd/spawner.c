@@ -31,6 +31,8 @@
 #include "ipc_chan.h"
 #include "log.h"
 #include "policy.h"
+#include "rclone_conf.h"
+#include "s3_params.h"
 #include "volparams.h"
 
 #define STOP_GRACE_S 15
@@ -53,6 +55,10 @@ struct tool_run {
 	char what[64];
 };
 static struct tool_run tools[MAX_TOOLS];
+
+/* rclone mounts run for as long as their volume is staged. */
+#define MAX_RCLONE 512
+static pid_t rclone_pids[MAX_RCLONE];
 
 /* Pass through only the sanitizer settings of test builds; nothing else of
  * our environment reaches a child. */
@@ -194,7 +200,9 @@ start_tool(const struct ipc_msg *m, struct ipc_msg *ans)
 	for (int i = 0; i < MAX_TOOLS && !t; i++)
 		if (tools[i].pid == 0)
 			t = &tools[i];
-	if (volid_valid(r->volume_id) || r->fs_kind < 1 || r->fs_kind > FS_MAX ||
+	/* The node's VFS-cache volume is the one id volid_valid refuses. */
+	if ((volid_valid(r->volume_id) && strcmp(r->volume_id, VFS_CACHE_ID) != 0) ||
+	    r->fs_kind < 1 || r->fs_kind > FS_MAX ||
 	    (grow && r->fs_kind == FS_XFS && r->mount_path[0] != '/')) {
 		ans->type = IPC_ANS_ERROR;
 		ans->u.error.err_class = IPC_EC_INVALID;
@@ -278,6 +286,112 @@ finish_tools(int chan)
 	}
 }
 
+/* rclone is exec'd on purpose: it is the FUSE server of an S3 volume,
+ * speaking rclone crypt (the format existing users' data is in). Its
+ * config, with the credentials and crypt passwords, is the sealed memfd on
+ * fd 3; its argv holds no secret (rclone_mount_argv) and its environment
+ * only PATH and a HOME without files. setsid: a restart of privd and this
+ * spawner does not take the mounts down with it. */
+static void __attribute__((noreturn))
+exec_rclone(const struct ipc_run_rclone_req *r, int conf_fd)
+{
+	static char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	static char home[] = "HOME=/nonexistent";
+	struct s3_vol_params p;
+	struct rclone_mount_opts o = { 0 };
+	static struct rclone_argv av;
+	char err[256], *env[8];
+	size_t n = 0;
+	int devnull = open("/dev/null", O_RDWR);
+
+	if (setsid() < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0)
+		_exit(120);
+	if (conf_fd != 3) {
+		if (dup2(conf_fd, 3) < 0)
+			_exit(120);
+	} else if (fcntl(3, F_SETFD, 0) < 0) {
+		_exit(120);
+	}
+	close_range(4, ~0U, 0);
+	s3_params_from_tuning(&r->t, &p);
+	o.rclone_path = cfg->rclone_path;
+	o.cache_dir = r->cache_dir;
+	o.mountpoint = r->mountpoint;
+	o.has_fsgroup = r->has_fs_group;
+	o.fsgroup = r->fs_group;
+	o.umask = -1;
+	o.disk_space_total = (int64_t)r->capacity;
+	if (rclone_mount_argv(r->vfs_name, &p, &o, &av, err, sizeof(err))) {
+		fprintf(stderr, "lcw-spawner: rclone argv: %s\n", err);
+		_exit(120);
+	}
+	/* FUSE mounting needs CAP_SYS_ADMIN (fusermount3 runs as root under
+	 * no_new_privs, so it gets nothing more); nothing else survives. */
+	capng_clear(CAPNG_SELECT_BOTH);
+	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+		      CAP_SYS_ADMIN, -1);
+	if (capng_apply(CAPNG_SELECT_BOTH))
+		_exit(121);
+	env[n++] = path;
+	env[n++] = home;
+	{
+		/* sanitizer settings of test builds only */
+		char *tmp[8];
+		child_env(tmp, 8);
+		for (size_t i = 1; tmp[i] && n + 1 < 8; i++)
+			env[n++] = tmp[i];
+	}
+	env[n] = NULL;
+	execve(av.argv[0], av.argv, env);
+	_exit(127);
+}
+
+static int
+start_rclone(const struct ipc_msg *m, int conf_fd, struct ipc_msg *ans)
+{
+	const struct ipc_run_rclone_req *r = &m->u.run_rclone;
+	int slot = -1;
+
+	for (int i = 0; i < MAX_RCLONE && slot < 0; i++)
+		if (rclone_pids[i] == 0)
+			slot = i;
+	if (conf_fd < 0 || volid_valid(r->volume_id) ||
+	    rclone_vfs_name_valid(r->vfs_name, r->volume_id) || r->mountpoint[0] != '/' ||
+	    r->cache_dir[0] != '/') {
+		ans->type = IPC_ANS_ERROR;
+		ans->u.error.err_class = IPC_EC_INVALID;
+		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "invalid rclone request");
+		return -1;
+	}
+	if (slot < 0) {
+		ans->type = IPC_ANS_ERROR;
+		ans->u.error.err_class = IPC_EC_BUSY;
+		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "too many rclone mounts");
+		return -1;
+	}
+	uint64_t t0 = audit_now_ns();
+	pid_t pid = fork();
+	if (pid == 0)
+		exec_rclone(r, conf_fd);
+	int e = errno;
+	char detail[IPC_VFSNAME_MAX + 64];
+	snprintf(detail, sizeof(detail), "%s pid %d", r->vfs_name, (int)pid);
+	audit_write(&(struct audit_rec){ .op = "spawn_rclone", .volume_id = r->volume_id,
+		.paths = { cfg->rclone_path, r->mountpoint, NULL }, .ok = pid > 0,
+		.err = pid > 0 ? 0 : e, .start_ns = t0, .detail = detail });
+	if (pid < 0) {
+		ans->type = IPC_ANS_ERROR;
+		ans->u.error.err_class = IPC_EC_INTERNAL;
+		ans->u.error.sys_errno = (uint32_t)e;
+		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "fork: %s", strerror(e));
+		return -1;
+	}
+	rclone_pids[slot] = pid;
+	ans->type = IPC_ANS_RUN_RCLONE;
+	ans->u.spawn_ans.pid = (uint32_t)pid;
+	return 0;
+}
+
 static int
 spawn_frontend(int fe_sock, uint32_t *pid_out, int *err)
 {
@@ -316,9 +430,14 @@ reap(int chan)
 			}
 		if (is_tool)
 			continue;
+		note.u.child_exit.role = IPC_ROLE_FRONTEND;
+		for (int i = 0; i < MAX_RCLONE; i++)
+			if (rclone_pids[i] == pid) {
+				rclone_pids[i] = 0;
+				note.u.child_exit.role = IPC_ROLE_RCLONE;
+			}
 		if (pid == frontend_pid)
 			frontend_pid = -1;
-		note.u.child_exit.role = IPC_ROLE_FRONTEND;
 		note.u.child_exit.pid = (uint32_t)pid;
 		note.u.child_exit.wstatus = (uint32_t)st & 0xffff;
 		if (chan >= 0)
@@ -326,7 +445,20 @@ reap(int chan)
 	}
 }
 
-/* Stop every child: SIGTERM, a grace period, then SIGKILL. */
+static int
+others_running(void)
+{
+	if (frontend_pid > 0)
+		return 1;
+	for (int i = 0; i < MAX_TOOLS; i++)
+		if (tools[i].pid)
+			return 1;
+	return 0;
+}
+
+/* Stop the frontend (SIGTERM, a grace period, then SIGKILL) and wait for
+ * running tools. rclone mounts are left serving: they hold pods' volumes,
+ * and a restarted privd adopts them. */
 static void
 stop_children(void)
 {
@@ -334,22 +466,24 @@ stop_children(void)
 
 	if (frontend_pid > 0)
 		kill(frontend_pid, SIGTERM);
-	while (time(NULL) < end) {
+	for (;;) {
 		int st;
 		pid_t pid = waitpid(-1, &st, WNOHANG);
-		if (pid < 0 && errno == ECHILD)
-			return;
 		if (pid == frontend_pid)
 			frontend_pid = -1;
+		for (int i = 0; pid > 0 && i < MAX_TOOLS; i++)
+			if (tools[i].pid == pid)
+				tools[i].pid = 0;
+		if (!others_running())
+			return;
+		if (time(NULL) >= end && frontend_pid > 0) {
+			log_warn("frontend did not stop within %d s; killing it", STOP_GRACE_S);
+			kill(frontend_pid, SIGKILL);
+			end = time(NULL) + STOP_GRACE_S;
+		}
 		if (pid <= 0)
 			usleep(50000);
 	}
-	if (frontend_pid > 0) {
-		log_warn("frontend did not stop within %d s; killing it", STOP_GRACE_S);
-		kill(frontend_pid, SIGKILL);
-	}
-	while (waitpid(-1, NULL, 0) > 0)
-		;
 }
 
 static void
@@ -455,6 +589,11 @@ spawner_main(int chan, const struct spawner_config *c)
 				close(fd);
 			if (start_tool(&m, &ans) == 0)
 				continue; /* answered when the tool exits */
+			break;
+		case IPC_REQ_RUN_RCLONE:
+			start_rclone(&m, fd, &ans);
+			if (fd >= 0)
+				close(fd);
 			break;
 		case IPC_REQ_SPAWNER_STOP:
 			if (fd >= 0)

@@ -11,6 +11,7 @@ struct spawner_config {
 	int log_level;
 	uid_t frontend_uid;
 	gid_t frontend_gid;
+	const char *rclone_path;
 };
 
 /* Run the spawner loop on chan (privd's channel). Never returns. */

@@ -33,17 +33,10 @@
 #include "luks.h"
 #include "mountops.h"
 #include "privd.h"
+#include "s3_volume.h"
 #include "secmem.h"
+#include "vol.h"
 #include "volparams.h"
-
-/* Names and paths of one volume, all derived from its id. */
-struct vol {
-	const char *id;
-	char dm[VOLID_MAX + 8];
-	char mapper[VOLID_MAX + 24];
-	char dir[PATH_MAX];
-	char file[PATH_MAX];
-};
 
 static int
 vol_derive(const char *id, struct vol *v, struct ipc_msg *ans)
@@ -59,7 +52,7 @@ vol_derive(const char *id, struct vol *v, struct ipc_msg *ans)
 	return 0;
 }
 
-static void
+void
 audit_step(const struct vol *v, const char *op, const char *p1, const char *p2, int rc,
 	   uint64_t t0, const char *detail)
 {
@@ -67,7 +60,7 @@ audit_step(const struct vol *v, const char *op, const char *p1, const char *p2, 
 		.ok = rc >= 0, .err = rc < 0 ? -rc : 0, .start_ns = t0, .detail = detail });
 }
 
-static int
+int
 kpath_error(struct ipc_msg *ans, const char *what, const char *path, int rc)
 {
 	if (rc == -ELOOP)
@@ -83,7 +76,7 @@ kpath_error(struct ipc_msg *ans, const char *what, const char *path, int rc)
 /* Validate a kubelet path and open it (O_PATH directory). Returns the fd,
  * or -1 with the error answered; with missing_ok a path that does not
  * exist returns -ENOENT unanswered (for idempotent teardown). */
-static int
+int
 open_kpath(const char *what, const char *path, enum kpath_leaf leaf, int missing_ok,
 	   struct ipc_msg *ans)
 {
@@ -103,7 +96,7 @@ open_kpath(const char *what, const char *path, enum kpath_leaf leaf, int missing
 	return fd;
 }
 
-static void
+void
 fdpath(int fd, char *out, size_t len)
 {
 	snprintf(out, len, "/proc/self/fd/%d", fd);
@@ -127,7 +120,7 @@ fsdev_of(int fd)
 
 /* Does the active mapping sit on the loop device of this volume's own
  * backing file? 1 yes, 0 not active, -1 it sits on something else. */
-static int
+int
 mapping_is_ours(const struct vol *v, char *loop, size_t looplen)
 {
 	char under[PATH_MAX], backing[PATH_MAX];
@@ -162,7 +155,7 @@ mounted_here(const struct vol *v, int fd, const char *path, struct mnt_info *mi)
 /* Create the backing file of a new volume: a regular file of exactly
  * `capacity` bytes with real blocks (fallocate), so a full disk shows up
  * now and not as I/O errors inside the database later. */
-static int
+int
 create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_msg *ans)
 {
 	uint64_t t0 = audit_now_ns();
@@ -225,7 +218,7 @@ create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_
 
 /* Attach (or find) the loop device, open (or format and open) the LUKS
  * mapping. On success *opened says whether this call opened it. */
-static int
+int
 open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, int *opened,
 	     int *formatted, char *loop, size_t looplen, struct ipc_msg *ans)
 {
@@ -332,7 +325,7 @@ open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, 
 	return 0;
 }
 
-static int
+int
 wait_ok(int ws)
 {
 	return ws >= 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
@@ -340,7 +333,7 @@ wait_ok(int ws)
 
 /* Make sure the mapping carries a file system of the wanted kind; mkfs
  * only if it carries no signature at all. Returns the kind in *kind. */
-static int
+int
 ensure_fs(const struct vol *v, int want, int *kind, struct ipc_msg *ans)
 {
 	char type[64], out[IPC_ERRMSG_MAX + 1];
@@ -579,6 +572,8 @@ op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	int dirfd, rc;
 
 	(void)st;
+	if (s3_unstage(req, ans))
+		return;
 	if (vol_derive(r->volume_id, &v, ans))
 		return;
 	dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MUST_EXIST, 1, ans);
@@ -664,6 +659,8 @@ op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	int sfd = -1, tfd = -1;
 
 	(void)st;
+	if (s3_publish(req, ans))
+		return;
 	if (vol_derive(r->volume_id, &v, ans))
 		return;
 	sfd = open_kpath("staging_target_path", r->staging_path, KPATH_MUST_EXIST, 1, ans);
@@ -720,6 +717,8 @@ op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *
 	int tfd, rc;
 
 	(void)st;
+	if (s3_unpublish(req, ans))
+		return;
 	if (vol_derive(r->volume_id, &v, ans))
 		return;
 	for (int i = 0; i < 16; i++) {
@@ -779,6 +778,8 @@ op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans
 	int fd, rc;
 
 	(void)st;
+	if (s3_expand(req, ans))
+		return;
 	if (vol_derive(r->volume_id, &v, ans))
 		return;
 	if (r->new_size > MAX_CAPACITY) {
@@ -867,6 +868,8 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	int fd, m;
 
 	(void)st;
+	if (s3_stats(req, ans))
+		return;
 	if (vol_derive(r->volume_id, &v, ans))
 		return;
 	if (kpath_check(privd_cfg.kubelet_root, r->volume_path, why, sizeof(why))) {

@@ -1,0 +1,1119 @@
+/* privd's handlers for S3 volumes (see s3_volume.h).
+ *
+ * State lives in three places, each re-checked rather than trusted:
+ *  - the mount table: the staging path holds a FUSE mount of type
+ *    fuse.rclone whose source is "<vfs name>:" (contract item 16);
+ *  - a record per staged volume on the encrypted cache volume
+ *    (lcw-volumes/<id>): the STAGE_S3 request without its passphrase,
+ *    encoded with the IPC codec and checked by it when read back, so a
+ *    restarted privd knows what to re-establish and where the secrets are;
+ *  - this process's table: the sealed config memfd and the rclone pid.
+ * No secret is ever written to a file: rclone reads its config from the
+ * memfd, and after a privd restart the secrets are read from the API
+ * again. */
+#define _GNU_SOURCE
+#include "s3_volume.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "k8s_client.h"
+#include "keyed_lock.h"
+#include "log.h"
+#include "mountops.h"
+#include "privd.h"
+#include "rclone_conf.h"
+#include "s3_params.h"
+#include "s3_purge.h"
+#include "vfs_cache.h"
+#include "vol.h"
+#include "volparams.h"
+
+#define MAX_S3_VOLUMES 512
+#define MOUNT_WAIT_MS 30000
+#define DRAIN_MAX_MS 90000 /* inside the frontend's 2-minute deadline */
+#define RECORD_DIR "lcw-volumes"
+#define FUSE_TYPE "fuse.rclone"
+#define LCW_DRIVER "lukscryptwalker.csi.k8s.io"
+
+struct s3v {
+	int used;
+	struct ipc_stage_s3_req rec; /* passphrase fields always empty */
+	char vfs[IPC_VFSNAME_MAX + 1];
+	int conf_fd; /* sealed memfd, -1 after a privd restart */
+	int pid;     /* rclone we started: > 0; 0 none; -1 adopted from before */
+	int exited;  /* that rclone exited */
+	int wstatus;
+	int unstaging;
+	uint64_t retry_at_ns; /* supervisor backoff */
+	unsigned failures;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct s3v vols[MAX_S3_VOLUMES];
+static int wake;
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static void
+s3_audit(const char *id, const char *op, const char *p1, const char *p2, int rc, uint64_t t0,
+	 const char *detail)
+{
+	audit_write(&(struct audit_rec){ .op = op, .volume_id = id, .paths = { p1, p2, NULL },
+		.ok = rc >= 0, .err = rc < 0 ? -rc : 0, .start_ns = t0, .detail = detail });
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+/* Callers hold mu. */
+static struct s3v *
+find_locked(const char *id)
+{
+	for (int i = 0; i < MAX_S3_VOLUMES; i++)
+		if (vols[i].used && strcmp(vols[i].rec.volume_id, id) == 0)
+			return &vols[i];
+	return NULL;
+}
+
+static struct s3v *
+add_locked(const struct ipc_stage_s3_req *rec)
+{
+	struct s3v *e = find_locked(rec->volume_id);
+	for (int i = 0; e == NULL && i < MAX_S3_VOLUMES; i++)
+		if (!vols[i].used) {
+			e = &vols[i];
+			memset(e, 0, sizeof(*e));
+			e->conf_fd = -1;
+		}
+	if (e == NULL)
+		return NULL;
+	e->used = 1;
+	e->rec = *rec;
+	e->rec.passphrase_len = 0;
+	explicit_bzero(e->rec.passphrase, sizeof(e->rec.passphrase));
+	snprintf(e->vfs, sizeof(e->vfs), "%s", rec->volume_id);
+	return e;
+}
+
+static void
+drop_locked(struct s3v *e)
+{
+	if (e->conf_fd >= 0)
+		close(e->conf_fd);
+	memset(e, 0, sizeof(*e));
+	e->conf_fd = -1;
+}
+
+void
+s3_rclone_exited(int pid, int wstatus)
+{
+	pthread_mutex_lock(&mu);
+	for (int i = 0; i < MAX_S3_VOLUMES; i++)
+		if (vols[i].used && vols[i].pid == pid) {
+			vols[i].exited = 1;
+			vols[i].wstatus = wstatus;
+			vols[i].pid = 0;
+			if (!vols[i].unstaging)
+				log_warn("rclone of volume %s (pid %d) exited; re-establishing its mount",
+					 vols[i].rec.volume_id, pid);
+		}
+	wake = 1;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+}
+
+/* ---- mounts ---------------------------------------------------------------- */
+
+enum mstate { M_NONE = 0, M_LIVE = 1, M_DEAD = 2, M_FOREIGN = 3 };
+
+/* What is mounted at path, for the volume whose rclone remote is vfs. */
+static enum mstate
+mount_state(const char *path, const char *vfs, struct mnt_info *mi)
+{
+	char src[IPC_VFSNAME_MAX + 2];
+	struct statvfs sv;
+	int m = mnt_find_by_target(path, mi);
+
+	if (m <= 0)
+		return M_NONE;
+	snprintf(src, sizeof(src), "%s:", vfs);
+	if (strcmp(mi->fstype, FUSE_TYPE) || strcmp(mi->source, src))
+		return M_FOREIGN;
+	return statvfs(path, &sv) == 0 ? M_LIVE : M_DEAD;
+}
+
+/* Is path's top mount an rclone mount of volume id (whatever its state)? */
+static int
+is_our_fuse(const char *id, const char *path, struct mnt_info *mi)
+{
+	if (mnt_find_by_target(path, mi) != 1 || strcmp(mi->fstype, FUSE_TYPE))
+		return 0;
+	size_t n = strlen(mi->source);
+	if (n < 2 || mi->source[n - 1] != ':')
+		return 0;
+	char vfs[IPC_VFSNAME_MAX + 1];
+	if (n - 1 >= sizeof(vfs))
+		return 0;
+	memcpy(vfs, mi->source, n - 1);
+	vfs[n - 1] = '\0';
+	return rclone_vfs_name_valid(vfs, id) == 0;
+}
+
+/* ---- records on the cache volume ------------------------------------------- */
+
+static int
+record_dirfd(int create)
+{
+	int cfd = vfs_cache_dirfd();
+	if (cfd < 0)
+		return -1;
+	if (create && mkdirat(cfd, RECORD_DIR, 0700) && errno != EEXIST)
+		return -1;
+	return openat(cfd, RECORD_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+static int
+record_write(const struct ipc_stage_s3_req *r)
+{
+	static struct ipc_msg m; /* large; callers hold the volume's lock */
+	static pthread_mutex_t wmu = PTHREAD_MUTEX_INITIALIZER;
+	uint8_t buf[IPC_MAX_DATAGRAM];
+	size_t len;
+	char tmp[IPC_VOLID_MAX + 16];
+	int rc = -1, dfd, fd = -1;
+
+	pthread_mutex_lock(&wmu);
+	memset(&m, 0, sizeof(m));
+	m.type = IPC_REQ_STAGE_S3;
+	m.id = 1;
+	m.u.stage_s3 = *r;
+	m.u.stage_s3.passphrase_len = 0;
+	explicit_bzero(m.u.stage_s3.passphrase, sizeof(m.u.stage_s3.passphrase));
+	if (ipc_encode(&m, buf, sizeof(buf), &len) || (dfd = record_dirfd(1)) < 0) {
+		pthread_mutex_unlock(&wmu);
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", r->volume_id);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0 && write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0 &&
+	    renameat(dfd, tmp, dfd, r->volume_id) == 0)
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlinkat(dfd, tmp, 0);
+	close(dfd);
+	pthread_mutex_unlock(&wmu);
+	return rc;
+}
+
+static void
+record_remove(const char *id)
+{
+	int dfd = record_dirfd(0);
+	if (dfd >= 0) {
+		unlinkat(dfd, id, 0);
+		close(dfd);
+	}
+}
+
+static int
+record_exists(const char *id)
+{
+	int dfd = record_dirfd(0), ok = 0;
+	if (dfd >= 0) {
+		ok = faccessat(dfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+		close(dfd);
+	}
+	return ok;
+}
+
+/* Read every record into the table (after a privd start). */
+static void
+records_load(void)
+{
+	static struct ipc_msg m;
+	uint8_t buf[IPC_MAX_DATAGRAM];
+	struct dirent *de;
+	int dfd = record_dirfd(0);
+
+	if (dfd < 0)
+		return;
+	DIR *d = fdopendir(dfd);
+	if (d == NULL) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || volid_valid(de->d_name))
+			continue;
+		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0 || ipc_decode(buf, (size_t)n, IPC_FROM_FRONTEND, &m) ||
+		    m.type != IPC_REQ_STAGE_S3 || strcmp(m.u.stage_s3.volume_id, de->d_name)) {
+			log_warn("S3 volume record %s is unreadable; ignored", de->d_name);
+			continue;
+		}
+		pthread_mutex_lock(&mu);
+		if (find_locked(de->d_name) == NULL) {
+			struct s3v *e = add_locked(&m.u.stage_s3);
+			if (e) {
+				struct mnt_info mi;
+				e->pid = mount_state(e->rec.staging_path, e->vfs, &mi) == M_LIVE ? -1 : 0;
+				log_info("S3 volume %s was staged at %s before this start; %s",
+					 e->rec.volume_id, e->rec.staging_path,
+					 e->pid ? "its mount is live" : "re-establishing its mount");
+			}
+		}
+		pthread_mutex_unlock(&mu);
+	}
+	closedir(d);
+}
+
+/* Remove a tree below dirfd without following symlinks (rclone's cache
+ * of one volume, once everything in it is uploaded). */
+static void
+rm_tree_at(int parent, const char *name, int depth)
+{
+	if (depth > 64)
+		return;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		DIR *d = fdopendir(fd);
+		struct dirent *de;
+		if (d == NULL) {
+			close(fd);
+			return;
+		}
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			if (de->d_type == DT_DIR)
+				rm_tree_at(dirfd(d), de->d_name, depth + 1);
+			else
+				unlinkat(dirfd(d), de->d_name, 0);
+		}
+		closedir(d);
+		unlinkat(parent, name, AT_REMOVEDIR);
+	} else {
+		unlinkat(parent, name, 0);
+	}
+}
+
+static void
+cache_forget(const char *vfs)
+{
+	int cfd = vfs_cache_dirfd();
+	if (cfd < 0)
+		return;
+	const char *sub[] = { "vfs", "vfsMeta" };
+	for (int i = 0; i < 2; i++) {
+		int d = openat(cfd, sub[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (d >= 0) {
+			rm_tree_at(d, vfs, 0);
+			close(d);
+		}
+	}
+}
+
+/* ---- secrets ---------------------------------------------------------------- */
+
+static uint32_t
+k8s_class(int rc)
+{
+	switch (rc) {
+	case K8S_ERR_NOT_FOUND: return IPC_EC_NOT_FOUND;
+	case K8S_ERR_KEY_MISSING: return IPC_EC_INVALID;
+	case K8S_ERR_FORBIDDEN:
+	case K8S_ERR_UNAUTHORIZED: return IPC_EC_PERMISSION;
+	case K8S_ERR_INVALID_ARG:
+	case K8S_ERR_VALUE_TOO_LARGE: return IPC_EC_INVALID;
+	default: return IPC_EC_UNAVAILABLE;
+	}
+}
+
+static int
+need_api(const char *what, struct ipc_msg *ans)
+{
+	if (privd_k8s)
+		return 0;
+	privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+			   "%s, but this node has no Kubernetes API access configured", what);
+	return -1;
+}
+
+/* The S3 credentials Secret named by s3-secret-namespace/-name. */
+static int
+fetch_s3_secret(const char *ns, const char *name, struct s3_secret *sec, struct ipc_msg *ans)
+{
+	struct lcw_secret v = { 0 };
+	char err[512];
+	int rc = -1;
+
+	if (need_api("S3 volumes read their S3 Secret from the API", ans))
+		return -1;
+	if (secret_alloc(&v)) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
+		return -1;
+	}
+	const char *const *lists[] = { s3_secret_required_keys, s3_secret_optional_keys };
+	for (int l = 0; l < 2; l++)
+		for (const char *const *k = lists[l]; *k; k++) {
+			int r = k8s_get_secret_value(privd_k8s, ns, name, *k, &v, err, sizeof(err));
+			if (r == K8S_ERR_KEY_MISSING && l == 1)
+				continue;
+			if (r != K8S_OK) {
+				privd_answer_error(ans, k8s_class(r), 0, "S3 Secret %s/%s: %s", ns, name,
+						   err);
+				goto out;
+			}
+			if (s3_secret_set(sec, *k, v.bytes, v.len, err, sizeof(err)) < 0) {
+				privd_answer_error(ans, IPC_EC_INVALID, 0, "S3 Secret %s/%s: %s", ns,
+						   name, err);
+				goto out;
+			}
+		}
+	if (s3_secret_check(sec, err, sizeof(err))) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "S3 Secret %s/%s: %s", ns, name, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	secret_free(&v);
+	return rc;
+}
+
+/* The crypt passphrase, whole (rclone crypt does not cut at a newline):
+ * from the request, from the hardened-mode Secret, or, after a restart in
+ * node-stage-secret mode, from the Secret the PV's nodeStageSecretRef
+ * names (the provisioner copies the StorageClass's reference there). */
+static int
+fetch_passphrase(const struct ipc_stage_s3_req *r, const uint8_t *given, size_t glen,
+		 struct lcw_secret *pass, struct ipc_msg *ans)
+{
+	char err[512], ns[IPC_K8S_NS_MAX + 1], name[IPC_K8S_NAME_MAX + 1];
+	const char *key;
+	int rc;
+
+	if (glen) {
+		if (secret_set(pass, given, glen)) {
+			privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
+			return -1;
+		}
+		return 0;
+	}
+	if (need_api("the passphrase of this S3 volume must be read from the API", ans))
+		return -1;
+	if (r->secret_name[0]) {
+		snprintf(ns, sizeof(ns), "%s", r->secret_namespace);
+		snprintf(name, sizeof(name), "%s", r->secret_name);
+		key = r->secret_key;
+	} else {
+		int found = 0;
+		rc = k8s_pv_stage_secret_ref(privd_k8s, LCW_DRIVER, r->volume_id, ns, sizeof(ns), name,
+					     sizeof(name), &found, err, sizeof(err));
+		if (rc != K8S_OK) {
+			privd_answer_error(ans, k8s_class(rc), 0,
+					   "cannot find the PV of volume %s: %s", r->volume_id, err);
+			return -1;
+		}
+		if (!found || !name[0]) {
+			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+					   "volume %s: no PV with a nodeStageSecretRef, so its passphrase "
+					   "cannot be found again", r->volume_id);
+			return -1;
+		}
+		key = r->passphrase_key[0] ? r->passphrase_key : "passphrase";
+	}
+	rc = k8s_get_secret_value(privd_k8s, ns, name, key, pass, err, sizeof(err));
+	if (rc != K8S_OK) {
+		privd_answer_error(ans, k8s_class(rc), 0, "passphrase Secret %s/%s: %s", ns, name, err);
+		return -1;
+	}
+	if (pass->len == 0) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "passphrase Secret %s/%s key %s is empty", ns,
+				   name, key);
+		return -1;
+	}
+	return 0;
+}
+
+/* S3 errors found by the probe, as the classes kubelet sees. */
+static uint32_t
+s3_class(int rc)
+{
+	switch (rc) {
+	case S3_ERR_AUTH: return IPC_EC_PERMISSION;
+	case S3_ERR_NO_SUCH_BUCKET: return IPC_EC_PRECONDITION;
+	case S3_ERR_WRONG_REGION:
+	case S3_ERR_INVALID_ARG: return IPC_EC_INVALID;
+	default: return IPC_EC_UNAVAILABLE;
+	}
+}
+
+/* Build the sealed config memfd of one volume: secrets, probe, config. */
+static int
+make_config(const struct ipc_stage_s3_req *r, const char *vfs, const uint8_t *given, size_t glen,
+	    int probe, int *conf_fd, struct ipc_msg *ans)
+{
+	struct lcw_secret pass = { 0 };
+	struct s3_secret sec;
+	struct s3_vol_params p;
+	struct lcw_lockbuf b = { 0 };
+	char err[512];
+	int rc = -1, fd = -1;
+
+	*conf_fd = -1;
+	if (s3_secret_init(&sec) || secret_alloc(&pass)) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the keys");
+		goto out;
+	}
+	if (s3_params_from_tuning(&r->t, &p)) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid rclone tuning");
+		goto out;
+	}
+	if (fetch_passphrase(r, given, glen, &pass, ans) ||
+	    fetch_s3_secret(r->s3_namespace, r->s3_name, &sec, ans))
+		goto out;
+	if (probe) {
+		uint64_t t0 = audit_now_ns();
+		struct s3_purge_opts po = { .connect_timeout_ms = 5000, .timeout_ms = 20000,
+					    .total_timeout_ms = 30000 };
+		int pr = s3_probe_volume(&sec, r->prefix, r->volume_id, &po, err, sizeof(err));
+		s3_audit(r->volume_id, "s3_probe", NULL, NULL, pr == S3_OK ? 0 : -EIO, t0,
+			 pr == S3_OK ? sec.bucket : err);
+		if (pr != S3_OK) {
+			privd_answer_error(ans, s3_class(pr), 0, "S3 (Secret %s/%s): %s", r->s3_namespace,
+					   r->s3_name, err);
+			goto out;
+		}
+	}
+	if (lockbuf_alloc(&b, RCLONE_CONF_BUF_SIZE) ||
+	    rclone_conf_build(vfs, r->volume_id, &p, &sec, &pass, &b, err, sizeof(err))) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, 0, "rclone config: %s",
+				   b.p ? err : "cannot lock memory");
+		goto out;
+	}
+	/* A sealed memfd: rclone reopens it as /proc/self/fd/3; nobody can
+	 * change it afterwards, and it never touches a disk. */
+	fd = memfd_create("lcw-rclone-conf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || write(fd, b.p, b.len) != (ssize_t)b.len ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "rclone config memfd: %s",
+				   strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		goto out;
+	}
+	*conf_fd = fd;
+	rc = 0;
+out:
+	lockbuf_free(&b);
+	s3_secret_free(&sec);
+	secret_free(&pass);
+	return rc;
+}
+
+/* ---- starting rclone ------------------------------------------------------ */
+
+static int
+start_rclone(struct s3v *e, struct ipc_msg *ans)
+{
+	struct ipc_run_rclone_req rr;
+	struct mnt_info mi;
+	char err[256];
+
+	memset(&rr, 0, sizeof(rr));
+	snprintf(rr.volume_id, sizeof(rr.volume_id), "%s", e->rec.volume_id);
+	snprintf(rr.vfs_name, sizeof(rr.vfs_name), "%s", e->vfs);
+	snprintf(rr.mountpoint, sizeof(rr.mountpoint), "%s", e->rec.staging_path);
+	snprintf(rr.cache_dir, sizeof(rr.cache_dir), "%s", privd_cfg.vfs_cache_mount);
+	rr.has_fs_group = e->rec.has_fs_group;
+	rr.fs_group = e->rec.fs_group;
+	rr.capacity = e->rec.capacity;
+	rr.t = e->rec.t;
+
+	pthread_mutex_lock(&mu);
+	e->exited = 0;
+	pthread_mutex_unlock(&mu);
+	int pid = privd_spawn_rclone(&rr, e->conf_fd, err, sizeof(err));
+	if (pid <= 0) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, 0, "cannot start rclone: %s", err);
+		return -1;
+	}
+	pthread_mutex_lock(&mu);
+	if (!e->exited)
+		e->pid = pid;
+	pthread_mutex_unlock(&mu);
+
+	uint64_t t0 = audit_now_ns(), end = mono_ns() + (uint64_t)MOUNT_WAIT_MS * 1000000u;
+	while (mono_ns() < end) {
+		pthread_mutex_lock(&mu);
+		int gone = e->exited, ws = e->wstatus;
+		pthread_mutex_unlock(&mu);
+		if (mount_state(e->rec.staging_path, e->vfs, &mi) == M_LIVE) {
+			s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, e->rec.staging_path, 0, t0,
+				 FUSE_TYPE);
+			return 0;
+		}
+		if (gone) {
+			s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, e->rec.staging_path, -EIO,
+				 t0, "rclone exited");
+			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+					   "rclone exited (%s %d) before its mount of volume %s "
+					   "appeared; its messages are in the driver log",
+					   WIFSIGNALED(ws) ? "signal" : "status",
+					   WIFSIGNALED(ws) ? WTERMSIG(ws) : WEXITSTATUS(ws),
+					   e->rec.volume_id);
+			return -1;
+		}
+		sleep_ms(100);
+	}
+	kill(pid, SIGTERM);
+	s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, e->rec.staging_path, -ETIMEDOUT, t0,
+		 "no mount");
+	privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+			   "the rclone mount of volume %s did not appear within %d s",
+			   e->rec.volume_id, MOUNT_WAIT_MS / 1000);
+	return -1;
+}
+
+/* Remove dead FUSE mounts of this volume stacked at path. */
+static void
+clear_dead(const struct s3v *e, const char *path)
+{
+	struct mnt_info mi;
+	for (int i = 0; i < 8 && mount_state(path, e->vfs, &mi) == M_DEAD; i++) {
+		uint64_t t0 = audit_now_ns();
+		int rc = mnt_detach(path);
+		s3_audit(e->rec.volume_id, "detach_dead_fuse", path, NULL, rc, t0, NULL);
+		if (rc)
+			break;
+	}
+}
+
+/* ---- stage ---------------------------------------------------------------- */
+
+/* STAGE_S3: mount the volume's rclone crypt remote at the staging path.
+ * Safe: the staging path is below the kubelet root and opened without
+ * symlinks; the S3 location and remote names derive from the validated id
+ * and prefix; credentials go only into a sealed memfd rclone reads; the
+ * bucket is probed before anything is mounted; the cache is on the node's
+ * dm-crypt cache volume. */
+void
+op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_stage_s3_req *r = &req->u.stage_s3;
+	struct s3_vol_params p;
+	struct mnt_info mi;
+	char why[160];
+	int dirfd, conf_fd = -1;
+	struct s3v *e;
+
+	(void)st;
+	if (volid_valid(r->volume_id) || s3_params_from_tuning(&r->t, &p) ||
+	    s3_prefix_valid(r->prefix, why, sizeof(why)) || !r->s3_name[0] || !r->s3_namespace[0] ||
+	    (r->passphrase_len == 0) == (r->secret_name[0] == '\0')) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid S3 stage parameters");
+		return;
+	}
+	if ((dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
+		return;
+	close(dirfd);
+
+	enum mstate ms = mount_state(r->staging_path, r->volume_id, &mi);
+	pthread_mutex_lock(&mu);
+	e = find_locked(r->volume_id);
+	int have_conf = e && e->conf_fd >= 0;
+	char elsewhere[IPC_PATH_MAX + 1] = "";
+	if (e && strcmp(e->rec.staging_path, r->staging_path))
+		snprintf(elsewhere, sizeof(elsewhere), "%s", e->rec.staging_path);
+	pthread_mutex_unlock(&mu);
+	if (elsewhere[0] && mount_state(elsewhere, r->volume_id, &mi) != M_NONE) {
+		privd_answer_error(ans, IPC_EC_EXISTS, 0, "volume %s is already staged at %s",
+				   r->volume_id, elsewhere);
+		return;
+	}
+	if (ms == M_LIVE && have_conf) {
+		ans->type = IPC_ANS_STAGE_S3; /* already staged */
+		return;
+	}
+	if (ms == M_FOREIGN) {
+		privd_answer_error(ans, IPC_EC_EXISTS, 0, "staging path %s already holds a mount of %s",
+				   r->staging_path, mi.source);
+		return;
+	}
+	if (vfs_cache_ensure(ans))
+		return;
+	if (make_config(r, r->volume_id, r->passphrase, r->passphrase_len, ms != M_LIVE, &conf_fd,
+			ans))
+		return;
+	pthread_mutex_lock(&mu);
+	e = add_locked(r);
+	if (e) {
+		if (e->conf_fd >= 0)
+			close(e->conf_fd);
+		e->conf_fd = conf_fd;
+		e->unstaging = 0;
+		e->failures = 0;
+	}
+	pthread_mutex_unlock(&mu);
+	if (e == NULL) {
+		close(conf_fd);
+		privd_answer_error(ans, IPC_EC_EXHAUSTED, 0, "too many S3 volumes on this node");
+		return;
+	}
+	if (record_write(r)) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno,
+				   "cannot record the volume on the cache volume: %s", strerror(errno));
+		goto fail;
+	}
+	if (ms == M_LIVE) {
+		/* A mount that survived a privd restart: adopt it, now with
+		 * the secrets to restart it if it dies. */
+		ans->type = IPC_ANS_STAGE_S3;
+		return;
+	}
+	clear_dead(e, r->staging_path);
+	if (start_rclone(e, ans))
+		goto fail;
+	ans->type = IPC_ANS_STAGE_S3;
+	return;
+fail:
+	pthread_mutex_lock(&mu);
+	int pid = e->pid;
+	drop_locked(e);
+	pthread_mutex_unlock(&mu);
+	if (pid > 0)
+		kill(pid, SIGTERM);
+	if (is_our_fuse(r->volume_id, r->staging_path, &mi))
+		mnt_detach(r->staging_path);
+	record_remove(r->volume_id);
+}
+
+/* ---- unstage ---------------------------------------------------------------- */
+
+/* UNSTAGE of an S3 volume: wait until rclone has uploaded every written
+ * file, then unmount; refuse (retryably) otherwise, so that no other node
+ * mounts the prefix while uploads are in flight. Safe: unmounts only this
+ * volume's own rclone mount; removes only this volume's cache entries,
+ * and only after they are all uploaded. */
+int
+s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_unstage_req *r = &req->u.unstage;
+	struct mnt_info mi;
+	char vfs[IPC_VFSNAME_MAX + 1], err[256];
+	unsigned long dirty = 0;
+	uint64_t write_back_ns = S3P_DEFAULT_WRITE_BACK_NS;
+	struct s3v *e;
+
+	int ours = is_our_fuse(r->volume_id, r->staging_path, &mi);
+	pthread_mutex_lock(&mu);
+	e = find_locked(r->volume_id);
+	if (e) {
+		e->unstaging = 1;
+		write_back_ns = e->rec.t.write_back_ns;
+	}
+	pthread_mutex_unlock(&mu);
+	if (!ours && e == NULL) {
+		if (vfs_cache_dirfd() < 0 || !record_exists(r->volume_id))
+			return 0; /* not an S3 volume here */
+	}
+	if (vfs_cache_ensure(ans))
+		goto keep;
+	snprintf(vfs, sizeof(vfs), "%s", r->volume_id);
+
+	uint64_t t0 = audit_now_ns();
+	uint64_t bound = write_back_ns / 1000000u + 60000u;
+	if (bound > DRAIN_MAX_MS)
+		bound = DRAIN_MAX_MS;
+	uint64_t end = mono_ns() + bound * 1000000u;
+	for (;;) {
+		enum mstate ms = mount_state(r->staging_path, vfs, &mi);
+		if (rclone_cache_dirty(vfs_cache_dirfd(), vfs, &dirty, err, sizeof(err))) {
+			privd_answer_error(ans, IPC_EC_INTERNAL, 0, "upload queue of %s: %s",
+					   r->volume_id, err);
+			goto keep;
+		}
+		if (dirty == 0)
+			break;
+		if (ms != M_LIVE) {
+			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+					   "volume %s has %lu file(s) not yet uploaded and its rclone "
+					   "is not running; privd is re-establishing the mount, retry",
+					   r->volume_id, dirty);
+			goto keep;
+		}
+		if (mono_ns() >= end) {
+			char d[64];
+			snprintf(d, sizeof(d), "%lu queued", dirty);
+			s3_audit(r->volume_id, "drain_uploads", r->staging_path, NULL, -ETIMEDOUT, t0,
+				 d);
+			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+					   "volume %s still has %lu file(s) queued for upload after %llu "
+					   "s; not unmounting while uploads are pending, retry",
+					   r->volume_id, dirty, (unsigned long long)bound / 1000);
+			goto keep;
+		}
+		sleep_ms(250);
+	}
+	s3_audit(r->volume_id, "drain_uploads", r->staging_path, NULL, 0, t0, "queue empty");
+
+	/* Unmount: strict for a live mount (busy is an error), a detach for a
+	 * dead one (its data is all in the cache, and uploaded). */
+	for (int i = 0; i < 8; i++) {
+		enum mstate ms = mount_state(r->staging_path, vfs, &mi);
+		if (ms == M_NONE || ms == M_FOREIGN)
+			break;
+		t0 = audit_now_ns();
+		int rc = ms == M_LIVE ? mnt_unmount(r->staging_path) : mnt_detach(r->staging_path);
+		s3_audit(r->volume_id, "unmount", r->staging_path, NULL, rc, t0, FUSE_TYPE);
+		if (rc) {
+			privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
+					   "cannot unmount %s: %s", r->staging_path, strerror(-rc));
+			goto keep;
+		}
+	}
+	/* rclone exits by itself once its mount is gone. */
+	for (int i = 0; i < 100; i++) {
+		pthread_mutex_lock(&mu);
+		int pid = e ? e->pid : 0;
+		pthread_mutex_unlock(&mu);
+		if (pid <= 0)
+			break;
+		if (i == 99)
+			kill(pid, SIGTERM);
+		sleep_ms(100);
+	}
+	cache_forget(vfs);
+	record_remove(r->volume_id);
+	pthread_mutex_lock(&mu);
+	if ((e = find_locked(r->volume_id)) != NULL)
+		drop_locked(e);
+	pthread_mutex_unlock(&mu);
+	ans->type = IPC_ANS_UNSTAGE;
+	return 1;
+keep:
+	pthread_mutex_lock(&mu);
+	if ((e = find_locked(r->volume_id)) != NULL)
+		e->unstaging = 0;
+	wake = 1;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	return 1;
+}
+
+/* ---- publish / unpublish / expand / stats ------------------------------ */
+
+static int
+known_s3(const char *id)
+{
+	pthread_mutex_lock(&mu);
+	int k = find_locked(id) != NULL;
+	pthread_mutex_unlock(&mu);
+	return k;
+}
+
+/* PUBLISH of an S3 volume: bind its live rclone mount to the target.
+ * Safe: the source must be this volume's own live rclone mount (never the
+ * empty directory under a dead one); both paths are below the kubelet root
+ * and the target is opened without symlinks; read-only as a read-only
+ * bind. */
+int
+s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_publish_req *r = &req->u.publish;
+	struct mnt_info mi, ti;
+	char err[256];
+	const char *id = r->volume_id;
+
+	if (!is_our_fuse(id, r->staging_path, &mi))
+		return known_s3(id) ? (privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+				       "the S3 mount of volume %s is being re-established; retry",
+				       id), 1)
+				    : 0;
+	if (mount_state(r->staging_path, id, &mi) != M_LIVE) {
+		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+				   "the S3 mount of volume %s is not answering; privd is "
+				   "re-establishing it, retry", id);
+		return 1;
+	}
+	int tfd = open_kpath("target_path", r->target_path, KPATH_MKDIR, 0, ans);
+	if (tfd < 0)
+		return 1;
+	close(tfd);
+	enum mstate ts = mount_state(r->target_path, id, &ti);
+	if (ts == M_LIVE) {
+		if (!!ti.readonly == !!r->readonly)
+			ans->type = IPC_ANS_PUBLISH;
+		else
+			privd_answer_error(ans, IPC_EC_EXISTS, 0, "volume %s is already published at %s %s",
+					   id, r->target_path, ti.readonly ? "read-only" : "read-write");
+		return 1;
+	}
+	if (ts == M_FOREIGN) {
+		privd_answer_error(ans, IPC_EC_EXISTS, 0, "target %s already holds a mount of %s",
+				   r->target_path, ti.source);
+		return 1;
+	}
+	if (ts == M_DEAD)
+		mnt_detach(r->target_path);
+	uint64_t t0 = audit_now_ns();
+	int rc = mnt_bind(r->staging_path, r->target_path, r->readonly, err, sizeof(err));
+	s3_audit(id, "bind_mount", r->staging_path, r->target_path, rc, t0,
+		 r->readonly ? "read-only" : "read-write");
+	if (rc)
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot publish: %s", err);
+	else
+		ans->type = IPC_ANS_PUBLISH;
+	return 1;
+}
+
+/* UNPUBLISH of an S3 volume: unmount its binds at the target (a dead one
+ * by detaching), then leave the rest (the empty directory) to the common
+ * path. Safe: only mounts of this volume's rclone remote are touched. */
+int
+s3_unpublish(const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_unpublish_req *r = &req->u.unpublish;
+	struct mnt_info mi;
+	int did = 0;
+
+	for (int i = 0; i < 16 && is_our_fuse(r->volume_id, r->target_path, &mi); i++) {
+		enum mstate ms = mount_state(r->target_path, r->volume_id, &mi);
+		uint64_t t0 = audit_now_ns();
+		int rc = ms == M_LIVE ? mnt_unmount(r->target_path) : mnt_detach(r->target_path);
+		s3_audit(r->volume_id, "unmount", r->target_path, NULL, rc, t0, FUSE_TYPE);
+		if (rc) {
+			privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
+					   "cannot unmount %s: %s", r->target_path, strerror(-rc));
+			return 1;
+		}
+		did = 1;
+	}
+	(void)did;
+	return 0; /* the common path removes the directory */
+}
+
+/* EXPAND of an S3 volume: nothing to grow, the capacity is nominal. Safe:
+ * touches nothing. */
+int
+s3_expand(const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_expand_req *r = &req->u.expand;
+	struct mnt_info mi;
+
+	if (!is_our_fuse(r->volume_id, r->volume_path, &mi))
+		return 0;
+	ans->type = IPC_ANS_EXPAND;
+	ans->u.expand_ans.capacity = r->new_size;
+	return 1;
+}
+
+/* STATS of an S3 volume. Safe: read-only queries. */
+int
+s3_stats(const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	const struct ipc_stats_req *r = &req->u.stats;
+	struct ipc_stats_ans *a = &ans->u.stats_ans;
+	struct mnt_info mi;
+	struct statvfs sv;
+
+	if (!is_our_fuse(r->volume_id, r->volume_path, &mi))
+		return 0;
+	memset(a, 0, sizeof(*a));
+	ans->type = IPC_ANS_STATS;
+	if (statvfs(r->volume_path, &sv)) {
+		a->abnormal = 1;
+		snprintf(a->condition, sizeof(a->condition),
+			 "the S3 mount is not answering (%s); privd is re-establishing it",
+			 strerror(errno));
+		return 1;
+	}
+	a->bytes_total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	a->bytes_avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	a->bytes_used = (uint64_t)(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+	a->inodes_total = sv.f_files;
+	a->inodes_free = sv.f_favail;
+	a->inodes_used = sv.f_files - sv.f_ffree;
+	return 1;
+}
+
+/* ---- the supervisor ---------------------------------------------------------- */
+
+struct rebind {
+	const char *staging;
+	char targets[16][IPC_PATH_MAX + 1];
+	int ro[16];
+	int n;
+};
+
+static int
+collect_target(void *ud, const char *target, const struct mnt_info *mi)
+{
+	struct rebind *rb = ud;
+	if (strcmp(target, rb->staging) == 0 || rb->n >= 16)
+		return 0;
+	for (int i = 0; i < rb->n; i++)
+		if (strcmp(rb->targets[i], target) == 0)
+			return 0;
+	snprintf(rb->targets[rb->n], sizeof(rb->targets[0]), "%s", target);
+	rb->ro[rb->n++] = mi->readonly;
+	return 0;
+}
+
+/* Re-establish one volume's mount in place from the persistent cache, and
+ * bind it again where the dead one was published, so pods (with
+ * HostToContainer propagation) see it again. */
+static void
+recover(struct s3v *e)
+{
+	struct ipc_msg ans;
+	struct mnt_info mi;
+	char src[IPC_VFSNAME_MAX + 2], err[256];
+	struct rebind rb = { .staging = e->rec.staging_path };
+	uint64_t t0 = audit_now_ns();
+
+	memset(&ans, 0, sizeof(ans));
+	if (e->conf_fd < 0) {
+		int fd;
+		if (make_config(&e->rec, e->vfs, NULL, 0, 0, &fd, &ans))
+			goto failed;
+		pthread_mutex_lock(&mu);
+		e->conf_fd = fd;
+		pthread_mutex_unlock(&mu);
+	}
+	snprintf(src, sizeof(src), "%s:", e->vfs);
+	mnt_foreach_source(src, FUSE_TYPE, collect_target, &rb);
+	clear_dead(e, e->rec.staging_path);
+	if (start_rclone(e, &ans))
+		goto failed;
+	for (int i = 0; i < rb.n; i++) {
+		if (kpath_check(privd_cfg.kubelet_root, rb.targets[i], err, sizeof(err)))
+			continue;
+		if (mount_state(rb.targets[i], e->vfs, &mi) == M_LIVE)
+			continue;
+		mnt_detach(rb.targets[i]);
+		uint64_t t1 = audit_now_ns();
+		int rc = mnt_bind(e->rec.staging_path, rb.targets[i], rb.ro[i], err, sizeof(err));
+		s3_audit(e->rec.volume_id, "rebind_mount", e->rec.staging_path, rb.targets[i], rc, t1,
+			 rc ? err : (rb.ro[i] ? "read-only" : "read-write"));
+	}
+	s3_audit(e->rec.volume_id, "recover_mount", e->rec.staging_path, NULL, 0, t0, NULL);
+	log_info("S3 volume %s: mount re-established at %s", e->rec.volume_id,
+		 e->rec.staging_path);
+	e->failures = 0;
+	return;
+failed:
+	s3_audit(e->rec.volume_id, "recover_mount", e->rec.staging_path, NULL, -EIO, t0,
+		 ans.u.error.msg);
+	log_warn("S3 volume %s: cannot re-establish its mount yet: %s", e->rec.volume_id,
+		 ans.u.error.msg);
+	e->failures++;
+	unsigned back = e->failures > 6 ? 64 : 1u << e->failures;
+	e->retry_at_ns = mono_ns() + (uint64_t)back * 1000000000u;
+}
+
+static void
+check_all(void)
+{
+	char ids[MAX_S3_VOLUMES][IPC_VOLID_MAX + 1];
+	int n = 0;
+
+	pthread_mutex_lock(&mu);
+	for (int i = 0; i < MAX_S3_VOLUMES; i++)
+		if (vols[i].used && !vols[i].unstaging && mono_ns() >= vols[i].retry_at_ns)
+			snprintf(ids[n++], sizeof(ids[0]), "%s", vols[i].rec.volume_id);
+	pthread_mutex_unlock(&mu);
+	for (int i = 0; i < n; i++) {
+		if (keyed_trylock(ids[i]))
+			continue; /* an operation is running on it; next round */
+		pthread_mutex_lock(&mu);
+		struct s3v *e = find_locked(ids[i]);
+		pthread_mutex_unlock(&mu);
+		struct mnt_info mi;
+		if (e && !e->unstaging) {
+			enum mstate ms = mount_state(e->rec.staging_path, e->vfs, &mi);
+			struct stat sb;
+			if (ms == M_DEAD || (ms == M_NONE && stat(e->rec.staging_path, &sb) == 0))
+				recover(e);
+		}
+		keyed_unlock(ids[i]);
+	}
+}
+
+static void *
+supervisor_main(void *arg)
+{
+	int loaded = 0;
+	uint64_t next_load = 0;
+
+	(void)arg;
+	for (;;) {
+		if (!loaded && mono_ns() >= next_load) {
+			/* Volumes staged before this start: open the cache (it
+			 * needs the API for its key) and read their records. */
+			struct ipc_msg ans;
+			if (!vfs_cache_exists() || privd_k8s == NULL) {
+				loaded = 1;
+			} else if (vfs_cache_ensure(&ans) == 0) {
+				records_load();
+				loaded = 1;
+			} else {
+				log_warn("cannot open the VFS cache yet: %s", ans.u.error.msg);
+				next_load = mono_ns() + 10ull * 1000000000u;
+			}
+		}
+		check_all();
+		pthread_mutex_lock(&mu);
+		if (!wake) {
+			struct timespec dl;
+			clock_gettime(CLOCK_REALTIME, &dl);
+			dl.tv_sec += 2;
+			pthread_cond_timedwait(&cv, &mu, &dl);
+		}
+		wake = 0;
+		pthread_mutex_unlock(&mu);
+	}
+	return NULL;
+}
+
+int
+s3_supervisor_start(void)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, supervisor_main, NULL))
+		return -1;
+	pthread_detach(t);
+	return 0;
+}

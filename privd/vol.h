@@ -1,0 +1,40 @@
+/* The pieces of privd's local-volume handling that the S3 backend reuses
+ * for its node-wide VFS-cache volume (volume_ops.c). */
+#ifndef LCW_VOL_H
+#define LCW_VOL_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipc_msg.h"
+#include "kpath.h"
+#include "secmem.h"
+#include "volparams.h"
+
+/* Names and paths of one volume, all derived from its id (or, for the
+ * VFS cache, fixed by the contract). */
+struct vol {
+	const char *id;
+	char dm[VOLID_MAX + 8];
+	char mapper[VOLID_MAX + 24];
+	char dir[PATH_MAX];
+	char file[PATH_MAX];
+};
+
+void audit_step(const struct vol *v, const char *op, const char *p1, const char *p2, int rc,
+		uint64_t t0, const char *detail);
+int kpath_error(struct ipc_msg *ans, const char *what, const char *path, int rc);
+int open_kpath(const char *what, const char *path, enum kpath_leaf leaf, int missing_ok,
+	       struct ipc_msg *ans);
+void fdpath(int fd, char *out, size_t len);
+int wait_ok(int ws);
+/* 1: the mapping is active on the loop of v->file (loop set); 0: not
+ * active; -1: active on something else. */
+int mapping_is_ours(const struct vol *v, char *loop, size_t looplen);
+int create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_msg *ans);
+int open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, int *opened,
+		 int *formatted, char *loop, size_t looplen, struct ipc_msg *ans);
+int ensure_fs(const struct vol *v, int want, int *kind, struct ipc_msg *ans);
+
+#endif
