@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipc_msg.h"
+#include "volparams.h"
 #include "rclone_conf.h"
 #include "s3_params.h"
 #include "s3_purge.h"
@@ -1048,6 +1050,68 @@ test_cache_dirty(void **state)
 	}
 }
 
+/* ---- the tuning as it travels to privd and the spawner ------------------ */
+
+static void
+test_tuning_round_trip(void **state)
+{
+	static const char *const k[] = { "rclone-vfs-cache-mode", "rclone-vfs-cache-max-age",
+		"rclone-vfs-cache-max-size", "rclone-vfs-cache-poll-interval", "rclone-vfs-write-back",
+		"rclone-dir-cache-time", "rclone-attr-timeout", "rclone-vfs-read-chunk-streams" };
+	static const char *const v[] = { "writes", "1h30m", "10Gi", "500ms", "0", "2m", "1s", "4" };
+	struct s3_vol_params p, q;
+	struct ipc_s3_tuning t;
+	char err[256];
+	(void)state;
+
+	assert_int_equal(s3_params_parse(&p, k, v, 8, NULL, err, sizeof(err)), 0);
+	s3_params_to_tuning(&p, &t);
+	assert_int_equal(s3_params_from_tuning(&t, &q), 0);
+	assert_int_equal(q.cache_mode, RCLONE_CACHE_WRITES);
+	assert_true(q.cache_max_age_ns == 5400 * SEC);
+	assert_true(q.cache_max_size == 10 * GIB);
+	assert_true(q.cache_poll_ns == SEC / 2);
+	assert_true(q.write_back_ns == 0);
+	assert_true(q.dir_cache_time_ns == 120 * SEC);
+	assert_true(q.attr_timeout_ns == SEC);
+	assert_int_equal(q.read_chunk_streams, 4);
+
+	/* "off" and "unset" survive the trip. */
+	s3_params_init(&p);
+	p.cache_max_size = S3P_SIZE_OFF;
+	s3_params_to_tuning(&p, &t);
+	assert_int_equal(s3_params_from_tuning(&t, &q), 0);
+	assert_true(q.cache_max_size == S3P_SIZE_OFF);
+	assert_int_equal(q.read_chunk_streams, -1);
+
+	/* The receiving side checks again. */
+	struct ipc_s3_tuning bad = t;
+	bad.cache_mode = 4;
+	assert_int_equal(s3_params_from_tuning(&bad, &q), -1);
+	bad = t;
+	bad.cache_poll_ns = 0;
+	assert_int_equal(s3_params_from_tuning(&bad, &q), -1);
+	bad = t;
+	bad.chunk_streams = S3P_CHUNK_STREAMS_MAX + 1;
+	bad.has_chunk_streams = 1;
+	assert_int_equal(s3_params_from_tuning(&bad, &q), -1);
+	bad = t;
+	bad.cache_max_size = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(s3_params_from_tuning(&bad, &q), -1);
+}
+
+/* The cache volume's mapping is luks-vfs-cache: no CSI volume may be
+ * called "vfs-cache", or its mapping would be the cache's. */
+static void
+test_cache_id_reserved(void **state)
+{
+	(void)state;
+	assert_int_equal(volid_valid(VFS_CACHE_ID), -1);
+	assert_int_equal(volid_valid("vfs-cache2"), 0);
+	assert_int_equal(volid_valid("pvc-vfs-cache"), 0);
+	assert_int_equal(rclone_vfs_name_valid("vfs-cache", "vfs-cache"), -1);
+}
+
 int
 main(void)
 {
@@ -1072,6 +1136,8 @@ main(void)
 		cmocka_unit_test(test_uri_and_query),
 		cmocka_unit_test(test_purge_refuses),
 		cmocka_unit_test(test_cache_dirty),
+		cmocka_unit_test(test_tuning_round_trip),
+		cmocka_unit_test(test_cache_id_reserved),
 	};
 	return cmocka_run_group_tests_name("s3_params", tests, NULL, NULL);
 }

@@ -295,6 +295,32 @@ test_kubelet_and_kdf(void **state)
 }
 
 /* Builds "unix://" + "/" + filler to make a path of exactly n bytes. */
+/* S3 backend flags: the original's --vfs-cache-size in rclone size syntax,
+ * our cache and rclone locations. */
+static void
+test_vfs_cache(void **state)
+{
+	(void)state;
+	OK("--nodeid=n1");
+	assert_string_equal(fl.vfs_cache_root, "/var/lib/lukscrypt-vfs-cache");
+	assert_string_equal(fl.vfs_cache_mount, "/run/lukscryptwalker/vfs-cache");
+	assert_string_equal(fl.rclone_path, "/usr/bin/rclone");
+	assert_true(fl.vfs_cache_bytes == 20ULL << 30);
+	OK("--nodeid=n1", "--vfs-cache-size=10Gi", "--vfs-cache-root=/c", "--vfs-cache-mount=/m");
+	assert_true(fl.vfs_cache_bytes == 10ULL << 30);
+	assert_string_equal(fl.vfs_cache_root, "/c");
+	assert_string_equal(fl.vfs_cache_mount, "/m");
+	OK("--nodeid=n1", "-vfs-cache-size", "512M");
+	assert_true(fl.vfs_cache_bytes == 512ULL << 20);
+	BAD("--vfs-cache-size", "--nodeid=n1", "--vfs-cache-size=10GB");
+	BAD("--vfs-cache-size", "--nodeid=n1", "--vfs-cache-size=lots");
+	BAD("--vfs-cache-size", "--nodeid=n1", "--vfs-cache-size=1M");
+	BAD("--vfs-cache-size", "--nodeid=n1", "--vfs-cache-size=off");
+	BAD("absolute", "--nodeid=n1", "--vfs-cache-root=relative");
+	BAD("absolute", "--nodeid=n1", "--vfs-cache-mount=/a/../b");
+	BAD("absolute", "--nodeid=n1", "--rclone-path=/usr/bin/");
+}
+
 static void
 make_endpoint(char *buf, size_t n)
 {
@@ -375,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_kubelet_and_kdf),
 		cmocka_unit_test(test_endpoint_socket_path),
+		cmocka_unit_test(test_vfs_cache),
 	};
 	return cmocka_run_group_tests_name("flags", tests, NULL, NULL);
 }
