@@ -21,6 +21,7 @@
 #include "s3_purge.h"
 
 #define SEC 1000000000ULL
+#undef GIB
 #define GIB (1024LL * 1024LL * 1024LL)
 
 /* ---- durations --------------------------------------------------------- */
