@@ -15,6 +15,7 @@
 #include "s3_volume.h"
 
 #include <dirent.h>
+#include <json-c/json.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -89,6 +90,39 @@ s3_audit(const char *id, const char *op, const char *p1, const char *p2, int rc,
 		.ok = rc >= 0, .err = rc < 0 ? -rc : 0, .start_ns = t0, .detail = detail });
 }
 
+/* ---- rclone remote names --------------------------------------------------- */
+
+/* The Go driver's cache names a volume's remote "<id>" or, after it had to
+ * bump a generation, "<id>.g<N>", recorded in .vfs-names.json at the cache
+ * root (contract item 18). Writes it left pending sit under that name, so
+ * honour the record; every new volume is "<id>". */
+static void
+vfs_name_for(const char *id, char *out, size_t outlen)
+{
+	char buf[65536];
+	int cfd = vfs_cache_dirfd();
+
+	snprintf(out, outlen, "%s", id);
+	if (cfd < 0)
+		return;
+	int fd = openat(cfd, ".vfs-names.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	json_object *root = json_tokener_parse(buf), *v;
+	if (root && json_object_is_type(root, json_type_object) &&
+	    json_object_object_get_ex(root, id, &v) && json_object_is_type(v, json_type_string)) {
+		const char *name = json_object_get_string(v);
+		if (rclone_vfs_name_valid(name, id) == 0 && strlen(name) < outlen)
+			snprintf(out, outlen, "%s", name);
+	}
+	json_object_put(root);
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 /* Callers hold mu. */
@@ -117,7 +151,7 @@ add_locked(const struct ipc_stage_s3_req *rec)
 	e->rec = *rec;
 	e->rec.passphrase_len = 0;
 	explicit_bzero(e->rec.passphrase, sizeof(e->rec.passphrase));
-	snprintf(e->vfs, sizeof(e->vfs), "%s", rec->volume_id);
+	vfs_name_for(rec->volume_id, e->vfs, sizeof(e->vfs));
 	return e;
 }
 
@@ -166,6 +200,13 @@ mount_state(const char *path, const char *vfs, struct mnt_info *mi)
 	if (strcmp(mi->fstype, FUSE_TYPE) || strcmp(mi->source, src))
 		return M_FOREIGN;
 	return statvfs(path, &sv) == 0 ? M_LIVE : M_DEAD;
+}
+
+static int
+statvfs_ok(const char *path)
+{
+	struct statvfs sv;
+	return statvfs(path, &sv) == 0;
 }
 
 /* Is path's top mount an rclone mount of volume id (whatever its state)? */
@@ -650,7 +691,11 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 		return;
 	close(dirfd);
 
-	enum mstate ms = mount_state(r->staging_path, r->volume_id, &mi);
+	char vfs[IPC_VFSNAME_MAX + 1];
+	if (vfs_cache_ensure(ans))
+		return;
+	vfs_name_for(r->volume_id, vfs, sizeof(vfs));
+	enum mstate ms = mount_state(r->staging_path, vfs, &mi);
 	pthread_mutex_lock(&mu);
 	e = find_locked(r->volume_id);
 	int have_conf = e && e->conf_fd >= 0;
@@ -658,7 +703,7 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 	if (e && strcmp(e->rec.staging_path, r->staging_path))
 		snprintf(elsewhere, sizeof(elsewhere), "%s", e->rec.staging_path);
 	pthread_mutex_unlock(&mu);
-	if (elsewhere[0] && mount_state(elsewhere, r->volume_id, &mi) != M_NONE) {
+	if (elsewhere[0] && mount_state(elsewhere, vfs, &mi) != M_NONE) {
 		privd_answer_error(ans, IPC_EC_EXISTS, 0, "volume %s is already staged at %s",
 				   r->volume_id, elsewhere);
 		return;
@@ -672,9 +717,7 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 				   r->staging_path, mi.source);
 		return;
 	}
-	if (vfs_cache_ensure(ans))
-		return;
-	if (make_config(r, r->volume_id, r->passphrase, r->passphrase_len, ms != M_LIVE, &conf_fd,
+	if (make_config(r, vfs, r->passphrase, r->passphrase_len, ms != M_LIVE, &conf_fd,
 			ans))
 		return;
 	pthread_mutex_lock(&mu);
@@ -751,7 +794,7 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 	}
 	if (vfs_cache_ensure(ans))
 		goto keep;
-	snprintf(vfs, sizeof(vfs), "%s", r->volume_id);
+	vfs_name_for(r->volume_id, vfs, sizeof(vfs));
 
 	uint64_t t0 = audit_now_ns();
 	uint64_t bound = write_back_ns / 1000000u + 60000u;
@@ -862,7 +905,9 @@ s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
 				       "the S3 mount of volume %s is being re-established; retry",
 				       id), 1)
 				    : 0;
-	if (mount_state(r->staging_path, id, &mi) != M_LIVE) {
+	char vfs[IPC_VFSNAME_MAX + 1];
+	vfs_name_for(id, vfs, sizeof(vfs));
+	if (mount_state(r->staging_path, vfs, &mi) != M_LIVE) {
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "the S3 mount of volume %s is not answering; privd is "
 				   "re-establishing it, retry", id);
@@ -872,7 +917,7 @@ s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
 	if (tfd < 0)
 		return 1;
 	close(tfd);
-	enum mstate ts = mount_state(r->target_path, id, &ti);
+	enum mstate ts = mount_state(r->target_path, vfs, &ti);
 	if (ts == M_LIVE) {
 		if (!!ti.readonly == !!r->readonly)
 			ans->type = IPC_ANS_PUBLISH;
@@ -910,7 +955,7 @@ s3_unpublish(const struct ipc_msg *req, struct ipc_msg *ans)
 	int did = 0;
 
 	for (int i = 0; i < 16 && is_our_fuse(r->volume_id, r->target_path, &mi); i++) {
-		enum mstate ms = mount_state(r->target_path, r->volume_id, &mi);
+		enum mstate ms = statvfs_ok(r->target_path) ? M_LIVE : M_DEAD;
 		uint64_t t0 = audit_now_ns();
 		int rc = ms == M_LIVE ? mnt_unmount(r->target_path) : mnt_detach(r->target_path);
 		s3_audit(r->volume_id, "unmount", r->target_path, NULL, rc, t0, FUSE_TYPE);
