@@ -411,45 +411,41 @@ need_api(const char *what, struct ipc_msg *ans)
 	return -1;
 }
 
-/* The S3 credentials Secret named by s3-secret-namespace/-name. */
+struct s3_fill {
+	struct s3_secret *sec;
+	char *err;
+	size_t errlen;
+};
+
+static int
+s3_fill_key(void *ud, const char *key, const void *val, size_t len)
+{
+	struct s3_fill *f = ud;
+	/* Keys that are not S3 keys (1) are ignored, as the original did. */
+	return s3_secret_set(f->sec, key, val, len, f->err, f->errlen) < 0;
+}
+
+/* The S3 credentials Secret named by s3-secret-namespace/-name, in one
+ * request: every key decoded from locked memory straight into *sec. */
 static int
 fetch_s3_secret(const char *ns, const char *name, struct s3_secret *sec, struct ipc_msg *ans)
 {
-	struct lcw_secret v = { 0 };
-	char err[512];
-	int rc = -1;
+	char err[512] = "";
+	struct s3_fill f = { sec, err, sizeof(err) };
 
 	if (need_api("S3 volumes read their S3 Secret from the API", ans))
 		return -1;
-	if (secret_alloc(&v)) {
-		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
+	int r = k8s_get_secret_values(privd_k8s, ns, name, s3_fill_key, &f, err, sizeof(err));
+	if (r != K8S_OK) {
+		privd_answer_error(ans, r == K8S_ERR_SHAPE ? IPC_EC_INVALID : k8s_class(r), 0,
+				   "S3 Secret %s/%s: %s", ns, name, err);
 		return -1;
 	}
-	const char *const *lists[] = { s3_secret_required_keys, s3_secret_optional_keys };
-	for (int l = 0; l < 2; l++)
-		for (const char *const *k = lists[l]; *k; k++) {
-			int r = k8s_get_secret_value(privd_k8s, ns, name, *k, &v, err, sizeof(err));
-			if (r == K8S_ERR_KEY_MISSING && l == 1)
-				continue;
-			if (r != K8S_OK) {
-				privd_answer_error(ans, k8s_class(r), 0, "S3 Secret %s/%s: %s", ns, name,
-						   err);
-				goto out;
-			}
-			if (s3_secret_set(sec, *k, v.bytes, v.len, err, sizeof(err)) < 0) {
-				privd_answer_error(ans, IPC_EC_INVALID, 0, "S3 Secret %s/%s: %s", ns,
-						   name, err);
-				goto out;
-			}
-		}
 	if (s3_secret_check(sec, err, sizeof(err))) {
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "S3 Secret %s/%s: %s", ns, name, err);
-		goto out;
+		return -1;
 	}
-	rc = 0;
-out:
-	secret_free(&v);
-	return rc;
+	return 0;
 }
 
 /* The crypt passphrase, whole (rclone crypt does not cut at a newline):
