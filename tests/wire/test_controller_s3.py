@@ -122,3 +122,101 @@ def test_delete_errors_are_not_silent_success(s3, kube, ctrl):
 
 def test_delete_of_local_volume_is_a_noop(ctrl):
     delete(ctrl, "pvc-local", {})
+
+
+# ---- S3 StorageClasses at CreateVolume, and NodeStage's checks that need no
+# ---- privileges (run on the host; the full lifecycle is in tests/e2e)
+
+S3_PARAMS = {"storage-backend": "s3", "s3-secret-name": "s3c", "s3-secret-namespace": "default"}
+
+
+def create(ctrl, name, params):
+    cap = csi_pb2.VolumeCapability(
+        mount=csi_pb2.VolumeCapability.MountVolume(),
+        access_mode=csi_pb2.VolumeCapability.AccessMode(
+            mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER))
+    topo = csi_pb2.TopologyRequirement(preferred=[csi_pb2.Topology(
+        segments={"topology.lukscryptwalker.csi.k8s.io/node": "node-a"})])
+    return ctrl.controller().CreateVolume(csi_pb2.CreateVolumeRequest(
+        name=name, volume_capabilities=[cap], parameters=params,
+        capacity_range=csi_pb2.CapacityRange(required_bytes=1 << 30),
+        accessibility_requirements=topo), timeout=30)
+
+
+def test_create_s3_volume_is_not_pinned_and_keeps_its_parameters(ctrl):
+    params = dict(S3_PARAMS, **{"s3-path-prefix": "team/a", "rclone-vfs-cache-max-age": "1h30m",
+                                "rclone-vfs-cache-max-size": "10Gi"})
+    v = create(ctrl, "pvc-s3-create", params).volume
+    assert v.volume_id == "pvc-s3-create"
+    assert list(v.accessible_topology) == []  # reachable from every node
+    ctx = dict(v.volume_context)
+    assert ctx["capacity"] == str(1 << 30)
+    for k, val in params.items():
+        assert ctx[k] == val
+
+
+@pytest.mark.parametrize("key,value,word", [
+    ("rclone-vfs-cache-max-age", "soon", "rclone-vfs-cache-max-age"),
+    ("rclone-vfs-write-back", "1h30", "rclone-vfs-write-back"),
+    ("rclone-vfs-cache-max-size", "10GB", "rclone-vfs-cache-max-size"),
+    ("rclone-vfs-cache-mode", "everything", "rclone-vfs-cache-mode"),
+    ("s3-path-prefix", "a/../b", "s3-path-prefix"),
+    ("s3-secret-name", "", "s3-secret-name"),
+])
+def test_create_s3_volume_refuses_bad_parameters(ctrl, key, value, word):
+    with pytest.raises(grpc.RpcError) as e:
+        create(ctrl, "pvc-s3-bad", dict(S3_PARAMS, **{key: value}))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert word in e.value.details()
+
+
+@pytest.fixture(scope="module")
+def node():
+    d = tempfile.mkdtemp(prefix="lcw-node-s3-")
+    os.chmod(d, 0o755)
+    kubelet = os.path.join(d, "kubelet")
+    os.makedirs(kubelet)
+    n = Driver(workdir=d, extra_args=[f"--kubelet-root={kubelet}"])
+    n.kubelet = kubelet
+    yield n
+    n.stop()
+
+
+@pytest.mark.parametrize("ctx,secrets,code,word", [
+    (dict(S3_PARAMS, **{"rclone-attr-timeout": "forever"}), {"passphrase": "p"},
+     grpc.StatusCode.INVALID_ARGUMENT, "rclone-attr-timeout"),
+    ({"storage-backend": "s3", "s3-secret-namespace": "default"}, {"passphrase": "p"},
+     grpc.StatusCode.INVALID_ARGUMENT, "s3-secret-name"),
+    (S3_PARAMS, {}, grpc.StatusCode.INVALID_ARGUMENT, "passphrase"),
+    (S3_PARAMS, {"passphrase": "\n"}, grpc.StatusCode.INVALID_ARGUMENT, "empty"),
+])
+def test_node_stage_s3_checks_its_request_first(node, ctx, secrets, code, word):
+    staging = os.path.join(node.kubelet, "plugins/x/globalmount")
+    cap = csi_pb2.VolumeCapability(
+        mount=csi_pb2.VolumeCapability.MountVolume(),
+        access_mode=csi_pb2.VolumeCapability.AccessMode(
+            mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER))
+    with pytest.raises(grpc.RpcError) as e:
+        node.node().NodeStageVolume(csi_pb2.NodeStageVolumeRequest(
+            volume_id="pvc-s3-n", staging_target_path=staging, volume_capability=cap,
+            volume_context=ctx, secrets=secrets), timeout=30)
+    assert e.value.code() == code
+    assert word in e.value.details()
+
+
+def test_node_stage_s3_without_api_access_is_a_clear_precondition(node):
+    """No Kubernetes API configured: privd cannot read the S3 Secret or the
+    cache volume's Secret, and says so instead of mounting anything."""
+    staging = os.path.join(node.kubelet, "plugins/y/globalmount")
+    os.makedirs(os.path.dirname(staging), exist_ok=True)  # kubelet makes the parent
+    cap = csi_pb2.VolumeCapability(
+        mount=csi_pb2.VolumeCapability.MountVolume(),
+        access_mode=csi_pb2.VolumeCapability.AccessMode(
+            mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER))
+    with pytest.raises(grpc.RpcError) as e:
+        node.node().NodeStageVolume(csi_pb2.NodeStageVolumeRequest(
+            volume_id="pvc-s3-m", staging_target_path=staging, volume_capability=cap,
+            volume_context=S3_PARAMS, secrets={"passphrase": "p"}), timeout=60)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "Kubernetes API" in e.value.details()
+    assert not any(staging in line for line in open("/proc/self/mountinfo"))
