@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -291,6 +292,37 @@ p_socketpair_unix(void)
 	close(sv[0]);
 	close(sv[1]);
 	return ok ? C_OK : C_WRONG;
+}
+
+/* S3 volumes: rclone's config goes into a sealed memfd. */
+static int
+p_memfd_sealed(void)
+{
+	int fd = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return errcode();
+	int ok = write(fd, "x", 1) == 1 &&
+		 fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) == 0 &&
+		 write(fd, "y", 1) < 0;
+	close(fd);
+	return ok ? C_OK : C_WRONG;
+}
+
+/* privd may ask a stuck rclone of its own to stop, with SIGTERM and
+ * nothing else (a signal to itself stands in for the target; SIGCONT is
+ * harmless if it were delivered). */
+static int
+p_kill_term(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+	sigaction(SIGTERM, &sa, NULL);
+	return kill(getpid(), SIGTERM) ? errcode() : C_OK;
+}
+
+static int
+p_kill_cont(void)
+{
+	return kill(getpid(), SIGCONT) ? errcode() : C_OK;
 }
 
 static int
@@ -564,7 +596,7 @@ main(void)
 	static const int SP[] = { P_SPAWNER, P_END };
 	static const int STACK[] = { P_SPAWNER, P_FRONTEND, P_END };
 	static const int CT[] = { P_CONTROLLER, P_END };
-	enum { NCHECKS = 50 };
+	enum { NCHECKS = 53 };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0) {
@@ -621,6 +653,10 @@ main(void)
 	check("privd: pthread_create works", PD, p_pthread, WORKS, NULL);
 	check("privd: openat O_WRONLY works and writes", PD, p_open_tmp_wronly, WORKS, NULL);
 	check("privd: openat /etc/hostname reads it", PD, p_open_hostname_ro, WORKS, NULL);
+	check("privd: memfd_create and sealing work (rclone config)", PD, p_memfd_sealed, WORKS,
+	      NULL);
+	check("privd: kill with SIGTERM works (a stuck rclone)", PD, p_kill_term, WORKS, NULL);
+	check("privd: kill with another signal -> EPERM", PD, p_kill_cont, ERRNO(EPERM), NULL);
 
 	/* Spawner (and every program it runs): a denylist. */
 	check("spawner: ptrace is killed", SP, p_ptrace, KILL, NULL);
