@@ -462,11 +462,11 @@ others_running(void)
 static void
 stop_children(void)
 {
-	time_t end = time(NULL) + STOP_GRACE_S;
+	time_t end = time(NULL) + STOP_GRACE_S, give_up = end + 2 * STOP_GRACE_S;
 
 	if (frontend_pid > 0)
 		kill(frontend_pid, SIGTERM);
-	for (;;) {
+	while (time(NULL) < give_up) {
 		int st;
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 		if (pid == frontend_pid)
@@ -484,6 +484,7 @@ stop_children(void)
 		if (pid <= 0)
 			usleep(50000);
 	}
+	log_warn("a file-system tool is still running at exit; leaving it");
 }
 
 static void
