@@ -57,8 +57,8 @@ class Env:
                       nodeid=NODE, extra_env={"CSI_LOCAL_PATH": self.local},
                       workdir=self.run)
 
-    def controller_driver(self):
-        return Driver(nodeid=NODE, workdir=self.run, controller=True)
+    def controller_driver(self, extra=()):
+        return Driver(nodeid=NODE, workdir=self.run, controller=True, extra_args=list(extra))
 
 
 def mount_cap(fs="ext4", mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER,
@@ -176,6 +176,24 @@ def grep_secret(paths, secret):
         except OSError:
             pass
     return hits
+
+
+def memory_contains(pid, needle):
+    """Search a process's writable memory (we are root) for bytes."""
+    found = False
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
+            start, end, perms = int(m.group(1), 16), int(m.group(2), 16), m.group(3)
+            if "r" not in perms or "w" not in perms:
+                continue
+            try:
+                mem.seek(start)
+                if needle in mem.read(end - start):
+                    found = True
+            except (OSError, ValueError, OverflowError):
+                pass
+    return found
 
 
 def ids_in(text):
