@@ -5,43 +5,15 @@ cache volume, publishes it with binds, drains uploads before unstaging, and
 recovers when rclone or the whole driver is killed; the controller purges a
 volume's objects. Everything is called through the real CSI sockets.
 
-Reading a volume outside Kubernetes (stock rclone >= 1.60, no driver), the
-recipe test_stock_rclone_layout_both_ways runs literally:
-
-    # PASS = the volume's passphrase: the whole Secret value, bytes as they
-    #        are (no newline cut, unlike the LUKS backend)
-    # PREFIX = the StorageClass's s3-path-prefix, if it has one
-    # SALT = PREFIX if the class has a prefix, else the volume id (the PV's
-    #        volumeHandle, e.g. pvc-0a1b...)
-    umask 077
-    cat > rclone.conf <<EOF
-    [s3]
-    type = s3
-    provider = Other
-    env_auth = false
-    access_key_id = <s3-access-key-id>
-    secret_access_key = <s3-secret-access-key>
-    region = <s3-region>
-    endpoint = <s3-endpoint>
-    force_path_style = true
-
-    [vol]
-    type = crypt
-    remote = s3:<s3-bucket>/$PREFIX/volumes/<volume id>/files
-    filename_encryption = standard
-    directory_name_encryption = true
-    password = $(printf %s "$PASS" | rclone obscure -)
-    password2 = $(printf %s "$PASS-$SALT" | rclone obscure -)
-    EOF
-    rclone --config rclone.conf lsf -R vol:
-    rclone --config rclone.conf copy vol: ./restored
-
-(For Amazon S3 itself: provider = AWS and no endpoint line; force_path_style
-only when the Secret's s3-force-path-style is "true". Without a prefix the
-remote is s3:<s3-bucket>/volumes/<volume id>/files. A passphrase that is not
-valid UTF-8 has each invalid byte replaced by U+FFFD, as the Go driver's
-JSON round trip did.) The same config also writes: files copied into vol:
-appear in the volume at its next stage.
+Reading a volume outside Kubernetes: test_stock_rclone_layout_both_ways
+runs the recipe of README.md ("Reading a volume outside Kubernetes") with
+stock rclone: an s3 remote from the S3 Secret, a crypt remote over
+<bucket>/[<prefix>/]volumes/<volume id>/files with filename_encryption
+standard, directory_name_encryption true, password = rclone obscure of the
+passphrase (the Secret's exact value, a trailing newline included) and
+password2 = rclone obscure of "<passphrase>-<prefix, or the volume id when
+the class has none>". Data copied in that way shows up in the volume, and
+data written through the driver comes out that way.
 
 Runs where device-mapper exists (the VM harness):
     tests/vm/vm-run.sh --timeout 1500 -- env LCW_BIN_DIR=$PWD/build/bin \\
@@ -207,9 +179,9 @@ def as_bytes(d):
 # ---- stock rclone, configured the documented way -----------------------------
 
 class StockRclone:
-    """The module docstring's recipe: stock rclone reading and writing a
-    volume's objects without the driver. Config and HOME in a private
-    temporary directory outside every directory the leak scan covers."""
+    """README's recipe: stock rclone reading and writing a volume's objects
+    without the driver. Config and HOME in a private temporary directory
+    outside every directory the leak scan covers."""
 
     def __init__(self, s3, vol, passphrase, prefix=None, bucket=BUCKET):
         self.dir = tempfile.mkdtemp(prefix="lcw-stock-rclone-")
@@ -236,8 +208,9 @@ class StockRclone:
         return r.stdout
 
     def obscure(self, pw):
-        # from stdin: a password never goes on an argv
-        return self._run(["obscure", "-"], data=pw.encode(), conf=False).decode().strip()
+        # on the argv, as README's recipe does: "rclone obscure -" would
+        # drop a trailing newline
+        return self._run(["obscure", pw], conf=False).decode().strip()
 
     def copy_in(self, src):
         self._run(["copy", src, "vol:"])
@@ -301,6 +274,7 @@ class S3Node:
         if self.d.channel is not None:
             self.d.channel.close()
             self.d.channel = None
+        self.d.log.close()
         assert wait_for(lambda: not any(alive(p) for p in pids), 20), \
             [p for p in pids if alive(p)]
 
@@ -534,7 +508,8 @@ class Writer(threading.Thread):
         seed = write_file(os.path.join(root, "w", "seed.txt"), b"seed\n")
         self.done = [("w/seed.txt", seed, time.monotonic())]
         assert wait_for(lambda: s3.keys(prefix=vol_prefix(vol, prefix) + "files/"), 60), \
-            "w/seed.txt was not uploaded"
+            f"w/seed.txt not uploaded below {vol_prefix(vol, prefix)}files/; the bucket's " \
+            f"keys for {vol}: {[k for k in s3.keys() if vol in k]}"
 
     def run(self):
         while not self.halt.is_set():
@@ -845,14 +820,17 @@ def test_bucket_holds_only_ciphertext(node, env, s3):
 
 # ---- 3. compatibility with stock rclone -----------------------------------------
 
+PASS_NL = "compat passphrase ending in a newline 0d4e\n"
+
+
 def test_stock_rclone_layout_both_ways(node, env, s3):
-    """Data written by stock rclone the documented way (the module
-    docstring's recipe, prefix and password2 salted with it) is read
-    through the driver, and data written through the driver is read back
-    by stock rclone with that config."""
+    """Data written by stock rclone the documented way (README's recipe,
+    with a prefix, which salts password2) is read through the driver, and
+    data written through the driver is read back by stock rclone with that
+    config. The passphrase ends in a newline, which belongs to it."""
     prefix = "compat/team-a"
     vol = volid()
-    stock = StockRclone(s3, vol, PASS, prefix=prefix)
+    stock = StockRclone(s3, vol, PASS_NL, prefix=prefix)
     src = tempfile.mkdtemp(prefix="lcw-stock-src-")
     out = tempfile.mkdtemp(prefix="lcw-stock-out-")
     try:
@@ -863,7 +841,7 @@ def test_stock_rclone_layout_both_ways(node, env, s3):
         assert len(s3.keys(prefix=vol_prefix(vol, prefix) + "files/")) == len(before)
 
         ctx = s3_ctx(prefix=prefix)
-        stage(node, env, vol, ctx)
+        stage(node, env, vol, ctx, passphrase=PASS_NL)
         st = env.staging(vol)
         assert tree_digests(st) == before, s3.keys(prefix=vol_prefix(vol, prefix))
         after = dict(before)
