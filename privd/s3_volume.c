@@ -537,6 +537,9 @@ make_config(const struct ipc_stage_s3_req *r, const char *vfs, const uint8_t *gi
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid rclone tuning");
 		goto out;
 	}
+	/* The tuning does not carry the prefix: it salts password2 and
+	 * places the crypt root, so it must be the request's. */
+	snprintf(p.prefix, sizeof(p.prefix), "%s", r->prefix);
 	if (fetch_passphrase(r, given, glen, &pass, ans) ||
 	    fetch_s3_secret(r->s3_namespace, r->s3_name, &sec, ans))
 		goto out;
