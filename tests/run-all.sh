@@ -150,7 +150,7 @@ run_pytest() { # label dir [env...]
 }
 
 count_pytest() { # label command...
-	local label=$1 out="$LOGS/$1.log" line p f s e rc
+	local label=$1 out="$LOGS/$1.log" line p f s e x rc
 	shift
 	"$@" >"$out" 2>&1
 	rc=$?
@@ -159,10 +159,14 @@ count_pytest() { # label command...
 	f=$(echo "$line" | grep -oE '[0-9]+ failed' | cut -d' ' -f1)
 	e=$(echo "$line" | grep -oE '[0-9]+ error' | cut -d' ' -f1)
 	s=$(echo "$line" | grep -oE '[0-9]+ skipped' | cut -d' ' -f1)
-	p=${p:-0} f=$(( ${f:-0} + ${e:-0} )) s=${s:-0}
+	# Known failures (xfail) are neither passes nor silent: they count as
+	# skipped, and each is named loudly with its reason.
+	x=$(echo "$line" | grep -oE '[0-9]+ (xfailed|xpassed)' | awk '{n += $1} END {print n + 0}')
+	p=${p:-0} f=$(( ${f:-0} + ${e:-0} )) s=$(( ${s:-0} + ${x:-0} ))
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	[ "$f" -ne 0 ] && tail -60 "$out"
-	[ "$s" -ne 0 ] && { grep -E '^SKIPPED' "$out"; loud_skip "$label: $s tests skipped (see above)"; }
+	[ "${x:-0}" -ne 0 ] && { grep -E '^(XFAIL|XPASS)' "$out"; loud_skip "$label: ${x} KNOWN FAILURES (xfail, see above), counted as skipped"; }
+	[ "$s" -ne "${x:-0}" ] && { grep -E '^SKIPPED' "$out"; loud_skip "$label: $s tests skipped (see above)"; }
 	add "$label" "$p" "$f" "$s"
 }
 
@@ -183,7 +187,7 @@ if want e2e; then
 	# up as failing S3 tests, not as skips.
 	tests/s3/s3rver.sh install >&2 || echo "s3rver install failed" >&2
 	count_pytest e2e dm_run env LCW_BIN_DIR="$ROOT/build/bin" \
-		$PY -m pytest -q -rs -p no:cacheprovider tests/e2e
+		$PY -m pytest -q -rsxX -p no:cacheprovider tests/e2e
 fi
 
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
