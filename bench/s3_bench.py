@@ -573,12 +573,13 @@ def report(r):
         if n < r["max_reps"]:
             notes.append(f"{what}: {n} of {r['max_reps']} repetitions, the rest did not fit "
                          f"the time budget")
-    if sum(w["retries"]):
+    n_retries = sum(w["retries"])
+    if n_retries:
         notes.append(
             f"NodeUnstage drains uploads for at most write-back + 60 s, then answers "
             f"UNAVAILABLE (\"retry\") as designed; kubelet retries with back-off, this bench "
-            f"retried at once ({sum(w['retries'])} retries in all) and the driver's write time "
-            f"runs until the call that succeeded")
+            f"retried at once ({n_retries} retr{'y' if n_retries == 1 else 'ies'} in all) and the "
+            f"driver's write time runs until the call that succeeded")
     srv = "; ".join(f"{who} {', '.join(f'{x:.1f} s in {n}' for n, x in ls[k])}"
                     for who, k in (("baseline", "srv_baseline"), ("driver cold", "srv_cold")))
     L = [f"### S3 backend: the encrypted mount versus stock rclone ({size} MiB file, "
