@@ -59,7 +59,8 @@ start() {
 		>"$dir/log" 2>&1 </dev/null &
 	pid=$!
 	echo "$pid" >"$dir/pid"
-	for i in $(seq 1 100); do
+	# node can take minutes to start in the emulated VM on a busy host
+	for i in $(seq 1 ${S3RVER_START_POLLS:-1800}); do
 		port=$(sed -nE 's/.*listening on 127\.0\.0\.1:([0-9]+).*/\1/p' "$dir/log" | head -1)
 		if [ -n "$port" ]; then
 			echo "$port"
