@@ -3,7 +3,6 @@ API's shapes): the hardened passphrase mode, where privd reads the Secret
 itself and the frontend never holds the passphrase, and the reclaim of
 local volumes whose PersistentVolume is gone."""
 import os
-import re
 import subprocess
 import time
 
@@ -11,8 +10,8 @@ import grpc
 import pytest
 
 from fake_kube import FakeKube
-from lcw_e2e import (Env, cleanup_env, csi_pb2, loops_of, mapping_exists, mount_cap, rpc_error,
-                     sha256_file, volid, write_random)
+from lcw_e2e import (Env, cleanup_env, csi_pb2, loops_of, mapping_exists, memory_contains,
+                     mount_cap, rpc_error, sha256_file, volid, write_random)
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/mapper/control"),
                                 reason="no device-mapper here (run through tests/vm/vm-run.sh)")
@@ -44,24 +43,6 @@ def stage(node, env, vol, ctx, secrets=None):
 def unstage(node, env, vol):
     node.node().NodeUnstageVolume(csi_pb2.NodeUnstageVolumeRequest(
         volume_id=vol, staging_target_path=env.staging(vol)), timeout=120)
-
-
-def memory_contains(pid, needle):
-    """Search a process's writable memory (we are root) for bytes."""
-    found = False
-    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
-        for line in maps:
-            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
-            start, end, perms = int(m.group(1), 16), int(m.group(2), 16), m.group(3)
-            if "r" not in perms or "w" not in perms:
-                continue
-            try:
-                mem.seek(start)
-                if needle in mem.read(end - start):
-                    found = True
-            except (OSError, ValueError, OverflowError):
-                pass
-    return found
 
 
 HARDENED_CTX = {"capacity": str(64 * MIB), "passphrase-secret-name": "vol-keys",
