@@ -128,17 +128,17 @@ def test_delete_of_local_volume_is_a_noop(ctrl):
 # ---- privileges (run on the host; the full lifecycle is in tests/e2e)
 
 S3_PARAMS = {"storage-backend": "s3", "s3-secret-name": "s3c", "s3-secret-namespace": "default"}
+RWO_MOUNT = csi_pb2.VolumeCapability(
+    mount=csi_pb2.VolumeCapability.MountVolume(),
+    access_mode=csi_pb2.VolumeCapability.AccessMode(
+        mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER))
 
 
 def create(ctrl, name, params):
-    cap = csi_pb2.VolumeCapability(
-        mount=csi_pb2.VolumeCapability.MountVolume(),
-        access_mode=csi_pb2.VolumeCapability.AccessMode(
-            mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER))
     topo = csi_pb2.TopologyRequirement(preferred=[csi_pb2.Topology(
         segments={"topology.lukscryptwalker.csi.k8s.io/node": "node-a"})])
     return ctrl.controller().CreateVolume(csi_pb2.CreateVolumeRequest(
-        name=name, volume_capabilities=[cap], parameters=params,
+        name=name, volume_capabilities=[RWO_MOUNT], parameters=params,
         capacity_range=csi_pb2.CapacityRange(required_bytes=1 << 30),
         accessibility_requirements=topo), timeout=30)
 
@@ -182,6 +182,12 @@ def node():
     n.stop()
 
 
+def stage_s3(node, vol, staging, ctx, secrets):
+    return node.node().NodeStageVolume(csi_pb2.NodeStageVolumeRequest(
+        volume_id=vol, staging_target_path=staging, volume_capability=RWO_MOUNT,
+        volume_context=ctx, secrets=secrets), timeout=60)
+
+
 @pytest.mark.parametrize("ctx,secrets,code,word", [
     (dict(S3_PARAMS, **{"rclone-attr-timeout": "forever"}), {"passphrase": "p"},
      grpc.StatusCode.INVALID_ARGUMENT, "rclone-attr-timeout"),
@@ -192,14 +198,8 @@ def node():
 ])
 def test_node_stage_s3_checks_its_request_first(node, ctx, secrets, code, word):
     staging = os.path.join(node.kubelet, "plugins/x/globalmount")
-    cap = csi_pb2.VolumeCapability(
-        mount=csi_pb2.VolumeCapability.MountVolume(),
-        access_mode=csi_pb2.VolumeCapability.AccessMode(
-            mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER))
     with pytest.raises(grpc.RpcError) as e:
-        node.node().NodeStageVolume(csi_pb2.NodeStageVolumeRequest(
-            volume_id="pvc-s3-n", staging_target_path=staging, volume_capability=cap,
-            volume_context=ctx, secrets=secrets), timeout=30)
+        stage_s3(node, "pvc-s3-n", staging, ctx, secrets)
     assert e.value.code() == code
     assert word in e.value.details()
 
@@ -209,14 +209,8 @@ def test_node_stage_s3_without_api_access_is_a_clear_precondition(node):
     cache volume's Secret, and says so instead of mounting anything."""
     staging = os.path.join(node.kubelet, "plugins/y/globalmount")
     os.makedirs(os.path.dirname(staging), exist_ok=True)  # kubelet makes the parent
-    cap = csi_pb2.VolumeCapability(
-        mount=csi_pb2.VolumeCapability.MountVolume(),
-        access_mode=csi_pb2.VolumeCapability.AccessMode(
-            mode=csi_pb2.VolumeCapability.AccessMode.SINGLE_NODE_WRITER))
     with pytest.raises(grpc.RpcError) as e:
-        node.node().NodeStageVolume(csi_pb2.NodeStageVolumeRequest(
-            volume_id="pvc-s3-m", staging_target_path=staging, volume_capability=cap,
-            volume_context=S3_PARAMS, secrets={"passphrase": "p"}), timeout=60)
+        stage_s3(node, "pvc-s3-m", staging, S3_PARAMS, {"passphrase": "p"})
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "Kubernetes API" in e.value.details()
     assert not any(staging in line for line in open("/proc/self/mountinfo"))
