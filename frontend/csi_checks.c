@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "csi_checks.h"
+#include "s3_params.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -211,6 +212,27 @@ resolve_fs_group(const struct luks_ctx *ctx, const struct cap_req *cap, int *has
 	} else if (cap->mount_group[0]) {
 		*has = 1;
 		return fs_group_parse(cap->mount_group, gid);
+	}
+	return 0;
+}
+
+int
+parse_s3_params(struct kv_entry *const *e, size_t n, struct s3_vol_params *p,
+		const char **unknown, char *why, size_t whylen)
+{
+	s3_params_init(p);
+	if (unknown)
+		*unknown = NULL;
+	for (size_t i = 0; i < n; i++) {
+		int rc = s3_params_apply(p, e[i]->key, e[i]->value, why, whylen);
+		if (rc < 0)
+			return -1;
+		if (rc == 2 && unknown && *unknown == NULL)
+			*unknown = e[i]->key;
+	}
+	if (!p->secret_name[0] || !p->secret_namespace[0]) {
+		snprintf(why, whylen, "S3 volumes need s3-secret-name and s3-secret-namespace");
+		return -1;
 	}
 	return 0;
 }

@@ -62,6 +62,14 @@ struct luks_ctx {
 int parse_volume_context(struct kv_entry *const *e, size_t n, struct luks_ctx *out, char *why,
 			 size_t whylen);
 
+/* Parameters of an S3 volume from a StorageClass parameter map or a volume
+ * context (s3_params_apply per entry, keys that are not ours ignored), and
+ * the S3 Secret reference it needs. With unknown (may be NULL), the first
+ * unknown "rclone-*" key. Returns 0 or -1 with why. */
+struct s3_vol_params;
+int parse_s3_params(struct kv_entry *const *e, size_t n, struct s3_vol_params *p,
+		    const char **unknown, char *why, size_t whylen);
+
 /* Precedence of the group owner (as the original): the StorageClass
  * fsGroup, then kubelet's volume_mount_group. */
 int resolve_fs_group(const struct luks_ctx *ctx, const struct cap_req *cap, int *has,

@@ -97,17 +97,8 @@ create_volume(struct csi_call *c)
 	if (is_s3) {
 		/* Refuse a bad StorageClass now, not at the first NodeStage. */
 		struct s3_vol_params p;
-		const char **keys = arena_alloc(&c->arena, sizeof(char *) * (r->n_parameters + 1));
-		const char **vals = arena_alloc(&c->arena, sizeof(char *) * (r->n_parameters + 1));
-		for (size_t i = 0; i < r->n_parameters; i++) {
-			keys[i] = r->parameters[i]->key;
-			vals[i] = r->parameters[i]->value;
-		}
-		if (s3_params_parse(&p, keys, vals, r->n_parameters, NULL, why, sizeof(why)))
+		if (parse_s3_params(KV(r->parameters), r->n_parameters, &p, NULL, why, sizeof(why)))
 			return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
-		if (!p.secret_name[0] || !p.secret_namespace[0])
-			return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-					 "S3 volumes need s3-secret-name and s3-secret-namespace");
 	}
 	const char *pfs = kv_get(KV(r->parameters), r->n_parameters, "fsType");
 	if (fs_kind == FS_UNSET && pfs && pfs[0]) {

@@ -119,21 +119,13 @@ node_stage_s3(struct csi_call *c, const Csi__V1__NodeStageVolumeRequest *r,
 	struct ipc_stage_s3_req *s = &req.u.stage_s3;
 	struct s3_vol_params p;
 	char why[IPC_ERRMSG_MAX];
-	const char *unknown = NULL;
-	const char **keys = arena_alloc(&c->arena, sizeof(char *) * (r->n_volume_context + 1));
-	const char **vals = arena_alloc(&c->arena, sizeof(char *) * (r->n_volume_context + 1));
+	const char *unknown;
 
-	for (size_t i = 0; i < r->n_volume_context; i++) {
-		keys[i] = r->volume_context[i]->key;
-		vals[i] = r->volume_context[i]->value;
-	}
-	if (s3_params_parse(&p, keys, vals, r->n_volume_context, &unknown, why, sizeof(why)))
+	if (parse_s3_params(KV(r->volume_context), r->n_volume_context, &p, &unknown, why,
+			    sizeof(why)))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 	if (unknown)
 		log_warn("NodeStage %s: ignoring unknown parameter \"%.64s\"", r->volume_id, unknown);
-	if (!p.secret_name[0] || !p.secret_namespace[0])
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-				 "S3 volumes need s3-secret-name and s3-secret-namespace");
 	strcpy(s->volume_id, r->volume_id);
 	strcpy(s->staging_path, r->staging_target_path);
 	s->capacity = ctx->capacity;
