@@ -243,6 +243,24 @@ drain_jobs(void)
 
 /* ---- spawner ----------------------------------------------------------- */
 
+/* One request to the spawner: 0 with its answer, or -1 with why in err
+ * (no answer in time, spawner gone, or its error message). */
+static int
+spawner_call(struct ipc_msg *req, int pass_fd, struct ipc_msg *ans, char *err, size_t errlen)
+{
+	int rc = rpc_call(&spawner_rpc, req, pass_fd, ans, TOOL_TIMEOUT_MS);
+	if (rc) {
+		snprintf(err, errlen, "%s", rc == -1 ? "spawner did not answer in time"
+						     : "spawner is gone");
+		return -1;
+	}
+	if (ans->type == IPC_ANS_ERROR) {
+		snprintf(err, errlen, "%s", ans->u.error.msg);
+		return -1;
+	}
+	return 0;
+}
+
 int
 privd_run_tool(uint32_t req_type, const char *volid, int fs_kind, const char *mount_path,
 	       char *out, size_t outlen)
@@ -253,15 +271,8 @@ privd_run_tool(uint32_t req_type, const char *volid, int fs_kind, const char *mo
 	req.u.run_tool.fs_kind = (uint32_t)fs_kind;
 	snprintf(req.u.run_tool.mount_path, sizeof(req.u.run_tool.mount_path), "%s", mount_path);
 	out[0] = '\0';
-	int rc = rpc_call(&spawner_rpc, &req, -1, &ans, TOOL_TIMEOUT_MS);
-	if (rc) {
-		snprintf(out, outlen, "%s", rc == -1 ? "tool timed out" : "spawner is gone");
+	if (spawner_call(&req, -1, &ans, out, outlen))
 		return -1;
-	}
-	if (ans.type == IPC_ANS_ERROR) {
-		snprintf(out, outlen, "%s", ans.u.error.msg);
-		return -1;
-	}
 	snprintf(out, outlen, "%s", ans.u.run_tool_ans.output);
 	return (int)ans.u.run_tool_ans.wstatus;
 }
@@ -272,15 +283,8 @@ privd_spawn_rclone(const struct ipc_run_rclone_req *r, int conf_fd, char *err, s
 	struct ipc_msg req = { .type = IPC_REQ_RUN_RCLONE }, ans;
 
 	req.u.run_rclone = *r;
-	int rc = rpc_call(&spawner_rpc, &req, conf_fd, &ans, TOOL_TIMEOUT_MS);
-	if (rc) {
-		snprintf(err, errlen, "%s", rc == -1 ? "spawner did not answer" : "spawner is gone");
+	if (spawner_call(&req, conf_fd, &ans, err, errlen))
 		return -1;
-	}
-	if (ans.type == IPC_ANS_ERROR) {
-		snprintf(err, errlen, "%s", ans.u.error.msg);
-		return -1;
-	}
 	return (int)ans.u.spawn_ans.pid;
 }
 
