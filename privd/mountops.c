@@ -504,25 +504,13 @@ int
 mnt_find_by_target(const char *target, struct mnt_info *mi)
 {
 	struct libmnt_table *tb;
-	struct libmnt_iter *it;
-	struct libmnt_fs *fs, *top = NULL;
 	int rc;
 
+	/* mnt_lookup without target_resolve: the path is taken as written. */
 	if (!(tb = mountinfo(&rc)))
 		return rc;
-	if (!(it = mnt_new_iter(MNT_ITER_FORWARD))) {
-		mnt_unref_table(tb);
-		return -ENOMEM;
-	}
-	/* mountinfo lists mounts in the order they were made: the last one
-	 * on a path is the one on top. */
-	while (mnt_table_next_fs(tb, it, &fs) == 0) {
-		const char *t = mnt_fs_get_target(fs);
-		if (t && strcmp(t, target) == 0)
-			top = fs;
-	}
-	rc = top ? fill_info(top, mi) : 0;
-	mnt_free_iter(it);
+	struct libmnt_fs *fs = top_mount(tb, target);
+	rc = fs ? fill_info(fs, mi) : 0;
 	mnt_unref_table(tb);
 	return rc;
 }
