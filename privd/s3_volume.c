@@ -951,7 +951,6 @@ s3_unpublish(const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_unpublish_req *r = &req->u.unpublish;
 	struct mnt_info mi;
-	int did = 0;
 
 	for (int i = 0; i < 16 && is_our_fuse(r->volume_id, r->target_path, &mi); i++) {
 		enum mstate ms = statvfs_ok(r->target_path) ? M_LIVE : M_DEAD;
@@ -963,9 +962,7 @@ s3_unpublish(const struct ipc_msg *req, struct ipc_msg *ans)
 					   "cannot unmount %s: %s", r->target_path, strerror(-rc));
 			return 1;
 		}
-		did = 1;
 	}
-	(void)did;
 	return 0; /* the common path removes the directory */
 }
 
