@@ -44,7 +44,8 @@ PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/v
 	privd/kdf_budget.c privd/luks.c privd/dm_stale.c privd/k8s_client.c privd/reclaim.c \
 	$(BLOCK_SRC) \
 	privd/audit.c privd/socket_dir.c \
-	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c
+	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c \
+	privd/cache_rescue.c
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
@@ -115,7 +116,8 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 
 # ---- tests ------------------------------------------------------------------
 
-UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath
+UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath \
+	$(B)/tests/test_cache_rescue
 HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
 FUZZ_BIN := build-fuzz/fuzz_ipc_decode
@@ -129,6 +131,10 @@ tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS) $(K8S_TESTS) $(S3_TESTS)
 $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
+
+$(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/cache_rescue.c ipc/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
 
 # Real loop devices, libblkid and libmount on the host (root, no dm needed).
 $(B)/tests/test_blockops: tests/host/test_blockops.c $(call obj,$(BLOCK_SRC) ipc/log.c)

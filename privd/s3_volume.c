@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <json-c/json.h>
+#include <linux/magic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,12 +25,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
+#include "cache_rescue.h"
 #include "k8s_client.h"
 #include "keyed_lock.h"
 #include "log.h"
@@ -661,6 +664,112 @@ clear_dead(const struct s3v *e, const char *path)
 	}
 }
 
+/* ---- never-uploaded files across a crash (cache_rescue.h) -------------------- */
+
+/* Before rclone starts over this volume's cache: move its never-uploaded
+ * files aside. rclone must not be running: wait for one we started.
+ * Safe: renames within the encrypted cache volume only, below names
+ * derived from the validated id, without following symlinks. */
+static int
+rescue_stash_for(struct s3v *e, struct ipc_msg *ans)
+{
+	unsigned long moved = 0;
+	char err[256];
+
+	for (int i = 0; i < 50; i++) {
+		pthread_mutex_lock(&mu);
+		int running = e->pid > 0 && !e->exited;
+		int pid = e->pid;
+		pthread_mutex_unlock(&mu);
+		if (!running)
+			break;
+		if (i == 0)
+			kill(pid, SIGTERM);
+		if (i == 49) {
+			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+					   "the previous rclone of volume %s has not exited yet",
+					   e->rec.volume_id);
+			return -1;
+		}
+		sleep_ms(100);
+	}
+	uint64_t t0 = audit_now_ns();
+	int rc = rescue_stash(vfs_cache_dirfd(), e->vfs, &moved, err, sizeof(err));
+	if (rc || moved) {
+		char d[64];
+		snprintf(d, sizeof(d), "%lu never-uploaded file(s)", moved);
+		s3_audit(e->rec.volume_id, "rescue_stash", e->vfs, NULL, rc ? -EIO : 0, t0,
+			 rc ? err : d);
+	}
+	if (rc)
+		privd_answer_error(ans, IPC_EC_INTERNAL, 0, "volume %s: %s", e->rec.volume_id, err);
+	return rc;
+}
+
+/* Once the mount is live, before anyone uses it: write the rescued files
+ * back through it. Safe: writes only inside this volume's own live
+ * fuse.rclone mount (mount table and fstatfs magic), symlink-free and on
+ * the mount's filesystem only; a rescued copy goes only once written. */
+static int
+rescue_restore_for(struct s3v *e, struct ipc_msg *ans)
+{
+	unsigned long pending = 0, done = 0;
+	char err[256];
+	struct statfs sf;
+	struct mnt_info mi;
+	int fd, rc;
+
+	if (rescue_pending(vfs_cache_dirfd(), e->vfs, &pending, err, sizeof(err))) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, 0, "volume %s: %s", e->rec.volume_id, err);
+		return -1;
+	}
+	if (pending == 0)
+		return 0;
+	uint64_t t0 = audit_now_ns();
+	fd = open_kpath("staging_target_path", e->rec.staging_path, KPATH_MUST_EXIST, 0, ans);
+	if (fd < 0)
+		return -1;
+	if (mount_state(e->rec.staging_path, e->vfs, &mi) != M_LIVE || fstatfs(fd, &sf) != 0 ||
+	    sf.f_type != FUSE_SUPER_MAGIC) {
+		close(fd);
+		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+				   "volume %s: its rclone mount went away before %lu never-uploaded "
+				   "file(s) were written back",
+				   e->rec.volume_id, pending);
+		return -1;
+	}
+	rc = rescue_restore(vfs_cache_dirfd(), e->vfs, fd, &done, err, sizeof(err));
+	close(fd);
+	char d[80];
+	snprintf(d, sizeof(d), "%lu never-uploaded file(s) written back", done);
+	s3_audit(e->rec.volume_id, "rescue_restore", e->rec.staging_path, NULL, rc ? -EIO : 0, t0,
+		 rc ? err : d);
+	if (rc)
+		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+				   "volume %s: cannot write back the files rclone had not uploaded "
+				   "when it died (%s); they are kept on the cache volume, retry",
+				   e->rec.volume_id, err);
+	else
+		log_info("S3 volume %s: %lu never-uploaded file(s) written back through the new "
+			 "mount", e->rec.volume_id, done);
+	return rc;
+}
+
+/* Stop the rclone just started (its restore failed) and take its mount
+ * away, so the next attempt starts from the cache again. */
+static void
+stop_rclone(struct s3v *e)
+{
+	struct mnt_info mi;
+	pthread_mutex_lock(&mu);
+	int pid = e->pid;
+	pthread_mutex_unlock(&mu);
+	if (pid > 0)
+		kill(pid, SIGTERM);
+	if (is_our_fuse(e->rec.volume_id, e->rec.staging_path, &mi))
+		mnt_detach(e->rec.staging_path);
+}
+
 /* ---- stage ---------------------------------------------------------------- */
 
 /* STAGE_S3: mount the volume's rclone crypt remote at the staging path.
@@ -741,12 +850,15 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 	}
 	if (ms == M_LIVE) {
 		/* A mount that survived a privd restart: adopt it, now with
-		 * the secrets to restart it if it dies. */
+		 * the secrets to restart it if it dies, and finish a write-back
+		 * that privd's death interrupted. */
+		if (rescue_restore_for(e, ans))
+			goto fail;
 		ans->type = IPC_ANS_STAGE_S3;
 		return;
 	}
 	clear_dead(e, r->staging_path);
-	if (start_rclone(e, ans))
+	if (rescue_stash_for(e, ans) || start_rclone(e, ans) || rescue_restore_for(e, ans))
 		goto fail;
 	ans->type = IPC_ANS_STAGE_S3;
 	return;
@@ -800,13 +912,20 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 	if (bound > DRAIN_MAX_MS)
 		bound = DRAIN_MAX_MS;
 	uint64_t end = mono_ns() + bound * 1000000u;
+	/* files rescued from a crashed rclone go back in first (a no-op
+	 * normally); the recovery retries it when the mount is not live */
+	if (e && mount_state(r->staging_path, vfs, &mi) == M_LIVE && rescue_restore_for(e, ans))
+		goto keep;
 	for (;;) {
 		enum mstate ms = mount_state(r->staging_path, vfs, &mi);
-		if (rclone_cache_dirty(vfs_cache_dirfd(), vfs, &dirty, err, sizeof(err))) {
+		unsigned long rescued = 0;
+		if (rclone_cache_dirty(vfs_cache_dirfd(), vfs, &dirty, err, sizeof(err)) ||
+		    rescue_pending(vfs_cache_dirfd(), vfs, &rescued, err, sizeof(err))) {
 			privd_answer_error(ans, IPC_EC_INTERNAL, 0, "upload queue of %s: %s",
 					   r->volume_id, err);
 			goto keep;
 		}
+		dirty += rescued;
 		if (dirty == 0)
 			break;
 		if (ms != M_LIVE) {
@@ -858,6 +977,7 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 		sleep_ms(100);
 	}
 	cache_forget(vfs);
+	rescue_forget(vfs_cache_dirfd(), vfs);
 	record_remove(r->volume_id);
 	pthread_mutex_lock(&mu);
 	if ((e = find_locked(r->volume_id)) != NULL)
@@ -1033,11 +1153,12 @@ collect_target(void *ud, const char *target, const struct mnt_info *mi)
 	return 0;
 }
 
-/* Re-establish one volume's mount in place from the persistent cache, and
- * bind it again where the dead one was published, so pods (with
- * HostToContainer propagation) see it again. */
+/* Re-establish one volume's mount in place from the persistent cache
+ * (unless it is live already), write back the files rclone had not
+ * uploaded, and only then bind it again where the dead one was published,
+ * so pods (with HostToContainer propagation) see it again, whole. */
 static void
-recover(struct s3v *e)
+recover(struct s3v *e, int live)
 {
 	struct ipc_msg ans;
 	struct mnt_info mi;
@@ -1056,9 +1177,15 @@ recover(struct s3v *e)
 	}
 	snprintf(src, sizeof(src), "%s:", e->vfs);
 	mnt_foreach_source(src, FUSE_TYPE, collect_target, &rb);
-	clear_dead(e, e->rec.staging_path);
-	if (start_rclone(e, &ans))
+	if (!live) {
+		clear_dead(e, e->rec.staging_path);
+		if (rescue_stash_for(e, &ans) || start_rclone(e, &ans))
+			goto failed;
+	}
+	if (rescue_restore_for(e, &ans)) {
+		stop_rclone(e);
 		goto failed;
+	}
 	for (int i = 0; i < rb.n; i++) {
 		if (kpath_check(privd_cfg.kubelet_root, rb.targets[i], err, sizeof(err)))
 			continue;
@@ -1106,8 +1233,14 @@ check_all(void)
 		if (e && !e->unstaging) {
 			enum mstate ms = mount_state(e->rec.staging_path, e->vfs, &mi);
 			struct stat sb;
+			unsigned long pending = 0;
+			char err[128];
 			if (ms == M_DEAD || (ms == M_NONE && stat(e->rec.staging_path, &sb) == 0))
-				recover(e);
+				recover(e, 0);
+			else if (ms == M_LIVE &&
+				 rescue_pending(vfs_cache_dirfd(), e->vfs, &pending, err,
+						sizeof(err)) == 0 && pending)
+				recover(e, 1); /* an earlier write-back did not finish */
 		}
 		keyed_unlock(ids[i]);
 	}

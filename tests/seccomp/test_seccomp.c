@@ -308,6 +308,26 @@ p_memfd_sealed(void)
 	return ok ? C_OK : C_WRONG;
 }
 
+/* The crash rescue keeps a written-back file's modification time. */
+static int
+p_futimens(void)
+{
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = 1000000000 } };
+	struct stat st;
+	long fd = syscall(SYS_openat, AT_FDCWD, tmp_path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errcode();
+	int rc = futimens((int)fd, ts);
+	int e = errno;
+	int ok = rc == 0 && fstat((int)fd, &st) == 0 && st.st_mtim.tv_sec == 1000000000;
+	close((int)fd);
+	if (rc) {
+		errno = e;
+		return errcode();
+	}
+	return ok ? C_OK : C_WRONG;
+}
+
 /* privd may ask a stuck rclone of its own to stop, with SIGTERM and
  * nothing else (a signal to itself stands in for the target; SIGCONT is
  * harmless if it were delivered). */
@@ -596,7 +616,7 @@ main(void)
 	static const int SP[] = { P_SPAWNER, P_END };
 	static const int STACK[] = { P_SPAWNER, P_FRONTEND, P_END };
 	static const int CT[] = { P_CONTROLLER, P_END };
-	enum { NCHECKS = 53 };
+	enum { NCHECKS = 54 };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0) {
@@ -654,6 +674,8 @@ main(void)
 	check("privd: openat O_WRONLY works and writes", PD, p_open_tmp_wronly, WORKS, NULL);
 	check("privd: openat /etc/hostname reads it", PD, p_open_hostname_ro, WORKS, NULL);
 	check("privd: memfd_create and sealing work (rclone config)", PD, p_memfd_sealed, WORKS,
+	      NULL);
+	check("privd: futimens works (rescued files keep their mtime)", PD, p_futimens, WORKS,
 	      NULL);
 	check("privd: kill with SIGTERM works (a stuck rclone)", PD, p_kill_term, WORKS, NULL);
 	check("privd: kill with another signal -> EPERM", PD, p_kill_cont, ERRNO(EPERM), NULL);
