@@ -1118,24 +1118,15 @@ def test_driver_killed_mid_write_recovers_from_cache_records(node, env, kube, s3
 
 # ---- 5b/6b. durability of fsync'ed data across the kills ---------------------------
 
-# Known failure, reported as such (run-all counts it loudly, never as a pass):
-# Debian's rclone 1.60 cannot reload a dirty cache item whose directory never
-# reached the bucket ("vfs cache: failed to reload item: reload: failed to add
-# virtual dir entry: file does not exist"), and can reload an item with the
-# size its metadata had before the kill. Re-establishing the mount works (the
-# tests above); keeping every fsync'ed byte across an rclone crash needs the
-# driver to re-queue such items itself, which it does not do yet.
-KNOWN_RCLONE_RELOAD = ("rclone 1.60 drops or truncates dirty cache items on reload after a "
-                       "crash; the driver does not yet re-queue them itself")
-
-
-@pytest.mark.xfail(reason=KNOWN_RCLONE_RELOAD, strict=False)
+# rclone 1.60 alone would hide the never-uploaded files in new directories
+# after the restart ("failed to add virtual dir entry"); privd moves them
+# aside before it restarts rclone and writes them back through the new mount
+# before the publish targets are bound again (privd/cache_rescue.h).
 def test_rclone_kill_keeps_every_fsynced_file():
     assert "rclone" in DURABILITY, "the rclone-kill test did not get to its data check"
     assert DURABILITY["rclone"] is None, DURABILITY["rclone"]
 
 
-@pytest.mark.xfail(reason=KNOWN_RCLONE_RELOAD, strict=False)
 def test_driver_kill_keeps_every_fsynced_file():
     assert "driver" in DURABILITY, "the driver-kill test did not get to its data check"
     assert DURABILITY["driver"] is None, DURABILITY["driver"]
