@@ -61,6 +61,7 @@ struct s3v {
 	int exited;  /* that rclone exited */
 	int wstatus;
 	int unstaging;
+	int dormant; /* staged before the node's last boot: only NodeStage revives it */
 	uint64_t retry_at_ns; /* supervisor backoff */
 	unsigned failures;
 };
@@ -298,6 +299,31 @@ record_exists(const char *id)
 	return ok;
 }
 
+/* The wall-clock time this boot started (the clock now, less the time
+ * since boot). */
+static time_t
+boot_started(void)
+{
+	struct timespec rt, bt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_BOOTTIME, &bt);
+	return rt.tv_sec - bt.tv_sec;
+}
+
+/* A record written before this boot (with a margin for a clock stepped at
+ * boot) belongs to a mount the reboot ended. Such a volume is not revived
+ * by the supervisor: while the node was down its pod may have moved to
+ * another node (attachRequired is false), and an rclone started here would
+ * upload this cache's stale pending writes over newer data. kubelet stages
+ * it again if its pod is still here; until then the cache keeps it. */
+static int
+record_from_previous_boot(int dirfd, const char *name)
+{
+	struct stat st;
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       st.st_mtime < boot_started() - 120;
+}
+
 /* Read every record into the table (after a privd start). */
 static void
 records_load(void)
@@ -317,6 +343,7 @@ records_load(void)
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || volid_valid(de->d_name))
 			continue;
+		int old = record_from_previous_boot(dirfd(d), de->d_name);
 		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
 		if (fd >= 0)
@@ -332,9 +359,13 @@ records_load(void)
 			if (e) {
 				struct mnt_info mi;
 				e->pid = mount_state(e->rec.staging_path, e->vfs, &mi) == M_LIVE ? -1 : 0;
+				e->dormant = old && e->pid == 0; /* no mount outlives a reboot */
 				log_info("S3 volume %s was staged at %s before this start; %s",
 					 e->rec.volume_id, e->rec.staging_path,
-					 e->pid ? "its mount is live" : "re-establishing its mount");
+					 e->pid ? "its mount is live"
+					 : e->dormant ? "that was before the node restarted: its "
+							"cache waits for kubelet to stage it again"
+						      : "re-establishing its mount");
 			}
 		}
 		pthread_mutex_unlock(&mu);
@@ -835,6 +866,7 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 			close(e->conf_fd);
 		e->conf_fd = conf_fd;
 		e->unstaging = 0;
+		e->dormant = 0;
 		e->failures = 0;
 	}
 	pthread_mutex_unlock(&mu);
@@ -928,6 +960,15 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 		dirty += rescued;
 		if (dirty == 0)
 			break;
+		if (ms != M_LIVE && e && e->dormant) {
+			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+					   "volume %s has %lu file(s) written before the node "
+					   "restarted that were never uploaded; they are kept in this "
+					   "node's cache and are uploaded when the volume is staged on "
+					   "this node again (not while it may be in use elsewhere)",
+					   r->volume_id, dirty);
+			goto keep;
+		}
 		if (ms != M_LIVE) {
 			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 					   "volume %s has %lu file(s) not yet uploaded and its rclone "
@@ -1220,7 +1261,8 @@ check_all(void)
 
 	pthread_mutex_lock(&mu);
 	for (int i = 0; i < MAX_S3_VOLUMES; i++)
-		if (vols[i].used && !vols[i].unstaging && mono_ns() >= vols[i].retry_at_ns)
+		if (vols[i].used && !vols[i].unstaging && !vols[i].dormant &&
+		    mono_ns() >= vols[i].retry_at_ns)
 			snprintf(ids[n++], sizeof(ids[0]), "%s", vols[i].rec.volume_id);
 	pthread_mutex_unlock(&mu);
 	for (int i = 0; i < n; i++) {

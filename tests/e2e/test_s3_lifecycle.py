@@ -1036,6 +1036,9 @@ def test_rclone_killed_mid_write_recovers_in_place(node, env, s3):
     assert uploaded < len(before), \
         "test precondition: some fsynced files should still have been queued at the kill"
     assert {rel for rel, _, _ in before} <= set(done)
+    back = [int(n) for n in re.findall(r"(\d+) never-uploaded file\(s\) written back",
+                                       node.output())]
+    assert back and back[-1] > 0, "the queued files were not written back through the new mount"
 
     def data():
         bad = lost(done, t)
@@ -1130,6 +1133,51 @@ def test_rclone_kill_keeps_every_fsynced_file():
 def test_driver_kill_keeps_every_fsynced_file():
     assert "driver" in DURABILITY, "the driver-kill test did not get to its data check"
     assert DURABILITY["driver"] is None, DURABILITY["driver"]
+
+
+# ---- 6c. a volume staged before the node restarted waits for kubelet -----------
+
+def boot_time():
+    with open("/proc/stat") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("btime"))
+
+
+def test_volume_staged_before_a_reboot_waits_for_nodestage(node, env, s3):
+    """A record older than this boot is a mount the reboot ended. While the
+    node was down its pod may have moved to another node, so privd must not
+    revive the mount on its own: that would upload this cache's stale
+    pending writes over newer data. NodeUnstage refuses while they are kept;
+    NodeStage on this node uploads them."""
+    vol = volid()
+    stage(node, env, vol, s3_ctx(**{"rclone-vfs-write-back": "10m"}))
+    st = env.staging(vol)
+    done = write_tree(st, {"kept/one.bin": 100000, "two.txt": b"two"})
+    assert not s3.keys(prefix=vol_prefix(vol)), "test precondition: nothing uploaded yet"
+    node.kill_everything([vol])
+    record = os.path.join(node.cache_mount, "lcw-volumes", vol)
+    assert os.path.isfile(record), f"no record at {record}"
+    t = boot_time() - 3600  # as if written during the previous boot
+    os.utime(record, (t, t))
+    node.start()
+    assert wait_for(lambda: "before the node restarted" in node.output(), 60), \
+        node.output()[-3000:]
+    time.sleep(6)  # three supervisor rounds
+    assert rclone_pids(vol) == [], "privd revived a mount from before the reboot"
+    assert not healthy(st, vol)
+    assert not s3.keys(prefix=vol_prefix(vol)), "stale pending writes were uploaded"
+
+    with pytest.raises(grpc.RpcError) as e:
+        unstage(node, env, vol)
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value
+    assert "before the node restarted" in e.value.details(), e.value.details()
+
+    # kubelet stages it again here: the kept writes come back and are uploaded
+    stage(node, env, vol, s3_ctx())
+    bad = lost(done, st)
+    assert not bad, f"lost after the restage: {bad}\n{diag(node, env, [vol])}"
+    unstage(node, env, vol)
+    assert_unstaged(env, vol)
+    assert len(s3.keys(prefix=vol_prefix(vol) + "files/")) == len(done)
 
 
 # ---- 7. DeleteVolume ----------------------------------------------------------------
