@@ -122,8 +122,9 @@ def test_reclaim_erases_only_volumes_whose_pv_is_gone(kube, env):
     node = env.node_driver(extra=kube.driver_args() + [
         "--reclaim-interval-seconds=1", "--reclaim-grace-seconds=5"])
     try:
-        assert wait_for(lambda: not os.path.exists(env.backing(gone_vol)), 40), node.output()
-        assert not os.path.exists(os.path.dirname(env.backing(gone_vol)))
+        # the file goes first, then its directory: wait for both
+        gone_dir = os.path.dirname(env.backing(gone_vol))
+        assert wait_for(lambda: not os.path.exists(gone_dir), 40), node.output()
         ops = [(r["op"], r["volume_id"]) for r in node.audit_records()]
         assert ("luks_erase", gone_vol) in ops
         time.sleep(3)
