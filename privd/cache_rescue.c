@@ -247,8 +247,15 @@ stash_dir(int meta, int data, struct ldir *resc, int depth, struct ctx *c)
 						  strerror(errno));
 				continue;
 			}
+			int d2 = sub_open(data, e->d_name);
+			if (d2 < 0 && errno != ENOENT) {
+				close(m2);
+				rc = fail(c, "cannot open an rclone cache directory: %s",
+					  strerror(errno));
+				break;
+			}
 			struct ldir sub = { .up = resc, .name = e->d_name, .fd = -1 };
-			rc = stash_dir(m2, sub_open(data, e->d_name), &sub, depth + 1, c);
+			rc = stash_dir(m2, d2, &sub, depth + 1, c);
 			ldir_close(&sub);
 		} else if (S_ISREG(st.st_mode)) {
 			rc = stash_file(dirfd(d), data, resc, e->d_name, c);
@@ -370,12 +377,7 @@ restore_file(int resc, int mnt, const char *name, const struct stat *st, struct 
 		rc = fail(c, "closing a file in the mount failed: %s", strerror(errno));
 		goto done;
 	}
-	/* durable in rclone's cache and queued for upload: the rescued copy
-	 * has served */
-	if (unlinkat(resc, name, 0) != 0 && errno != ENOENT)
-		rc = fail(c, "cannot remove a restored file: %s", strerror(errno));
-	else
-		c->count++;
+	c->count++; /* in rclone's cache and queued for upload */
 done:
 	if (out >= 0)
 		close(out);
@@ -383,7 +385,9 @@ done:
 	return rc;
 }
 
-/* resc is consumed; mnt is borrowed. */
+/* Copy every rescued file below resc (consumed) to the same place below
+ * mnt (borrowed). Removes nothing: the copies become the only ones only
+ * once they are on disk (see rescue_restore). */
 static int
 restore_dir(int resc, int mnt, int depth, struct ctx *c)
 {
@@ -407,8 +411,10 @@ restore_dir(int resc, int mnt, int depth, struct ctx *c)
 			rc = fail(c, "too many rescued entries");
 			break;
 		}
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			rc = fail(c, "cannot stat a rescued entry: %s", strerror(errno));
+			break;
+		}
 		if (S_ISDIR(st.st_mode)) {
 			int r2, m2;
 			if (mkdirat(mnt, e->d_name, 0755) != 0 && errno != EEXIST) {
@@ -429,21 +435,51 @@ restore_dir(int resc, int mnt, int depth, struct ctx *c)
 			}
 			if ((r2 = sub_open(dirfd(d), e->d_name)) < 0) {
 				close(m2);
-				continue;
+				rc = fail(c, "cannot open a rescue directory: %s", strerror(errno));
+				break;
 			}
 			rc = restore_dir(r2, m2, depth + 1, c);
 			close(m2);
-			if (rc == 0)
-				(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
 		} else if (S_ISREG(st.st_mode)) {
 			rc = restore_file(dirfd(d), mnt, e->d_name, &st, c);
-		} else {
-			(void)unlinkat(dirfd(d), e->d_name, 0); /* stash makes none */
 		}
+		/* anything else is not stash's: removed with the tree */
 	}
 	if (rc == 0 && e == NULL && errno != 0)
 		rc = fail(c, "cannot read a rescue directory: %s", strerror(errno));
 	closedir(d);
+	return rc;
+}
+
+/* Remove parent/name and everything below it, without following
+ * symlinks. 0, or -1 with errno. */
+static int
+rm_tree(int parent, const char *name, int depth)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd, rc = 0;
+
+	if (depth > MAX_DEPTH)
+		return errno = ELOOP, -1;
+	if ((fd = openat(parent, name, DIR_FLAGS)) < 0)
+		return unlinkat(parent, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		rc = rm_tree(dirfd(d), e->d_name, depth + 1);
+	}
+	if (rc == 0 && e == NULL && errno != 0)
+		rc = -1;
+	int keep = errno;
+	closedir(d);
+	errno = keep;
+	if (rc == 0 && unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+		rc = -1;
 	return rc;
 }
 
@@ -484,8 +520,14 @@ rescue_restore(int cache_dirfd, const char *vfs, int mount_dirfd, unsigned long 
 	}
 	c.dev = ms.st_dev;
 	rc = restore_dir(resc, mount_dirfd, 0, &c);
-	if (rc == 0)
-		(void)unlinkat(top, vfs, AT_REMOVEDIR);
+	/* rclone fsyncs a file's data but never its metadata: put both on
+	 * disk before the rescued copies go, so a power cut cannot leave
+	 * rclone a cache file it would discard and no rescued copy */
+	if (rc == 0 && syncfs(cache_dirfd) != 0)
+		rc = fail(&c, "cannot flush the cache volume: %s", strerror(errno));
+	if (rc == 0 && rm_tree(top, vfs, 0) != 0)
+		rc = fail(&c, "cannot remove the restored files' rescued copies: %s",
+			  strerror(errno));
 	close(top);
 	*restored = c.count;
 	free(c.buf);
@@ -498,7 +540,7 @@ static unsigned long
 count_files(int dir, int depth, unsigned long *entries, int *bad)
 {
 	DIR *d;
-	struct dirent *e;
+	struct dirent *e = NULL;
 	unsigned long n = 0;
 
 	if (depth > MAX_DEPTH || (d = fdopendir(dir)) == NULL) {
@@ -506,21 +548,24 @@ count_files(int dir, int depth, unsigned long *entries, int *bad)
 		*bad = 1;
 		return 0;
 	}
-	while ((e = readdir(d)) != NULL && ++*entries <= MAX_ENTRIES) {
+	while (!*bad && (errno = 0, e = readdir(d)) != NULL && ++*entries <= MAX_ENTRIES) {
 		struct stat st;
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			*bad = 1;
+		} else if (S_ISDIR(st.st_mode)) {
 			int sub = sub_open(dirfd(d), e->d_name);
-			if (sub >= 0)
+			if (sub < 0)
+				*bad = 1;
+			else
 				n += count_files(sub, depth + 1, entries, bad);
 		} else if (S_ISREG(st.st_mode)) {
 			n++;
 		}
 	}
-	if (*entries > MAX_ENTRIES)
+	/* an unreadable entry may hide a file: never undercount quietly */
+	if (*entries > MAX_ENTRIES || (e == NULL && errno != 0))
 		*bad = 1;
 	closedir(d);
 	return n;

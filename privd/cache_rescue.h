@@ -13,7 +13,8 @@
  *   stash    <cache>/vfs/<vfs>/P    -> <cache>/lcw-rescue/<vfs>/P  (rename)
  *            <cache>/vfsMeta/<vfs>/P is removed
  *   restore  <cache>/lcw-rescue/<vfs>/P -> <mount>/P (mkdir, copy, mtime,
- *            fsync, close), then the rescued copy is removed
+ *            fsync, close) for every file; then the cache volume is
+ *            flushed and the rescued copies are removed
  *
  * Only never-uploaded items qualify (metadata "Dirty": true and no
  * "Fingerprint"): their cache file holds every byte of the file. An item
@@ -21,8 +22,10 @@
  * it is left to rclone, which fetches its missing ranges before uploading.
  *
  * Crash safety: the rename comes before the metadata removal (metadata
- * without its file is discarded by rclone), and a rescued copy is removed
- * only after its copy in the mount is fsync'ed and closed. If both exist,
+ * without its file is discarded by rclone), and the rescued copies are
+ * removed only after all their copies in the mount are fsync'ed, closed
+ * and, with rclone's metadata (which rclone never fsyncs), flushed to the
+ * cache volume. If both exist,
  * the rescued copy wins: the cache one comes from an unfinished restore,
  * which no pod has seen (publish targets are bound after the restore).
  * Everything stays on the encrypted cache volume; nothing follows a
@@ -51,9 +54,9 @@ int rescue_pending(int cache_dirfd, const char *vfs, unsigned long *n, char *err
 		   size_t errlen);
 
 /* Write vfs's rescued files back through mount_dirfd (the root of its
- * live mount) and remove each once it is durable there. Returns 0 with
- * *restored (and nothing left to restore), or -1 with err (what was not
- * restored stays rescued). */
+ * live mount), flush the cache volume, then remove the rescued copies.
+ * Returns 0 with *restored (and nothing left to restore), or -1 with err
+ * (everything stays rescued; a retry writes it all again). */
 int rescue_restore(int cache_dirfd, const char *vfs, int mount_dirfd, unsigned long *restored,
 		   char *err, size_t errlen);
 

@@ -49,6 +49,7 @@
 #define MOUNT_WAIT_MS 30000
 #define DRAIN_MAX_MS 90000 /* inside the frontend's 2-minute deadline */
 #define RECORD_DIR "lcw-volumes"
+#define BOOT_DIR ".boot" /* in RECORD_DIR: each record's boot mark */
 #define FUSE_TYPE "fuse.rclone"
 #define LCW_DRIVER "lukscryptwalker.csi.k8s.io"
 
@@ -232,6 +233,72 @@ is_our_fuse(const char *id, const char *path, struct mnt_info *mi)
 
 /* ---- records on the cache volume ------------------------------------------- */
 
+static char boot_id_text[64];
+
+static void
+boot_id_read(void)
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, boot_id_text, sizeof(boot_id_text) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	boot_id_text[n > 0 ? n : 0] = '\0';
+	boot_id_text[strcspn(boot_id_text, "\n")] = '\0';
+}
+
+/* This boot's id (the kernel's random boot_id), "" if unreadable. */
+static const char *
+boot_id(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, boot_id_read);
+	return boot_id_text;
+}
+
+/* A record whose boot mark is not this boot's belongs to a mount the
+ * reboot ended. Such a volume is not revived by the supervisor: while the
+ * node was down its pod may have moved to another node (attachRequired is
+ * false), and an rclone started here would upload this cache's stale
+ * pending writes over newer data. kubelet stages it again if its pod is
+ * still here; until then the cache keeps it. */
+static int
+record_from_previous_boot(int dirfd, const char *name)
+{
+	char mark[64], path[NAME_MAX + 16];
+	const char *now = boot_id();
+	ssize_t n = -1;
+	int fd;
+
+	if (!now[0])
+		return 0; /* cannot tell: as before boot marks */
+	snprintf(path, sizeof(path), BOOT_DIR "/%s", name);
+	if ((fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+		n = read(fd, mark, sizeof(mark) - 1);
+		close(fd);
+	}
+	mark[n > 0 ? n : 0] = '\0';
+	return strcmp(mark, now) != 0;
+}
+
+/* Write this boot's id as the record's boot mark. */
+static int
+boot_mark_write(int dfd, const char *id)
+{
+	char path[IPC_VOLID_MAX + 16];
+	const char *now = boot_id();
+	int fd, rc = -1;
+
+	if (mkdirat(dfd, BOOT_DIR, 0700) && errno != EEXIST)
+		return -1;
+	snprintf(path, sizeof(path), BOOT_DIR "/%s", id);
+	fd = openat(dfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0 && write(fd, now, strlen(now)) == (ssize_t)strlen(now) && fsync(fd) == 0)
+		rc = 0;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 static int
 record_dirfd(int create)
 {
@@ -267,7 +334,7 @@ record_write(const struct ipc_stage_s3_req *r)
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", r->volume_id);
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0 && write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0 &&
-	    renameat(dfd, tmp, dfd, r->volume_id) == 0)
+	    boot_mark_write(dfd, r->volume_id) == 0 && renameat(dfd, tmp, dfd, r->volume_id) == 0)
 		rc = 0;
 	if (fd >= 0)
 		close(fd);
@@ -281,9 +348,12 @@ record_write(const struct ipc_stage_s3_req *r)
 static void
 record_remove(const char *id)
 {
+	char mark[IPC_VOLID_MAX + 16];
 	int dfd = record_dirfd(0);
 	if (dfd >= 0) {
 		unlinkat(dfd, id, 0);
+		snprintf(mark, sizeof(mark), BOOT_DIR "/%s", id);
+		unlinkat(dfd, mark, 0);
 		close(dfd);
 	}
 }
@@ -297,31 +367,6 @@ record_exists(const char *id)
 		close(dfd);
 	}
 	return ok;
-}
-
-/* The wall-clock time this boot started (the clock now, less the time
- * since boot). */
-static time_t
-boot_started(void)
-{
-	struct timespec rt, bt;
-	clock_gettime(CLOCK_REALTIME, &rt);
-	clock_gettime(CLOCK_BOOTTIME, &bt);
-	return rt.tv_sec - bt.tv_sec;
-}
-
-/* A record written before this boot (with a margin for a clock stepped at
- * boot) belongs to a mount the reboot ended. Such a volume is not revived
- * by the supervisor: while the node was down its pod may have moved to
- * another node (attachRequired is false), and an rclone started here would
- * upload this cache's stale pending writes over newer data. kubelet stages
- * it again if its pod is still here; until then the cache keeps it. */
-static int
-record_from_previous_boot(int dirfd, const char *name)
-{
-	struct stat st;
-	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       st.st_mtime < boot_started() - 120;
 }
 
 /* Read every record into the table (after a privd start). */
@@ -697,6 +742,15 @@ clear_dead(const struct s3v *e, const char *path)
 
 /* ---- never-uploaded files across a crash (cache_rescue.h) -------------------- */
 
+/* mnt_foreach_source callback: does this mount of the volume answer? */
+static int
+any_live(void *ud, const char *target, const struct mnt_info *mi)
+{
+	(void)mi;
+	*(int *)ud = statvfs_ok(target);
+	return *(int *)ud;
+}
+
 /* Before rclone starts over this volume's cache: move its never-uploaded
  * files aside. rclone must not be running: wait for one we started.
  * Safe: renames within the encrypted cache volume only, below names
@@ -723,6 +777,18 @@ rescue_stash_for(struct s3v *e, struct ipc_msg *ans)
 			return -1;
 		}
 		sleep_ms(100);
+	}
+	/* an rclone privd did not start (or lost track of) may still serve a
+	 * bind of this volume: its cache is not ours to rearrange then */
+	char src[IPC_VFSNAME_MAX + 2];
+	int live = 0;
+	snprintf(src, sizeof(src), "%s:", e->vfs);
+	mnt_foreach_source(src, FUSE_TYPE, any_live, &live);
+	if (live) {
+		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+				   "an rclone of volume %s still serves one of its mounts; not "
+				   "restarting it over the same cache", e->rec.volume_id);
+		return -1;
 	}
 	uint64_t t0 = audit_now_ns();
 	int rc = rescue_stash(vfs_cache_dirfd(), e->vfs, &moved, err, sizeof(err));
@@ -786,20 +852,42 @@ rescue_restore_for(struct s3v *e, struct ipc_msg *ans)
 	return rc;
 }
 
-/* Stop the rclone just started (its restore failed) and take its mount
- * away, so the next attempt starts from the cache again. */
+/* Stop the rclone we started (a stage or restore failed) and wait for it
+ * to exit, so nothing touches the cache when the next attempt starts from
+ * it; take its mount away. */
 static void
 stop_rclone(struct s3v *e)
 {
 	struct mnt_info mi;
-	pthread_mutex_lock(&mu);
-	int pid = e->pid;
-	pthread_mutex_unlock(&mu);
-	if (pid > 0)
-		kill(pid, SIGTERM);
+	for (int i = 0; i < 50; i++) {
+		pthread_mutex_lock(&mu);
+		int pid = e->pid;
+		pthread_mutex_unlock(&mu);
+		if (pid <= 0)
+			break;
+		if (i == 0)
+			kill(pid, SIGTERM);
+		sleep_ms(100);
+	}
 	if (is_our_fuse(e->rec.volume_id, e->rec.staging_path, &mi))
 		mnt_detach(e->rec.staging_path);
 }
+
+/* Does this node's cache hold data of vfs that is not in the bucket
+ * (queued uploads or rescued files)? An error counts as yes. */
+static int
+cache_holds_pending(const char *vfs)
+{
+	unsigned long queued = 0, rescued = 0;
+	char err[128];
+	int cfd = vfs_cache_dirfd();
+
+	if (cfd < 0)
+		return vfs_cache_exists();
+	return rclone_cache_dirty(cfd, vfs, &queued, err, sizeof(err)) ||
+	       rescue_pending(cfd, vfs, &rescued, err, sizeof(err)) || queued || rescued;
+}
+
 
 /* ---- stage ---------------------------------------------------------------- */
 
@@ -848,7 +936,8 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 		return;
 	}
 	if (ms == M_LIVE && have_conf) {
-		ans->type = IPC_ANS_STAGE_S3; /* already staged */
+		if (rescue_restore_for(e, ans) == 0) /* normally nothing to do */
+			ans->type = IPC_ANS_STAGE_S3; /* already staged */
 		return;
 	}
 	if (ms == M_FOREIGN) {
@@ -895,14 +984,19 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 	ans->type = IPC_ANS_STAGE_S3;
 	return;
 fail:
+	if (ms == M_LIVE)
+		return; /* an adopted mount keeps serving; the supervisor retries */
+	stop_rclone(e);
+	if (cache_holds_pending(e->vfs)) {
+		/* its only copy is in this cache: stay known (entry, record), so
+		 * the supervisor retries and NodeUnstage refuses to forget it */
+		log_warn("S3 volume %s: stage failed with data still in this node's cache; "
+			 "kept for a retry", r->volume_id);
+		return;
+	}
 	pthread_mutex_lock(&mu);
-	int pid = e->pid;
 	drop_locked(e);
 	pthread_mutex_unlock(&mu);
-	if (pid > 0)
-		kill(pid, SIGTERM);
-	if (is_our_fuse(r->volume_id, r->staging_path, &mi))
-		mnt_detach(r->staging_path);
 	record_remove(r->volume_id);
 }
 
@@ -931,13 +1025,14 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 		write_back_ns = e->rec.t.write_back_ns;
 	}
 	pthread_mutex_unlock(&mu);
+	vfs_name_for(r->volume_id, vfs, sizeof(vfs));
 	if (!ours && e == NULL) {
-		if (vfs_cache_dirfd() < 0 || !record_exists(r->volume_id))
+		if (vfs_cache_dirfd() < 0 ||
+		    (!record_exists(r->volume_id) && !cache_holds_pending(vfs)))
 			return 0; /* not an S3 volume here */
 	}
 	if (vfs_cache_ensure(ans))
 		goto keep;
-	vfs_name_for(r->volume_id, vfs, sizeof(vfs));
 
 	uint64_t t0 = audit_now_ns();
 	uint64_t bound = write_back_ns / 1000000u + 60000u;
@@ -1071,6 +1166,14 @@ s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "the S3 mount of volume %s is not answering; privd is "
 				   "re-establishing it, retry", id);
+		return 1;
+	}
+	unsigned long pending = 0;
+	if (rescue_pending(vfs_cache_dirfd(), vfs, &pending, err, sizeof(err)) || pending) {
+		/* a pod must not see (and write) the tree before it is whole */
+		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+				   "volume %s: files its crashed rclone had not uploaded are being "
+				   "written back; retry", id);
 		return 1;
 	}
 	int tfd = open_kpath("target_path", r->target_path, KPATH_MKDIR, 0, ans);

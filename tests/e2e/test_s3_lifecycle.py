@@ -1137,11 +1137,6 @@ def test_driver_kill_keeps_every_fsynced_file():
 
 # ---- 6c. a volume staged before the node restarted waits for kubelet -----------
 
-def boot_time():
-    with open("/proc/stat") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("btime"))
-
-
 def test_volume_staged_before_a_reboot_waits_for_nodestage(node, env, s3):
     """A record older than this boot is a mount the reboot ended. While the
     node was down its pod may have moved to another node, so privd must not
@@ -1154,10 +1149,11 @@ def test_volume_staged_before_a_reboot_waits_for_nodestage(node, env, s3):
     done = write_tree(st, {"kept/one.bin": 100000, "two.txt": b"two"})
     assert not s3.keys(prefix=vol_prefix(vol)), "test precondition: nothing uploaded yet"
     node.kill_everything([vol])
-    record = os.path.join(node.cache_mount, "lcw-volumes", vol)
-    assert os.path.isfile(record), f"no record at {record}"
-    t = boot_time() - 3600  # as if written during the previous boot
-    os.utime(record, (t, t))
+    mark = os.path.join(node.cache_mount, "lcw-volumes", ".boot", vol)
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        assert open(mark).read() == f.read().strip(), "the record's boot mark is not this boot"
+    with open(mark, "w") as f:  # as if staged during the previous boot
+        f.write("00000000-0000-4000-8000-000000000000")
     node.start()
     assert wait_for(lambda: "before the node restarted" in node.output(), 60), \
         node.output()[-3000:]

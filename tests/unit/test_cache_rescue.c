@@ -524,6 +524,38 @@ restore_refuses_symlinked_dir(void **state)
 	assert_int_equal(nfds(), f->fds);
 }
 
+/* A restore that fails part way keeps every rescued copy, those already
+ * written included: the next attempt writes them all again, and a copy
+ * goes only when the whole tree is written and flushed. */
+static void
+failed_restore_keeps_every_rescued_copy(void **state)
+{
+	struct fx *f = *state;
+	char err[256] = "";
+	unsigned long restored = 99;
+
+	puts_(f, "cache/lcw-rescue/pvc-a/0-first", "ONE");
+	puts_(f, "cache/lcw-rescue/pvc-a/z/blocked", "TWO");
+	puts_(f, "cache/lcw-rescue/pvc-a/zz-last", "THREE");
+	assert_int_equal(symlink(P(f, "outside"), P(f, "mnt/z")), 0);
+
+	assert_int_equal(rescue_restore(f->cache, "pvc-a", f->mnt, &restored, err, sizeof(err)), -1);
+	assert_int_equal(pending(f, "pvc-a"), 3);
+	assert_text(f, "cache/lcw-rescue/pvc-a/0-first", "ONE");
+	assert_true(dir_is_empty(f, "outside"));
+
+	/* the obstacle goes: everything is written and the rescue dir goes */
+	assert_int_equal(unlink(P(f, "mnt/z")), 0);
+	assert_int_equal(rescue_restore(f->cache, "pvc-a", f->mnt, &restored, err, sizeof(err)), 0);
+	assert_int_equal(restored, 3);
+	assert_text(f, "mnt/0-first", "ONE");
+	assert_text(f, "mnt/z/blocked", "TWO");
+	assert_text(f, "mnt/zz-last", "THREE");
+	assert_int_equal(pending(f, "pvc-a"), 0);
+	assert_gone(f, "cache/lcw-rescue/pvc-a");
+	assert_int_equal(nfds(), f->fds);
+}
+
 static void
 restore_refuses_symlinked_file(void **state)
 {
@@ -630,6 +662,7 @@ main(void)
 		T(stash_then_restore),
 		T(restore_refuses_symlinked_dir),
 		T(restore_refuses_symlinked_file),
+		T(failed_restore_keeps_every_rescued_copy),
 		T(invalid_vfs_refused),
 		T(forget_removes_only_empty_dirs),
 	};
