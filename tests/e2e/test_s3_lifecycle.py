@@ -1137,6 +1137,19 @@ def test_driver_kill_keeps_every_fsynced_file():
 
 # ---- 6c. a volume staged before the node restarted waits for kubelet -----------
 
+def past_aborted(call, tries=40):
+    """call(), again while it is ABORTED because the supervisor holds the
+    volume (kubelet retries the same way)."""
+    for _ in range(tries - 1):
+        try:
+            return call()
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.ABORTED:
+                raise
+            time.sleep(0.5)
+    return call()
+
+
 def test_volume_staged_before_a_reboot_waits_for_nodestage(node, env, s3):
     """A record older than this boot is a mount the reboot ended. While the
     node was down its pod may have moved to another node, so privd must not
@@ -1167,8 +1180,24 @@ def test_volume_staged_before_a_reboot_waits_for_nodestage(node, env, s3):
     assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value
     assert "before the node restarted" in e.value.details(), e.value.details()
 
-    # kubelet stages it again here: the kept writes come back and are uploaded
-    stage(node, env, vol, s3_ctx())
+    # A stage that fails with the data still in this cache (here: the
+    # rescue area holds a directory where a pending file must go) keeps
+    # the volume known: NodeUnstage still refuses to forget it.
+    obstacle = os.path.join(node.cache_mount, "lcw-rescue", vol, "two.txt")
+    os.makedirs(obstacle)
+    with pytest.raises(grpc.RpcError) as e:
+        past_aborted(lambda: stage(node, env, vol, s3_ctx()))
+    assert e.value.code() == grpc.StatusCode.INTERNAL, e.value
+    assert "two.txt" not in e.value.details(), "a file name (volume data) in an error"
+    with pytest.raises(grpc.RpcError) as e:
+        past_aborted(lambda: unstage(node, env, vol))
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE, e.value
+    assert rclone_pids(vol) == []
+    shutil.rmtree(obstacle)
+
+    # kubelet stages it again here (or the supervisor got there first, now
+    # that the volume is known again): the kept writes come back, uploaded
+    past_aborted(lambda: stage(node, env, vol, s3_ctx()))
     bad = lost(done, st)
     assert not bad, f"lost after the restage: {bad}\n{diag(node, env, [vol])}"
     unstage(node, env, vol)
