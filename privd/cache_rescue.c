@@ -269,14 +269,17 @@ stash_dir(int meta, int data, struct ldir *resc, int depth, struct ctx *c)
 	return rc;
 }
 
+/* Set up a walk over vfs's trees; on failure nothing is left to free. */
 static int
-ctx_init(struct ctx *c, char *err, size_t errlen)
+ctx_init(struct ctx *c, const char *vfs, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	c->err = err;
 	c->errlen = errlen;
 	if (err && errlen)
 		err[0] = '\0';
+	if (!vfs_ok(vfs))
+		return fail(c, "invalid rclone remote name");
 	c->buf = malloc(COPY_CHUNK > META_MAX_BYTES ? COPY_CHUNK : META_MAX_BYTES + 1);
 	return c->buf ? 0 : fail(c, "out of memory");
 }
@@ -288,12 +291,8 @@ rescue_stash(int cache_dirfd, const char *vfs, unsigned long *moved, char *err, 
 	int meta, data, rc;
 
 	*moved = 0;
-	if (ctx_init(&c, err, errlen))
+	if (ctx_init(&c, vfs, err, errlen))
 		return -1;
-	if (!vfs_ok(vfs)) {
-		free(c.buf);
-		return fail(&c, "invalid rclone remote name");
-	}
 	if ((meta = open_two(cache_dirfd, "vfsMeta", vfs, NULL)) < 0) {
 		free(c.buf);
 		return errno == ENOENT ? 0 : fail(&c, "cannot open the cache metadata: %s",
@@ -498,12 +497,8 @@ rescue_restore(int cache_dirfd, const char *vfs, int mount_dirfd, unsigned long 
 	int top, resc, rc;
 
 	*restored = 0;
-	if (ctx_init(&c, err, errlen))
+	if (ctx_init(&c, vfs, err, errlen))
 		return -1;
-	if (!vfs_ok(vfs)) {
-		free(c.buf);
-		return fail(&c, "invalid rclone remote name");
-	}
 	if ((resc = open_rescue(cache_dirfd, vfs, &top)) < 0) {
 		int e = errno;
 		if (top >= 0)

@@ -740,6 +740,28 @@ clear_dead(const struct s3v *e, const char *path)
 	}
 }
 
+/* Wait up to tries x 100 ms for the rclone privd started for e to exit,
+ * sending it SIGTERM in round term_at. 0 once it is gone (or there was
+ * none), -1 if it still runs. */
+static int
+wait_rclone_gone(struct s3v *e, int tries, int term_at)
+{
+	for (int i = 0; i < tries; i++) {
+		pthread_mutex_lock(&mu);
+		int pid = e->pid;
+		pthread_mutex_unlock(&mu);
+		if (pid <= 0)
+			return 0;
+		if (i == term_at)
+			kill(pid, SIGTERM);
+		sleep_ms(100);
+	}
+	pthread_mutex_lock(&mu);
+	int pid = e->pid;
+	pthread_mutex_unlock(&mu);
+	return pid > 0 ? -1 : 0;
+}
+
 /* ---- never-uploaded files across a crash (cache_rescue.h) -------------------- */
 
 /* mnt_foreach_source callback: does this mount of the volume answer? */
@@ -761,22 +783,11 @@ rescue_stash_for(struct s3v *e, struct ipc_msg *ans)
 	unsigned long moved = 0;
 	char err[256];
 
-	for (int i = 0; i < 50; i++) {
-		pthread_mutex_lock(&mu);
-		int running = e->pid > 0 && !e->exited;
-		int pid = e->pid;
-		pthread_mutex_unlock(&mu);
-		if (!running)
-			break;
-		if (i == 0)
-			kill(pid, SIGTERM);
-		if (i == 49) {
-			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
-					   "the previous rclone of volume %s has not exited yet",
-					   e->rec.volume_id);
-			return -1;
-		}
-		sleep_ms(100);
+	if (wait_rclone_gone(e, 50, 0)) {
+		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+				   "the previous rclone of volume %s has not exited yet",
+				   e->rec.volume_id);
+		return -1;
 	}
 	/* an rclone privd did not start (or lost track of) may still serve a
 	 * bind of this volume: its cache is not ours to rearrange then */
@@ -859,16 +870,7 @@ static void
 stop_rclone(struct s3v *e)
 {
 	struct mnt_info mi;
-	for (int i = 0; i < 50; i++) {
-		pthread_mutex_lock(&mu);
-		int pid = e->pid;
-		pthread_mutex_unlock(&mu);
-		if (pid <= 0)
-			break;
-		if (i == 0)
-			kill(pid, SIGTERM);
-		sleep_ms(100);
-	}
+	wait_rclone_gone(e, 50, 0);
 	if (is_our_fuse(e->rec.volume_id, e->rec.staging_path, &mi))
 		mnt_detach(e->rec.staging_path);
 }
@@ -1102,16 +1104,8 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 		}
 	}
 	/* rclone exits by itself once its mount is gone. */
-	for (int i = 0; i < 100; i++) {
-		pthread_mutex_lock(&mu);
-		int pid = e ? e->pid : 0;
-		pthread_mutex_unlock(&mu);
-		if (pid <= 0)
-			break;
-		if (i == 99)
-			kill(pid, SIGTERM);
-		sleep_ms(100);
-	}
+	if (e)
+		wait_rclone_gone(e, 100, 99);
 	cache_forget(vfs);
 	rescue_forget(vfs_cache_dirfd(), vfs);
 	record_remove(r->volume_id);
