@@ -214,51 +214,88 @@ fill_info(struct libmnt_fs *fs, struct mnt_info *mi)
 	return 1;
 }
 
-int
-mnt_lookup(const char *target, struct mnt_info *mi)
+/* The top mount at path (taken as written) into mi: 1, 0 none, or a
+ * negative errno. */
+static int
+lookup_path(const char *path, struct mnt_info *mi)
 {
-	struct mtarget t;
 	struct libmnt_table *tb;
-	int rc = target_resolve(target, &t);
+	int rc;
 
-	if (rc)
-		return rc == -ENOENT ? 0 : rc; /* no such directory: not mounted */
-	close(t.pfd);
 	if (!(tb = mountinfo(&rc)))
 		return rc;
-	struct libmnt_fs *fs = top_mount(tb, t.path);
+	struct libmnt_fs *fs = top_mount(tb, path);
 	rc = fs ? fill_info(fs, mi) : 0;
 	mnt_unref_table(tb);
 	return rc;
 }
 
-int
-mnt_count_by_source(const char *dev)
+/* Call visit for every mount in mountinfo until it returns nonzero.
+ * Returns 0, or a negative errno. */
+static int
+each_mount(int (*visit)(struct libmnt_fs *fs, void *ud), void *ud)
 {
 	struct libmnt_table *tb;
 	struct libmnt_iter *it;
 	struct libmnt_fs *fs;
-	struct stat st;
-	int rc, n = 0;
+	int rc;
 
-	/* Block devices by number: the source string in mountinfo is whatever
-	 * name was used at mount time (/dev/mapper/x vs /dev/dm-3), and bind
-	 * mounts of the filesystem carry the same number. */
-	int by_devno = stat(dev, &st) == 0 && S_ISBLK(st.st_mode);
 	if (!(tb = mountinfo(&rc)))
 		return rc;
 	if (!(it = mnt_new_iter(MNT_ITER_FORWARD))) {
 		mnt_unref_table(tb);
 		return -ENOMEM;
 	}
-	while (mnt_table_next_fs(tb, it, &fs) == 0) {
-		const char *src = mnt_fs_get_source(fs);
-		if (by_devno ? mnt_fs_get_devno(fs) == st.st_rdev : (src && strcmp(src, dev) == 0))
-			n++;
-	}
+	while (mnt_table_next_fs(tb, it, &fs) == 0)
+		if (visit(fs, ud))
+			break;
 	mnt_free_iter(it);
 	mnt_unref_table(tb);
-	return n;
+	return 0;
+}
+
+int
+mnt_lookup(const char *target, struct mnt_info *mi)
+{
+	struct mtarget t;
+	int rc = target_resolve(target, &t);
+
+	if (rc)
+		return rc == -ENOENT ? 0 : rc; /* no such directory: not mounted */
+	close(t.pfd);
+	return lookup_path(t.path, mi);
+}
+
+struct by_source {
+	const char *dev;
+	int by_devno;
+	dev_t rdev;
+	int n;
+};
+
+static int
+count_source(struct libmnt_fs *fs, void *ud)
+{
+	struct by_source *b = ud;
+	const char *src = mnt_fs_get_source(fs);
+	if (b->by_devno ? mnt_fs_get_devno(fs) == b->rdev : (src && strcmp(src, b->dev) == 0))
+		b->n++;
+	return 0;
+}
+
+int
+mnt_count_by_source(const char *dev)
+{
+	struct by_source b = { .dev = dev };
+	struct stat st;
+
+	/* Block devices by number: the source string in mountinfo is whatever
+	 * name was used at mount time (/dev/mapper/x vs /dev/dm-3), and bind
+	 * mounts of the filesystem carry the same number. */
+	b.by_devno = stat(dev, &st) == 0 && S_ISBLK(st.st_mode);
+	b.rdev = b.by_devno ? st.st_rdev : 0;
+	int rc = each_mount(count_source, &b);
+	return rc ? rc : b.n;
 }
 
 /* ---- mount -------------------------------------------------------------- */
@@ -503,48 +540,40 @@ mnt_unmount(const char *target)
 int
 mnt_find_by_target(const char *target, struct mnt_info *mi)
 {
-	struct libmnt_table *tb;
-	int rc;
-
 	/* mnt_lookup without target_resolve: the path is taken as written. */
-	if (!(tb = mountinfo(&rc)))
-		return rc;
-	struct libmnt_fs *fs = top_mount(tb, target);
-	rc = fs ? fill_info(fs, mi) : 0;
-	mnt_unref_table(tb);
-	return rc;
+	return lookup_path(target, mi);
+}
+
+struct of_source {
+	const char *source, *fstype;
+	int (*cb)(void *ud, const char *target, const struct mnt_info *mi);
+	void *ud;
+	int n;
+};
+
+static int
+visit_source(struct libmnt_fs *fs, void *ud)
+{
+	struct of_source *o = ud;
+	const char *src = mnt_fs_get_source(fs), *ty = mnt_fs_get_fstype(fs);
+	const char *t = mnt_fs_get_target(fs);
+	struct mnt_info mi;
+
+	if (!src || !ty || !t || strcmp(src, o->source) || strcmp(ty, o->fstype))
+		return 0;
+	if (fill_info(fs, &mi) != 1)
+		return 0;
+	o->n++;
+	return o->cb && o->cb(o->ud, t, &mi);
 }
 
 int
 mnt_foreach_source(const char *source, const char *fstype,
 		   int (*cb)(void *ud, const char *target, const struct mnt_info *mi), void *ud)
 {
-	struct libmnt_table *tb;
-	struct libmnt_iter *it;
-	struct libmnt_fs *fs;
-	struct mnt_info mi;
-	int rc, n = 0;
-
-	if (!(tb = mountinfo(&rc)))
-		return rc;
-	if (!(it = mnt_new_iter(MNT_ITER_FORWARD))) {
-		mnt_unref_table(tb);
-		return -ENOMEM;
-	}
-	while (mnt_table_next_fs(tb, it, &fs) == 0) {
-		const char *src = mnt_fs_get_source(fs), *ty = mnt_fs_get_fstype(fs);
-		const char *t = mnt_fs_get_target(fs);
-		if (!src || !ty || !t || strcmp(src, source) || strcmp(ty, fstype))
-			continue;
-		if (fill_info(fs, &mi) != 1)
-			continue;
-		n++;
-		if (cb && cb(ud, t, &mi))
-			break;
-	}
-	mnt_free_iter(it);
-	mnt_unref_table(tb);
-	return n;
+	struct of_source o = { source, fstype, cb, ud, 0 };
+	int rc = each_mount(visit_source, &o);
+	return rc ? rc : o.n;
 }
 
 int
