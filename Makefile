@@ -45,7 +45,7 @@ PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/v
 	$(BLOCK_SRC) \
 	privd/audit.c privd/socket_dir.c \
 	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c \
-	privd/cache_rescue.c
+	privd/cache_rescue.c privd/rm_tree.c
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
@@ -132,7 +132,7 @@ $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
 
-$(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/cache_rescue.c ipc/log.c)
+$(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/cache_rescue.c privd/rm_tree.c ipc/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
 

@@ -3,6 +3,7 @@
  * bucket keeps encrypted and the node's logs must not reveal. */
 #define _GNU_SOURCE
 #include "cache_rescue.h"
+#include "rm_tree.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -450,38 +451,6 @@ restore_dir(int resc, int mnt, int depth, struct ctx *c)
 	return rc;
 }
 
-/* Remove parent/name and everything below it, without following
- * symlinks. 0, or -1 with errno. */
-static int
-rm_tree(int parent, const char *name, int depth)
-{
-	struct dirent *e;
-	DIR *d;
-	int fd, rc = 0;
-
-	if (depth > MAX_DEPTH)
-		return errno = ELOOP, -1;
-	if ((fd = openat(parent, name, DIR_FLAGS)) < 0)
-		return unlinkat(parent, name, 0) == 0 || errno == ENOENT ? 0 : -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
-	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		rc = rm_tree(dirfd(d), e->d_name, depth + 1);
-	}
-	if (rc == 0 && e == NULL && errno != 0)
-		rc = -1;
-	int keep = errno;
-	closedir(d);
-	errno = keep;
-	if (rc == 0 && unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-		rc = -1;
-	return rc;
-}
-
 static int
 open_rescue(int cache_dirfd, const char *vfs, int *top)
 {
@@ -520,7 +489,7 @@ rescue_restore(int cache_dirfd, const char *vfs, int mount_dirfd, unsigned long 
 	 * rclone a cache file it would discard and no rescued copy */
 	if (rc == 0 && syncfs(cache_dirfd) != 0)
 		rc = fail(&c, "cannot flush the cache volume: %s", strerror(errno));
-	if (rc == 0 && rm_tree(top, vfs, 0) != 0)
+	if (rc == 0 && rm_tree(top, vfs) != 0)
 		rc = fail(&c, "cannot remove the restored files' rescued copies: %s",
 			  strerror(errno));
 	close(top);

@@ -39,6 +39,7 @@
 #include "mountops.h"
 #include "privd.h"
 #include "rclone_conf.h"
+#include "rm_tree.h"
 #include "s3_params.h"
 #include "s3_purge.h"
 #include "vfs_cache.h"
@@ -418,36 +419,7 @@ records_load(void)
 	closedir(d);
 }
 
-/* Remove a tree below dirfd without following symlinks (rclone's cache
- * of one volume, once everything in it is uploaded). */
-static void
-rm_tree_at(int parent, const char *name, int depth)
-{
-	if (depth > 64)
-		return;
-	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0) {
-		DIR *d = fdopendir(fd);
-		struct dirent *de;
-		if (d == NULL) {
-			close(fd);
-			return;
-		}
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			if (de->d_type == DT_DIR)
-				rm_tree_at(dirfd(d), de->d_name, depth + 1);
-			else
-				unlinkat(dirfd(d), de->d_name, 0);
-		}
-		closedir(d);
-		unlinkat(parent, name, AT_REMOVEDIR);
-	} else {
-		unlinkat(parent, name, 0);
-	}
-}
-
+/* rclone's cache of one volume, once everything in it is uploaded. */
 static void
 cache_forget(const char *vfs)
 {
@@ -458,7 +430,7 @@ cache_forget(const char *vfs)
 	for (int i = 0; i < 2; i++) {
 		int d = openat(cfd, sub[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (d >= 0) {
-			rm_tree_at(d, vfs, 0);
+			(void)rm_tree(d, vfs);
 			close(d);
 		}
 	}
