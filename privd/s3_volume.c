@@ -847,19 +847,33 @@ stop_rclone(struct s3v *e)
 		mnt_detach(e->rec.staging_path);
 }
 
-/* Does this node's cache hold data of vfs that is not in the bucket
- * (queued uploads or rescued files)? An error counts as yes. */
+/* How many files of vfs this node's (open) cache holds that are not in
+ * the bucket: queued uploads plus rescued files. 0, or -1 with err. */
+static int
+cache_pending(const char *vfs, unsigned long *n, char *err, size_t errlen)
+{
+	unsigned long queued = 0, rescued = 0;
+	int cfd = vfs_cache_dirfd();
+
+	*n = 0;
+	if (rclone_cache_dirty(cfd, vfs, &queued, err, errlen) ||
+	    rescue_pending(cfd, vfs, &rescued, err, errlen))
+		return -1;
+	*n = queued + rescued;
+	return 0;
+}
+
+/* Does this node's cache hold data of vfs that is not in the bucket? An
+ * error (or a cache not open yet) counts as yes. */
 static int
 cache_holds_pending(const char *vfs)
 {
-	unsigned long queued = 0, rescued = 0;
+	unsigned long n = 0;
 	char err[128];
-	int cfd = vfs_cache_dirfd();
 
-	if (cfd < 0)
+	if (vfs_cache_dirfd() < 0)
 		return vfs_cache_exists();
-	return rclone_cache_dirty(cfd, vfs, &queued, err, sizeof(err)) ||
-	       rescue_pending(cfd, vfs, &rescued, err, sizeof(err)) || queued || rescued;
+	return cache_pending(vfs, &n, err, sizeof(err)) || n;
 }
 
 
@@ -1019,14 +1033,11 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 		goto keep;
 	for (;;) {
 		enum mstate ms = mount_state(r->staging_path, vfs, &mi);
-		unsigned long rescued = 0;
-		if (rclone_cache_dirty(vfs_cache_dirfd(), vfs, &dirty, err, sizeof(err)) ||
-		    rescue_pending(vfs_cache_dirfd(), vfs, &rescued, err, sizeof(err))) {
+		if (cache_pending(vfs, &dirty, err, sizeof(err))) {
 			privd_answer_error(ans, IPC_EC_INTERNAL, 0, "upload queue of %s: %s",
 					   r->volume_id, err);
 			goto keep;
 		}
-		dirty += rescued;
 		if (dirty == 0)
 			break;
 		if (ms != M_LIVE && e && e->dormant) {
