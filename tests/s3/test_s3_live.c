@@ -868,19 +868,26 @@ struct crash_file {
 	unsigned char *data;
 };
 
+/* The parent directories of path (errors show when path is opened). */
+static void
+mkdir_p(char *path)
+{
+	char *slash;
+	for (slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		mkdir(path, 0700);
+		*slash = '/';
+	}
+}
+
 static int
 write_synced(const char *root, const char *rel, const unsigned char *p, size_t n)
 {
-	char path[4400], *slash;
+	char path[4400];
 	int fd, rc = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	for (slash = strchr(path + strlen(root) + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-		*slash = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*slash = '/';
-	}
+	mkdir_p(path);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
 		return -1;
 	while (n > 0 && rc == 0) {
@@ -1126,17 +1133,6 @@ static const char *seed_keys[] = {
 	"pfx/volumes/pvc-p1/files/i", "pfx/volumes/pvc-p2/files/keep", "keep-top",
 	NULL,
 };
-
-static void
-mkdir_p(char *path)
-{
-	char *slash;
-	for (slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-		*slash = '\0';
-		mkdir(path, 0700);
-		*slash = '/';
-	}
-}
 
 static int
 seed(const char *endpoint, const char *secret, const char *bucket, const char *const *keys,
