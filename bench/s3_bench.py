@@ -230,6 +230,17 @@ def copy_file(src, dst):
         os.close(fo)
 
 
+def timed_read(path, size, what):
+    """Seconds to read path whole after settle(); it must be size bytes."""
+    settle()
+    t0 = time.monotonic()
+    n = read_file(path)
+    t = time.monotonic() - t0
+    if n != size:
+        raise RuntimeError(f"{what} read got {n} bytes")
+    return t
+
+
 def read_file(path):
     buf = bytearray(BLOCK)
     total = 0
@@ -439,27 +450,17 @@ def bench(scratch, size_mib=256, nfiles=10000, max_reps=3, budget_s=1080):
                         raise RuntimeError(f"VFS cache of {vol} still there before the cold read")
                     tg = node.stage(vol)
                     f = os.path.join(tg, "big.bin")
-                    settle()
-                    t0 = time.monotonic()
-                    n = read_file(f)
-                    t1 = time.monotonic()
-                    if n != size_mib * MIB:
-                        raise RuntimeError(f"cold read got {n} bytes")
+                    cold = timed_read(f, size_mib * MIB, "cold")
                     cached = tree_bytes(node.cache_dir(vol))
-                    settle()
-                    t2 = time.monotonic()
-                    n = read_file(f)
-                    t3 = time.monotonic()
-                    if n != size_mib * MIB:
-                        raise RuntimeError(f"warm read got {n} bytes")
+                    warm = timed_read(f, size_mib * MIB, "warm")
                     if i == 0:
                         if not same_content(src, f):
                             raise RuntimeError("the file read through the mount differs")
                         res["cached_after_cold"] = cached
                     node.unstage(vol)
-                    res["read"]["cold"].append(t1 - t0)
-                    res["read"]["warm"].append(t3 - t2)
-                    log(f"s3 rep {i + 1}: read driver cold {t1 - t0:.1f} s, warm {t3 - t2:.1f} s "
+                    res["read"]["cold"].append(cold)
+                    res["read"]["warm"].append(warm)
+                    log(f"s3 rep {i + 1}: read driver cold {cold:.1f} s, warm {warm:.1f} s "
                         f"({cached / MIB:.0f} MiB in the VFS cache after the cold read)")
             i += 1
         res["rw_reps"] = i
