@@ -451,12 +451,6 @@ restore_dir(int resc, int mnt, int depth, struct ctx *c)
 	return rc;
 }
 
-static int
-open_rescue(int cache_dirfd, const char *vfs, int *top)
-{
-	return open_two(cache_dirfd, RESCUE_DIR, vfs, top);
-}
-
 int
 rescue_restore(int cache_dirfd, const char *vfs, int mount_dirfd, unsigned long *restored,
 	       char *err, size_t errlen)
@@ -468,7 +462,7 @@ rescue_restore(int cache_dirfd, const char *vfs, int mount_dirfd, unsigned long 
 	*restored = 0;
 	if (ctx_init(&c, vfs, err, errlen))
 		return -1;
-	if ((resc = open_rescue(cache_dirfd, vfs, &top)) < 0) {
+	if ((resc = open_two(cache_dirfd, RESCUE_DIR, vfs, &top)) < 0) {
 		int e = errno;
 		if (top >= 0)
 			close(top);
@@ -546,7 +540,7 @@ rescue_pending(int cache_dirfd, const char *vfs, unsigned long *n, char *err, si
 		snprintf(err, errlen, "invalid rclone remote name");
 		return -1;
 	}
-	if ((fd = open_rescue(cache_dirfd, vfs, NULL)) < 0) {
+	if ((fd = open_two(cache_dirfd, RESCUE_DIR, vfs, NULL)) < 0) {
 		if (errno == ENOENT)
 			return 0;
 		snprintf(err, errlen, "cannot open the rescue directory: %s", strerror(errno));
