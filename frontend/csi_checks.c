@@ -17,6 +17,21 @@ kv_get(struct kv_entry *const *e, size_t n, const char *key)
 }
 
 int
+check_volume_id(const char *id, char *why, size_t whylen)
+{
+	if (id[0] == '\0') {
+		snprintf(why, whylen, "volume_id is required");
+		return -1;
+	}
+	if (volid_valid(id)) {
+		snprintf(why, whylen, "volume_id is not a volume id of this driver: ids are 1-%d "
+			 "characters of [A-Za-z0-9._-], not starting with '.' or '-'", VOLID_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+int
 check_path(const char *what, const char *path, char *why, size_t whylen)
 {
 	size_t n = strlen(path);
