@@ -47,7 +47,11 @@ forward(struct csi_call *c, const char *volume_id, struct ipc_msg *req, struct i
 		return csi_error(c, GRPC_STATUS_ABORTED,
 				 "an operation on volume %s is already in progress", volume_id);
 	}
-	if (privd_call(req, ans, timeout_ms))
+	int rc = privd_call(req, ans, timeout_ms);
+	if (rc == PRIVD_REFUSED)
+		st = csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+			       "a request value holds a control character or is out of range");
+	else if (rc)
 		st = csi_error(c, GRPC_STATUS_DEADLINE_EXCEEDED,
 			       "privd did not finish within %d s; the operation continues and a "
 			       "retry will report its outcome", timeout_ms / 1000);

@@ -68,6 +68,20 @@ privd_call(struct ipc_msg *req, struct ipc_msg *ans, int timeout_ms)
 		explicit_bzero(req, sizeof(*req));
 		return -1;
 	}
+	/* The codec refuses what privd would refuse (control bytes, lengths,
+	 * ranges); ipc_send reports that like a broken channel, so check here
+	 * first and let only real channel failures end the process. */
+	uint8_t tmp[IPC_MAX_DATAGRAM];
+	size_t len = 0;
+	req->id = 1; /* rpc_call assigns the real one; 0 is out of range */
+	rc = ipc_encode(req, tmp, sizeof(tmp), &len);
+	explicit_bzero(tmp, len);
+	if (rc) {
+		log_info("not sending %s to privd: %s", ipc_type_name(req->type),
+			 ipc_codec_strerror(rc));
+		explicit_bzero(req, sizeof(*req));
+		return PRIVD_REFUSED;
+	}
 	rc = rpc_call(&chan, req, -1, ans, timeout_ms);
 	if (rc < -1)
 		lost("cannot send to privd");

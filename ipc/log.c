@@ -33,7 +33,8 @@ log_level_parse(const char *s)
 /* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0 if
  * the bytes there are not one: overlong forms, surrogates and code points
  * above U+10FFFF are refused like stray continuation bytes. C1 controls
- * (U+0080..U+009F, which some terminals act on) count as not printable. */
+ * (U+0080..U+009F, which some terminals act on) and U+2028/U+2029 (line
+ * breaks to many log readers) count as not printable. */
 static size_t
 utf8_printable_len(const unsigned char *s, size_t n)
 {
@@ -58,6 +59,8 @@ utf8_printable_len(const unsigned char *s, size_t n)
 		cp = (cp << 6) | (s[i] & 0x3f);
 	}
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp <= 0x9f)
+		return 0;
+	if (cp == 0x2028 || cp == 0x2029) /* line/paragraph separators split lines too */
 		return 0;
 	return len;
 }

@@ -21,7 +21,7 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* Escape inlen bytes of in into out (always NUL-terminated, at most
  * outlen - 1 bytes, never half an escape): backslash, \n, \r, \t as C
- * escapes, other control bytes, DEL, C1 controls and bytes that are not
+ * escapes, other control bytes, DEL, C1 controls, U+2028/9 and bytes that are not
  * well-formed UTF-8 as \xHH; printable ASCII and UTF-8 unchanged. Every log
  * line goes through it. Returns the length written. */
 size_t log_escape(char *out, size_t outlen, const char *in, size_t inlen);

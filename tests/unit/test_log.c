@@ -50,7 +50,8 @@ control_bytes_and_terminal_sequences(void **state)
 	assert_string_equal(esc("a\0b", 3), "a\\x00b");
 	/* C1 CSI as UTF-8 (U+009B): some terminals act on it */
 	assert_string_equal(ESC("\xc2\x9b" "31m"), "\\xc2\\x9b31m");
-	/* U+2028 LINE SEPARATOR stays: printable for a terminal, no newline */
+	/* U+2028 LINE SEPARATOR: a line break to many log readers */
+	assert_string_equal(ESC("a\xe2\x80\xa8" "b"), "a\\xe2\\x80\\xa8b");
 }
 
 static void
