@@ -133,10 +133,10 @@ $(B)/tests/test_log: tests/unit/test_log.c $(call obj,ipc/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
 
-$(B)/tests/test_pb_strings: tests/unit/test_pb_strings.c $(call obj,frontend/pb_strings.c) $(B)/obj/gen/csi.pb-c.o \
+$(B)/tests/test_pb_strings: tests/unit/test_pb_strings.c $(call obj,frontend/pb_strings.c) \
 		$(patsubst $(GEN)/%.c,$(B)/obj/gen/%.o,$(PROTO_GEN_C))
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$(sort $^)) $(call pc_libs,cmocka libprotobuf-c)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka libprotobuf-c)
 
 $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.c)
 	@mkdir -p $(@D)
