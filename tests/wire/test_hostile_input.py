@@ -49,7 +49,11 @@ def node(env):
 def ctrl():
     d = Driver(controller=True)
     yield d
-    assert d.stop() == 0, d.output()
+    # No exit-code check: the controller execs lcw-frontend with a fixed
+    # environment, so LeakSanitizer runs at exit in the sanitizer build and
+    # fails under no_new_privs (as in test_controller_s3).
+    d.stop()
+    assert "shut down cleanly" in d.output(), d.output()
 
 
 def code_of(fn, req):
