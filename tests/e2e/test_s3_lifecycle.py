@@ -1222,75 +1222,100 @@ def test_volume_staged_before_a_reboot_waits_for_nodestage(node, env, s3):
 # delimited listing of its parent, which is how rclone lists a directory.
 # Stock s3rver 3.7.1 left such prefixes out, and the mount lost dir/ and x/
 # (issue 15); tests/s3/s3rver.sh patches it to list them as S3 does.
-NESTED = {"dir/sub/secret-name.bin": 2 * MIB, "plain.txt": b"hello",
-          "a/top.txt": b"top\n", "a/b/mid.bin": 300 * 1024, "a/b/c/deep.txt": b"deep\n" * 100,
+NESTED = {"dir/sub/secret-name.bin": MIB, "plain.txt": b"hello",
+          "a/top.txt": b"top\n", "a/b/mid.bin": 256 * 1024, "a/b/c/deep.txt": b"deep\n" * 100,
           "x/y/z/only.txt": b"only\n"}
 # rewritten in the second session
-CHANGED = {"dir/sub/secret-name.bin": MIB + 5}
+CHANGED = {"dir/sub/secret-name.bin": MIB // 2 + 5}
+WAYS_BACK = ("restage", "rclone-killed", "driver-restarted")
 
 
-def same_tree(node, env, s3, vol, root, want, when):
-    """Every file of want under root with its content, and nothing else."""
+def tree_problem(s3, vol, root, want):
+    """None when root holds every file of want with its content and
+    nothing else; else what differs."""
     got = tree_digests(root)
     bad, extra = lost(want, root), sorted(set(got) - set(want))
-    if bad or extra:
-        tops = s3.common_prefixes(prefix=vol_prefix(vol) + "files/")
-        pytest.fail(f"{when}: {sorted(bad.items())} of {len(want)} files, unexpected {extra}; "
-                    f"the mount's root lists {sorted(os.listdir(root))}, the S3 server's "
-                    f"delimited listing {len(tops)} directories\n{diag(node, env, [vol])}")
+    if not bad and not extra:
+        return None
+    tops = s3.common_prefixes(prefix=vol_prefix(vol) + "files/")
+    return (f"{sorted(bad.items())} of {len(want)} files, unexpected {extra}; the mount's "
+            f"root lists {sorted(os.listdir(root))}, the S3 server's delimited listing "
+            f"{len(tops)} directories")
 
 
-def come_back_warm(how, node, env, vol, ctx, t):
-    """The volume back over this node's cache, published at t again."""
-    st = env.staging(vol)
-    if how == "restage":
-        unpublish(node, vol, t)
-        unstage(node, env, vol)
-        assert_unstaged(env, vol)
-        stage(node, env, vol, ctx, passphrase=PASS2)
-        publish(node, env, vol, t)
-        return
-    if how == "rclone-killed":
-        [old] = rclone_pids(vol)
-        os.kill(old, signal.SIGKILL)
-        assert wait_for(lambda: old not in rclone_pids(vol), 20), f"rclone {old} still runs"
-    else:
-        node.kill_everything([vol])
-        node.start()
-    assert wait_for(lambda: healthy(st, vol), RECOVERY_S), \
+def wait_back(node, env, vol, t):
+    """The staging mount live again, and bound again at t."""
+    assert wait_for(lambda: healthy(env.staging(vol), vol), RECOVERY_S), \
         f"staging mount not back\n{diag(node, env, [vol])}"
     assert wait_for(lambda: healthy(t, vol), RECOVERY_S), \
         f"publish target not re-bound\n{diag(node, env, [vol])}"
 
 
-@pytest.mark.parametrize("how", ["restage", "rclone-killed", "driver-restarted"])
-def test_nested_tree_after_restart_over_warm_cache(node, env, kube, s3, how):
-    """Issue 15: files in directories made in the first session (dir/ holding
-    only dir/sub/) must be there, whole, when the volume comes back over
-    this node's cache, and after a later restage on a fresh cache."""
-    vol = volid()
+def test_nested_trees_after_restarts_over_warm_cache(node, env, kube, s3):
+    """Issue 15: files in directories made in the first session must be
+    there, whole, when the volume comes back over this node's cache, after a
+    change in the second session, and after a restage on a fresh cache. One
+    volume per way back, on one driver: one fresh-cache restage for all."""
+    vols = {how: volid() for how in WAYS_BACK}
     ctx = s3_ctx()
-    # after a driver restart the passphrase comes from the PV's nodeStageSecretRef
-    kube.set_pvs([(f"pv-{vol}", vol, ctx, {"name": REF_NAME, "namespace": REF_NS})])
-    stage(node, env, vol, ctx, passphrase=PASS2)
-    t = env.target(vol)
-    publish(node, env, vol, t)
-    files = write_tree(t, NESTED)
-    files_prefix = vol_prefix(vol) + "files/"
-    # every file uploaded (and the dirs only in the bucket) before the restart
-    assert wait_for(lambda: len(s3.keys(prefix=files_prefix)) == len(files), 60), \
-        s3.keys(prefix=files_prefix)
+    # after the driver restart the passphrase comes from the PV's nodeStageSecretRef
+    kube.set_pvs([(f"pv-{v}", v, ctx, {"name": REF_NAME, "namespace": REF_NS})
+                  for v in vols.values()])
+    targets, files = {}, {}
+    for how, v in vols.items():
+        stage(node, env, v, ctx, passphrase=PASS2)
+        targets[how] = env.target(v)
+        publish(node, env, v, targets[how])
+        files[how] = write_tree(targets[how], NESTED)
+    # every file uploaded: the directories exist only in the bucket's listings
+    for v in vols.values():
+        pre = vol_prefix(v) + "files/"
+        assert wait_for(lambda: len(s3.keys(prefix=pre)) == len(NESTED), 60), s3.keys(prefix=pre)
 
-    come_back_warm(how, node, env, vol, ctx, t)
-    same_tree(node, env, s3, vol, t, files, f"back over the warm cache ({how})")
-    files.update(write_tree(t, CHANGED))
-    same_tree(node, env, s3, vol, t, files, "after a change in the second session")
+    problems = {}
 
-    unpublish(node, vol, t)
-    unstage(node, env, vol)
-    assert_unstaged(env, vol)
-    assert len(s3.keys(prefix=files_prefix)) == len(files), s3.keys(prefix=files_prefix)
-    restage_fresh_and_verify(node, env, {vol: files}, {vol: (ctx, PASS2)}, exact=True)
+    def check(how):
+        problems[how] = tree_problem(s3, vols[how], targets[how], files[how])
+
+    v, t = vols["restage"], targets["restage"]
+    unpublish(node, v, t)
+    unstage(node, env, v)
+    assert_unstaged(env, v)
+    stage(node, env, v, ctx, passphrase=PASS2)
+    publish(node, env, v, t)
+    check("restage")
+
+    v = vols["rclone-killed"]
+    [old] = rclone_pids(v)
+    os.kill(old, signal.SIGKILL)
+    assert wait_for(lambda: old not in rclone_pids(v), 20), f"rclone {old} still runs"
+    wait_back(node, env, v, targets["rclone-killed"])
+    check("rclone-killed")
+
+    # kills every rclone of the driver: the other two come back this way too
+    node.kill_everything(list(vols.values()))
+    node.start()
+    for how, v in vols.items():
+        wait_back(node, env, v, targets[how])
+    check("driver-restarted")
+    problems = {how: p for how, p in problems.items() if p}
+    assert not problems, f"back over the warm cache: {problems}\n" \
+        f"{diag(node, env, list(vols.values()))}"
+
+    for how, t in targets.items():
+        files[how].update(write_tree(t, CHANGED))
+        check(how)
+    problems = {how: p for how, p in problems.items() if p}
+    assert not problems, f"after a change in the second session: {problems}"
+
+    for how, v in vols.items():
+        unpublish(node, v, targets[how])
+        unstage(node, env, v)
+        assert_unstaged(env, v)
+        pre = vol_prefix(v) + "files/"
+        assert len(s3.keys(prefix=pre)) == len(files[how]), s3.keys(prefix=pre)
+    restage_fresh_and_verify(node, env, {v: files[how] for how, v in vols.items()},
+                             {v: (ctx, PASS2) for v in vols.values()}, exact=True)
 
 
 # ---- 7. DeleteVolume ----------------------------------------------------------------
