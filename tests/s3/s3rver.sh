@@ -10,23 +10,40 @@
 #   s3rver.sh stop DIR
 #
 # start binds 127.0.0.1 on a free port chosen by the kernel, keeps its data
-# in DIR/data, its log in DIR/log and its pid in DIR/pid. Needs node and npm.
+# in DIR/data, its log in DIR/log and its pid in DIR/pid. Needs node, npm
+# and patch.
+#
+# install applies s3rver-common-prefixes.patch: s3rver 3.7.1 leaves a
+# common prefix out of a delimited listing when all its objects lie two or
+# more levels below it (a/ for the sole key a/b/c), which S3 lists. An
+# rclone mount lists each directory that way, so without the patch a
+# directory that holds only directories (mkdir -p a/b) disappeared from
+# the mount once its files were in the bucket (issue 15).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 S3_TOOLS=${S3_TOOLS:-$ROOT/build/s3-tools}
 HERE=$ROOT/tests/s3
 BIN=$S3_TOOLS/node_modules/s3rver/bin/s3rver.js
+PATCH=s3rver-common-prefixes.patch
 
 install() {
 	local t
 	for t in node npm; do
 		command -v "$t" >/dev/null 2>&1 || { echo "$t not found (Debian: nodejs, npm)" >&2; return 1; }
 	done
-	if [ -f "$BIN" ] && cmp -s "$HERE/package-lock.json" "$S3_TOOLS/package-lock.json"; then
+	command -v patch >/dev/null 2>&1 || { echo "patch not found (Debian: patch)" >&2; return 1; }
+	# the copy of the patch is written last: it marks a finished install
+	# (and a reverse dry run proves the sources still carry it)
+	if [ -f "$BIN" ] && cmp -s "$HERE/package-lock.json" "$S3_TOOLS/package-lock.json" &&
+		cmp -s "$HERE/$PATCH" "$S3_TOOLS/$PATCH" &&
+		patch -s -R --dry-run -p1 -d "$S3_TOOLS/node_modules/s3rver" <"$HERE/$PATCH" >/dev/null 2>&1; then
 		return 0
 	fi
 	mkdir -p "$S3_TOOLS"
+	rm -f "$S3_TOOLS/$PATCH"
 	cp "$HERE/package.json" "$HERE/package-lock.json" "$S3_TOOLS/" || return 1
+	# npm ci starts from an empty node_modules: the patch applies to
+	# pristine sources
 	if ! (cd "$S3_TOOLS" && npm ci --no-audit --no-fund --loglevel=error >npm.log 2>&1); then
 		echo "npm ci failed:" >&2
 		tail -20 "$S3_TOOLS/npm.log" >&2
@@ -34,6 +51,11 @@ install() {
 		return 1
 	fi
 	[ -f "$BIN" ] || { echo "s3rver not installed at $BIN" >&2; return 1; }
+	if ! patch -s -p1 -N -d "$S3_TOOLS/node_modules/s3rver" <"$HERE/$PATCH"; then
+		echo "cannot apply $PATCH to s3rver" >&2
+		return 1
+	fi
+	cp "$HERE/$PATCH" "$S3_TOOLS/$PATCH"
 }
 
 start() {
