@@ -208,7 +208,7 @@ luks_attrs(struct json_object *attrs, struct pv_stage *out, char *why, size_t wh
 	if ((v = attr(attrs, "fs-mode", &bad)) && (out->fs_mode = fs_mode_parse(v)) < 0)
 		return fail(why, whylen, "volumeAttributes.fs-mode is not an octal mode");
 	out->capacity = 0;
-	if ((v = attr(attrs, "capacity", &bad)) && u64_parse(v, &out->capacity))
+	if ((v = attr(attrs, "capacity", &bad)) && (u64_parse(v, &out->capacity) || !out->capacity))
 		return fail(why, whylen, "volumeAttributes.capacity is not a byte count");
 	if (bad)
 		return fail(why, whylen, "volumeAttributes: a value is not a string");
