@@ -96,7 +96,7 @@ pv_bind_luks(const struct ipc_stage_req *r, uint64_t *capacity, struct ipc_msg *
 		return 0; /* local test mode: no PV to hold the request against */
 	if (pv_fetch(r->volume_id, &pv, ans))
 		return -1;
-	if (pv_stage_check_luks(&pv, r, capacity, why, sizeof(why)))
+	if (pv_stage_check_luks(&pv, r, privd_cfg.nodeid, capacity, why, sizeof(why)))
 		return refuse(r->volume_id, &pv, why, t0, ans);
 	audit_pv(r->volume_id, pv.pv_name, 1, t0, pv.secret_name[0] ? "hardened" : "node-stage");
 	return 0;

@@ -233,6 +233,62 @@ s3_attrs(struct json_object *attrs, struct pv_stage *out, char *why, size_t whyl
 	return 0;
 }
 
+/* spec.nodeAffinity.required.nodeSelectorTerms[].matchExpressions[] on
+ * our topology key. Other keys and operators are the scheduler's business;
+ * a PV without affinity is not pinned. */
+static int
+node_affinity(struct json_object *spec, struct pv_stage *out, char *why, size_t whylen)
+{
+	struct json_object *na, *req, *terms;
+
+	if (!json_object_object_get_ex(spec, "nodeAffinity", &na) ||
+	    json_object_is_type(na, json_type_null))
+		return 0;
+	if (!json_object_is_type(na, json_type_object) ||
+	    !json_object_object_get_ex(na, "required", &req) ||
+	    !json_object_is_type(req, json_type_object) ||
+	    !json_object_object_get_ex(req, "nodeSelectorTerms", &terms) ||
+	    !json_object_is_type(terms, json_type_array))
+		return fail(why, whylen, "spec.nodeAffinity malformed");
+	for (size_t t = 0; t < json_object_array_length(terms); t++) {
+		struct json_object *term = json_object_array_get_idx(terms, t), *exprs;
+		if (!json_object_is_type(term, json_type_object) ||
+		    !json_object_object_get_ex(term, "matchExpressions", &exprs))
+			continue;
+		if (!json_object_is_type(exprs, json_type_array))
+			return fail(why, whylen, "spec.nodeAffinity matchExpressions malformed");
+		for (size_t e = 0; e < json_object_array_length(exprs); e++) {
+			struct json_object *x = json_object_array_get_idx(exprs, e), *vals;
+			const char *key, *op;
+			int p;
+			if (!json_object_is_type(x, json_type_object) ||
+			    !(key = str_field(x, "key", 317, &p)) ||
+			    !(op = str_field(x, "operator", 32, &p)))
+				return fail(why, whylen, "spec.nodeAffinity expression malformed");
+			if (strcmp(key, PV_TOPOLOGY_KEY) != 0)
+				continue;
+			if (strcmp(op, "In") != 0 ||
+			    !json_object_object_get_ex(x, "values", &vals) ||
+			    !json_object_is_type(vals, json_type_array))
+				return fail(why, whylen, "spec.nodeAffinity on %s is not an In list",
+					    PV_TOPOLOGY_KEY);
+			for (size_t v = 0; v < json_object_array_length(vals); v++) {
+				const char *n = json_object_get_string(json_object_array_get_idx(vals, v));
+				struct json_object *vo = json_object_array_get_idx(vals, v);
+				if (!json_object_is_type(vo, json_type_string) ||
+				    (size_t)json_object_get_string_len(vo) != strlen(n) ||
+				    strlen(n) >= sizeof(out->nodes[0]))
+					return fail(why, whylen, "spec.nodeAffinity: a node name is malformed");
+				if (out->n_nodes == PV_NODES_MAX)
+					return fail(why, whylen, "spec.nodeAffinity names over %d nodes",
+						    PV_NODES_MAX);
+				copy_name(out->nodes[out->n_nodes++], sizeof(out->nodes[0]), n);
+			}
+		}
+	}
+	return 0;
+}
+
 /* spec.capacity.storage, the size the PV was provisioned with. */
 static int
 spec_capacity(struct json_object *spec, uint64_t *bytes, char *why, size_t whylen)
@@ -311,7 +367,8 @@ pv_stage_parse(const char *json, size_t len, const char *driver, const char *han
 		fail(why, whylen, "spec.csi.fsType is not one of ext4, ext3, xfs");
 		goto out;
 	}
-	if (stage_ref(csi, out, why, whylen) || luks_attrs(attrs, out, why, whylen) ||
+	if (stage_ref(csi, out, why, whylen) || node_affinity(spec, out, why, whylen) ||
+	    luks_attrs(attrs, out, why, whylen) ||
 	    (out->is_s3 && s3_attrs(attrs, out, why, whylen)))
 		goto out;
 	/* The "capacity" attribute is what CreateVolume decided (and what the
@@ -368,11 +425,18 @@ check_group(const struct pv_stage *pv, uint8_t has, uint32_t gid, char *why, siz
 }
 
 int
-pv_stage_check_luks(const struct pv_stage *pv, const struct ipc_stage_req *r, uint64_t *capacity,
-		    char *why, size_t whylen)
+pv_stage_check_luks(const struct pv_stage *pv, const struct ipc_stage_req *r, const char *nodeid,
+		    uint64_t *capacity, char *why, size_t whylen)
 {
+	int here = pv->n_nodes == 0;
+
 	if (pv->is_s3)
 		return fail(why, whylen, "its PV is an S3 volume (storage-backend s3)");
+	for (int i = 0; i < pv->n_nodes && !here; i++)
+		here = strcmp(pv->nodes[i], nodeid) == 0;
+	if (!here)
+		return fail(why, whylen, "its PV is pinned to node %s%s, not to this node (%s)",
+			    pv->nodes[0], pv->n_nodes > 1 ? " and others" : "", nodeid);
 	if (check_pass(pv, r->secret_namespace, r->secret_name, r->secret_key, r->passphrase_len,
 		       why, whylen) ||
 	    check_group(pv, r->has_fs_group, r->fs_group, why, whylen))

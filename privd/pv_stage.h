@@ -25,6 +25,8 @@
 #include "s3_params.h"
 
 #define PV_ATTR_MAX 1024 /* longest volumeAttributes value we accept */
+#define PV_NODES_MAX 16	 /* node names in a PV's affinity */
+#define PV_TOPOLOGY_KEY "topology.lukscryptwalker.csi.k8s.io/node"
 
 struct pv_stage {
 	char pv_name[254];     /* metadata.name, for messages */
@@ -42,6 +44,10 @@ struct pv_stage {
 	uint32_t fs_group;
 	int fs_mode;		 /* fs-mode, 0750 by default */
 	struct s3_vol_params s3; /* when is_s3 */
+	/* spec.nodeAffinity: the nodes named by "In" expressions on the
+	 * driver's topology key (CreateVolume pins a local volume to one). */
+	int n_nodes;
+	char nodes[PV_NODES_MAX][254];
 };
 
 /* Parse one PersistentVolume (a GET answer, or one item of a list) and
@@ -58,9 +64,11 @@ int pv_stage_parse(const char *json, size_t len, const char *driver, const char 
 int k8s_quantity_bytes(const char *s, uint64_t *out);
 
 /* Does the request agree with the PV? 0, or -1 with why. For a LUKS
- * request, *capacity is set to the size a new backing file gets. */
+ * request, *capacity is set to the size a new backing file gets; a PV
+ * pinned to other nodes is refused on node nodeid (its data is there, and
+ * a new empty volume here would only fill this node's disk). */
 int pv_stage_check_luks(const struct pv_stage *pv, const struct ipc_stage_req *r,
-			uint64_t *capacity, char *why, size_t whylen);
+			const char *nodeid, uint64_t *capacity, char *why, size_t whylen);
 int pv_stage_check_s3(const struct pv_stage *pv, const struct ipc_stage_s3_req *r, char *why,
 		      size_t whylen);
 

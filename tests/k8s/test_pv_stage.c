@@ -284,6 +284,18 @@ static const struct bad_case bad_cases[] = {
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" },
 	  "volumeAttributes" },
 	{ "spec a list", { "", "spec", mk_json, "[]" }, "spec.csi" },
+	{ "affinity NotIn on our key",
+	  { "spec", "nodeAffinity", mk_json,
+	    "{\"required\":{\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":"
+	    "\"" PV_TOPOLOGY_KEY "\",\"operator\":\"NotIn\",\"values\":[\"node-9\"]}]}]}}" },
+	  "not an In list" },
+	{ "affinity value a number",
+	  { "spec", "nodeAffinity", mk_json,
+	    "{\"required\":{\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":"
+	    "\"" PV_TOPOLOGY_KEY "\",\"operator\":\"In\",\"values\":[7]}]}]}}" },
+	  "node name" },
+	{ "affinity required a string", { "spec", "nodeAffinity", mk_json, "{\"required\":\"x\"}" },
+	  "nodeAffinity" },
 };
 
 static void
@@ -416,47 +428,53 @@ t_check_luks(void **state)
 
 	assert_int_equal(parse(PV_HARDENED, HANDLE, &pv, why), 0);
 	luks_req_for_hardened(&r);
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), 0);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), 0);
 	assert_int_equal(cap, GIB); /* the PV's size, not the request's */
 	r.fs_kind = FS_UNSET;	    /* no fsType named: the PV's holds */
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), 0);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), 0);
 
 	/* another volume's Secret */
 	luks_req_for_hardened(&r);
 	strcpy(r.secret_name, "vol-b-keys");
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "secure-ns/vol-a-keys"));
 	luks_req_for_hardened(&r);
 	strcpy(r.secret_namespace, "other-ns");
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 	luks_req_for_hardened(&r);
 	strcpy(r.secret_key, "key2");
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 	/* a passphrase of the frontend's choosing for a hardened volume */
 	luks_req_for_hardened(&r);
 	r.secret_namespace[0] = r.secret_name[0] = r.secret_key[0] = '\0';
 	r.passphrase_len = 3;
 	memcpy(r.passphrase, "abc", 3);
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 	/* other fs, group, mode */
 	luks_req_for_hardened(&r);
 	r.fs_kind = FS_XFS;
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "fsType"));
 	luks_req_for_hardened(&r);
 	r.fs_group = 0;
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 	luks_req_for_hardened(&r);
 	r.has_fs_group = 0;
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 	luks_req_for_hardened(&r);
 	r.fs_mode = 0777;
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
+
+	/* pinned to node-1: not on node-2 */
+	luks_req_for_hardened(&r);
+	assert_int_equal(pv.n_nodes, 1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-2", &cap, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "pinned to node node-1"));
 
 	/* an S3 PV is not a LUKS volume */
 	assert_int_equal(parse(PV_S3, "pvc-s3", &pv, why), 0);
 	luks_req_for_hardened(&r);
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "S3"));
 }
 
@@ -479,14 +497,14 @@ t_check_node_stage(void **state)
 	r.fs_group = 1234;
 	r.passphrase_len = 4;
 	memcpy(r.passphrase, "pass", 4);
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), 0);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), 0);
 	assert_int_equal(cap, 2 * GIB);
 	/* naming a Secret where the PV has node-stage secrets only */
 	strcpy(r.secret_namespace, "tenant-b");
 	strcpy(r.secret_name, "legacy-pass");
 	strcpy(r.secret_key, "passphrase");
 	r.passphrase_len = 0;
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "node-stage-secret mode"));
 
 	/* a PV without any passphrase source: nothing legitimate can stage it */
@@ -496,14 +514,14 @@ t_check_node_stage(void **state)
 	free(s);
 	r.secret_namespace[0] = r.secret_name[0] = r.secret_key[0] = '\0';
 	r.passphrase_len = 4;
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 	assert_non_null(strstr(why, "nodeStageSecretRef"));
 	/* a PV whose size cannot hold a LUKS header */
 	struct set_arg b = { "spec.capacity", "storage", mk_str, "1Mi" };
 	s = edited(PV_STATIC, do_set, &b);
 	assert_int_equal(parse(s, "vol-legacy-1", &pv, why), 0);
 	free(s);
-	assert_int_equal(pv_stage_check_luks(&pv, &r, &cap, why, sizeof(why)), -1);
+	assert_int_equal(pv_stage_check_luks(&pv, &r, "node-1", &cap, why, sizeof(why)), -1);
 }
 
 static void
