@@ -2,7 +2,7 @@
 # top-level Makefile before its "tests:" rule (uses its B, CC, CPPFLAGS,
 # CFLAGS, LDFLAGS, obj, pc_cflags, pc_libs and the privd/ object rule).
 
-K8S_SRC := privd/k8s_client.c privd/reclaim.c privd/pv_stage.c
+K8S_SRC := privd/k8s_client.c privd/reclaim.c
 K8S_TESTS := $(B)/tests/test_k8s_client $(B)/tests/test_reclaim $(B)/tests/test_pv_stage
 
 # HTTPS against tests/k8s/fake_apiserver.py; run it through tests/k8s/run.sh.
