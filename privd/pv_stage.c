@@ -273,10 +273,11 @@ node_affinity(struct json_object *spec, struct pv_stage *out, char *why, size_t 
 				return fail(why, whylen, "spec.nodeAffinity on %s is not an In list",
 					    PV_TOPOLOGY_KEY);
 			for (size_t v = 0; v < json_object_array_length(vals); v++) {
-				const char *n = json_object_get_string(json_object_array_get_idx(vals, v));
 				struct json_object *vo = json_object_array_get_idx(vals, v);
-				if (!json_object_is_type(vo, json_type_string) ||
-				    (size_t)json_object_get_string_len(vo) != strlen(n) ||
+				const char *n = json_object_is_type(vo, json_type_string)
+							? json_object_get_string(vo)
+							: NULL;
+				if (!n || (size_t)json_object_get_string_len(vo) != strlen(n) ||
 				    strlen(n) >= sizeof(out->nodes[0]))
 					return fail(why, whylen, "spec.nodeAffinity: a node name is malformed");
 				if (out->n_nodes == PV_NODES_MAX)
