@@ -1042,7 +1042,8 @@ jstr_eq(struct json_object *v, const char *s)
  * handles, with that PV's spec.csi object, by the single-handle lookups that
  * want more than existence. A K8S_ERR_* return (err set) ends the listing. */
 struct pv_visit {
-	int (*fn)(void *ctx, struct json_object *csi, char *err, size_t errlen);
+	int (*fn)(void *ctx, struct json_object *item, struct json_object *csi, char *err,
+		  size_t errlen);
 	void *ctx;
 };
 
@@ -1076,7 +1077,7 @@ pv_item_match(struct json_object *item, size_t i, const char *driver, const char
 		if (!jstr_eq(vh, handles[k]))
 			continue;
 		found[k] = 1;
-		if (visit && (rc = visit->fn(visit->ctx, csi, err, errlen)) != K8S_OK)
+		if (visit && (rc = visit->fn(visit->ctx, item, csi, err, errlen)) != K8S_OK)
 			return rc;
 	}
 	return K8S_OK;
@@ -1273,11 +1274,13 @@ struct attr_capture {
 
 /* A value that does not fit reads as absent, as it always has. */
 static int
-capture_attr(void *ctx, struct json_object *csi, char *err, size_t errlen)
+capture_attr(void *ctx, struct json_object *item, struct json_object *csi, char *err,
+	     size_t errlen)
 {
 	struct attr_capture *cap = ctx;
 	struct json_object *attrs, *v;
 
+	(void)item;
 	(void)err;
 	(void)errlen;
 	if (json_object_object_get_ex(csi, "volumeAttributes", &attrs) &&
@@ -1316,12 +1319,14 @@ struct ref_capture {
  * must be a usable namespace/name pair or nothing at all (the API server
  * requires both fields of a CSI secret reference). */
 static int
-capture_stage_ref(void *ctx, struct json_object *csi, char *err, size_t errlen)
+capture_stage_ref(void *ctx, struct json_object *item, struct json_object *csi, char *err,
+		  size_t errlen)
 {
 	struct ref_capture *r = ctx;
 	struct json_object *ref, *ns, *name;
 	const char *nss, *names;
 
+	(void)item;
 	r->ns[0] = r->name[0] = '\0';
 	if (!json_object_object_get_ex(csi, "nodeStageSecretRef", &ref) ||
 	    json_object_is_type(ref, json_type_null))
@@ -1369,6 +1374,132 @@ k8s_pv_stage_secret_ref(struct k8s_client *c, const char *driver, const char *ha
 	if (rc != K8S_OK)
 		ns[0] = name[0] = '\0';
 	return rc;
+}
+
+/* ---- one PersistentVolume, whole ------------------------------------------ */
+
+/* Does this object carry spec.csi.driver == driver and spec.csi.volumeHandle
+ * == handle? (jstr_eq compares lengths, so "\u0000" tricks do not match.) */
+static int
+pv_obj_matches(struct json_object *pv, const char *driver, const char *handle)
+{
+	struct json_object *spec, *csi, *drv, *vh;
+
+	return json_object_is_type(pv, json_type_object) &&
+	       json_object_object_get_ex(pv, "spec", &spec) &&
+	       json_object_is_type(spec, json_type_object) &&
+	       json_object_object_get_ex(spec, "csi", &csi) &&
+	       json_object_is_type(csi, json_type_object) &&
+	       json_object_object_get_ex(csi, "driver", &drv) &&
+	       json_object_is_type(drv, json_type_string) && jstr_eq(drv, driver) &&
+	       json_object_object_get_ex(csi, "volumeHandle", &vh) &&
+	       json_object_is_type(vh, json_type_string) && jstr_eq(vh, handle);
+}
+
+static int
+dup_text(const char *s, size_t n, char **out, size_t *outlen, char *err, size_t errlen)
+{
+	*out = malloc(n + 1);
+	if (!*out)
+		return seterr(err, errlen, K8S_ERR_INTERNAL, "out of memory");
+	memcpy(*out, s, n);
+	(*out)[n] = '\0';
+	*outlen = n;
+	return K8S_OK;
+}
+
+/* GET /api/v1/persistentvolumes/<handle>: K8S_OK with *out set when that
+ * PV is ours and carries the handle; K8S_OK with *out NULL when there is
+ * no PV of that name (404) or it is another volume's. */
+static int
+pv_get_named(struct k8s_client *c, const char *driver, const char *handle, char **out,
+	     size_t *outlen, char *err, size_t errlen)
+{
+	char path[64 + K8S_NAME_BUFSZ];
+	struct resp_buf rb = { 0 };
+	struct json_object *root = NULL;
+	const char *kind;
+	int rc;
+
+	snprintf(path, sizeof(path), "/api/v1/persistentvolumes/%s", handle);
+	rc = http_get(c, path, &rb, err, errlen);
+	if (rc == K8S_ERR_NOT_FOUND) {
+		rb_free(&rb);
+		return K8S_OK;
+	}
+	if (rc == K8S_OK)
+		rc = json_parse_body(rb.data, rb.len, 0, &root, err, errlen);
+	if (rc == K8S_OK) {
+		kind = json_object_is_type(root, json_type_object) ? jstr(root, "kind") : NULL;
+		if (!kind || strcmp(kind, "PersistentVolume") != 0)
+			rc = seterr(err, errlen, K8S_ERR_SHAPE,
+				    "GET persistentvolumes/%s: answer is not a PersistentVolume",
+				    handle);
+	}
+	if (rc == K8S_OK && pv_obj_matches(root, driver, handle))
+		rc = dup_text(rb.data, rb.len, out, outlen, err, errlen);
+	json_object_put(root);
+	rb_free(&rb);
+	return rc;
+}
+
+struct item_capture {
+	char *json;
+	size_t len;
+	int rc;
+};
+
+/* The first matching item of the listing, serialised again (list items
+ * carry no kind; the caller reads spec and metadata only). */
+static int
+capture_item(void *ctx, struct json_object *item, struct json_object *csi, char *err,
+	     size_t errlen)
+{
+	struct item_capture *cap = ctx;
+	size_t n = 0;
+	const char *s;
+
+	(void)csi;
+	if (cap->json)
+		return K8S_OK;
+	s = json_object_to_json_string_length(item, JSON_C_TO_STRING_PLAIN, &n);
+	if (!s)
+		return seterr(err, errlen, K8S_ERR_INTERNAL, "out of memory");
+	return dup_text(s, n, &cap->json, &cap->len, err, errlen);
+}
+
+int
+k8s_pv_for_handle(struct k8s_client *c, const char *driver, const char *handle, char **json,
+		  size_t *len, int *found, char *err, size_t errlen)
+{
+	struct item_capture cap = { 0 };
+	struct pv_visit visit = { capture_item, &cap };
+	int rc, seen = 0;
+
+	*json = NULL;
+	*len = 0;
+	rc = pv_lookup_args_valid(driver, &handle, 1, err, errlen);
+	if (rc != K8S_OK)
+		return rc;
+	/* Fast path: a handle that can be an object name is usually the
+	 * name of its PV. Anything else (static or restored PVs) needs the
+	 * whole listing. */
+	if (k8s_dns1123_subdomain_valid(handle) == 0) {
+		rc = pv_get_named(c, driver, handle, &cap.json, &cap.len, err, errlen);
+		if (rc != K8S_OK)
+			return rc;
+	}
+	if (!cap.json) {
+		rc = pv_visit_handle(c, driver, handle, &visit, &seen, err, errlen);
+		if (rc != K8S_OK) {
+			free(cap.json);
+			return rc;
+		}
+	}
+	*json = cap.json;
+	*len = cap.len;
+	*found = cap.json != NULL;
+	return K8S_OK;
 }
 
 static const char *

@@ -144,6 +144,18 @@ int k8s_pv_stage_secret_ref(struct k8s_client *c, const char *driver, const char
 			    char *ns, size_t nslen, char *name, size_t namelen, int *found,
 			    char *err, size_t errlen);
 
+/* The whole PersistentVolume object of this driver with this volume
+ * handle, as JSON text (malloc'd, NUL-terminated; the caller frees it):
+ * *found = 1 with *json and *len set, or *found = 0 and *json NULL after a
+ * complete search. When the handle can be an object name, the PV of that
+ * name is fetched first (csi-provisioner names a volume after its PV, so
+ * that is one small GET); only when it does not exist, or is not ours or
+ * carries another handle, are all PVs listed page by page, and the first
+ * match is taken. Whatever is returned carries exactly this driver and
+ * handle; every error is returned as such, never as "not found". */
+int k8s_pv_for_handle(struct k8s_client *c, const char *driver, const char *handle, char **json,
+		      size_t *len, int *found, char *err, size_t errlen);
+
 /* ---- pure helpers, exposed for tests ------------------------------------ */
 
 int k8s_dns1123_label_valid(const char *s);     /* namespace: 0 or -1 */

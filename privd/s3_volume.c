@@ -34,6 +34,7 @@
 #include "audit.h"
 #include "cache_rescue.h"
 #include "k8s_client.h"
+#include "pv_bind.h"
 #include "keyed_lock.h"
 #include "log.h"
 #include "mountops.h"
@@ -902,6 +903,8 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid S3 stage parameters");
 		return;
 	}
+	if (pv_bind_s3(r, ans)) /* only a volume with a PV, as its PV says */
+		return;
 	if ((dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
 		return;
 	close(dirfd);

@@ -35,6 +35,7 @@
 #include "luks.h"
 #include "mountops.h"
 #include "privd.h"
+#include "pv_bind.h"
 #include "s3_volume.h"
 #include "secmem.h"
 #include "vol.h"
@@ -497,7 +498,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	char loop[64] = "", fdp[64], err[256], data[IPC_OPTS_MAX + 1];
 	unsigned long flags;
 	int dirfd, created = 0, attached = 0, opened = 0, formatted = 0, mounted = 0, kind;
-	uint64_t t0;
+	uint64_t t0, capacity;
 
 	(void)st;
 	if (vol_derive(r->volume_id, &v, ans))
@@ -508,6 +509,9 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid stage parameters");
 		return;
 	}
+	/* With an API: only a volume with a PV, as its PV says (pv_bind.h). */
+	if (pv_bind_luks(r, &capacity, ans))
+		return;
 	if ((dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
 		return;
 	fdpath(dirfd, fdp, sizeof(fdp));
@@ -536,7 +540,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
 		goto out;
 	}
-	if (create_backing(&v, r->capacity, &created, ans))
+	if (create_backing(&v, capacity, &created, ans))
 		goto out;
 	if (open_mapping(&v, &pass, &attached, &opened, &formatted, loop, sizeof(loop), ans))
 		goto fail;

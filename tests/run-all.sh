@@ -113,6 +113,7 @@ fi
 if want k8s; then
 	for b in build build-san; do
 		run_cmocka "$b/tests/test_reclaim" "k8s:test_reclaim${b#build}"
+		run_cmocka "$b/tests/test_pv_stage" "k8s:test_pv_stage${b#build}"
 		run_counted "k8s-client${b#build}" tests/k8s/run.sh "$b/tests/test_k8s_client"
 	done
 fi

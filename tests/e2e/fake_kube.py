@@ -1,7 +1,7 @@
 """A small stand-in for the Kubernetes API server for end-to-end tests (no
 API server can run here). It serves the real v1 shapes the driver reads:
-a Secret, a PersistentVolumeList, and v1 Status errors, over TLS with a
-throwaway CA, and checks the bearer token. Tests change `state` while it
+a Secret, a PersistentVolumeList, one PersistentVolume by name, and v1
+Status errors, over TLS with a throwaway CA, and checks the bearer token. Tests change `state` while it
 runs (which Secrets exist, which namespaces RBAC allows, which PVs exist,
 whether the API fails)."""
 import base64
@@ -21,6 +21,19 @@ TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJlMmUifQ.c2ln"
 def status(code, reason, message):
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": message, "reason": reason, "code": code}
+
+
+def pv_item(name, handle, attrs, ref):
+    """A PV as a list item (no kind), as the external-provisioner makes it:
+    volumeAttributes are the CreateVolume volume context, the node-stage
+    reference is copied from the StorageClass."""
+    csi = {"driver": DRIVER, "volumeHandle": handle, "fsType": "ext4", "volumeAttributes": attrs}
+    if ref is not None:
+        csi["nodeStageSecretRef"] = ref
+    return {"metadata": {"name": name, "uid": name + "-uid", "resourceVersion": "4700"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "csi": csi,
+                     "persistentVolumeReclaimPolicy": "Delete"},
+            "status": {"phase": "Bound"}}
 
 
 class FakeKube:
@@ -100,6 +113,16 @@ class FakeKube:
         with self.lock:
             self.state["pvs"] = norm
 
+    def add_pv(self, name, handle, attrs=None, ref=None):
+        """Create or replace the PV called name, leaving the others."""
+        entry = (name, handle, dict(attrs or {}), dict(ref) if ref is not None else None)
+        with self.lock:
+            self.state["pvs"] = [p for p in self.state["pvs"] if p[0] != name] + [entry]
+
+    def has_pv(self, handle):
+        with self.lock:
+            return any(p[1] == handle for p in self.state["pvs"])
+
     def set_fail(self, code):
         with self.lock:
             self.state["fail"] = code
@@ -131,19 +154,17 @@ class FakeKube:
                 "metadata": {"name": name, "namespace": ns, "uid": "0b3f", "resourceVersion": "7"},
                 "data": {k: base64.b64encode(v).decode() for k, v in data.items()}})
         if parts == ["api", "v1", "persistentvolumes"]:
-            items = []
-            for n, handle, attrs, ref in st["pvs"]:
-                csi = {"driver": DRIVER, "volumeHandle": handle, "fsType": "ext4",
-                       "volumeAttributes": attrs}
-                if ref is not None:  # as the external-provisioner copies it from the class
-                    csi["nodeStageSecretRef"] = ref
-                items.append({"metadata": {"name": n, "uid": n + "-uid"},
-                              "spec": {"capacity": {"storage": "1Gi"},
-                                       "accessModes": ["ReadWriteOnce"], "csi": csi,
-                                       "persistentVolumeReclaimPolicy": "Delete"},
-                              "status": {"phase": "Bound"}})
+            items = [pv_item(*p) for p in st["pvs"]]
             return h.send_json(200, {"kind": "PersistentVolumeList", "apiVersion": "v1",
                                      "metadata": {"resourceVersion": "4711"}, "items": items})
+        if parts[:3] == ["api", "v1", "persistentvolumes"] and len(parts) == 4:
+            # GET by name: a single object carries kind and apiVersion
+            for p in st["pvs"]:
+                if p[0] == parts[3]:
+                    return h.send_json(200, dict({"kind": "PersistentVolume", "apiVersion": "v1"},
+                                                 **pv_item(*p)))
+            return h.send_json(404, status(404, "NotFound",
+                                           f'persistentvolumes "{parts[3]}" not found'))
         return h.send_json(404, status(404, "NotFound", "the server could not find the resource"))
 
     def stop(self):

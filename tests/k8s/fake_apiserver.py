@@ -106,7 +106,7 @@ def secret_obj(name, ns, data, extra_meta=None):
 NOREF = object()  # pv(): no nodeStageSecretRef field at all (None emits null)
 
 
-def pv(name, handle=None, driver=DRIVER, nfs=False, ref=NOREF):
+def pv(name, handle=None, driver=DRIVER, nfs=False, ref=NOREF, attrs=None):
     spec = {
         "capacity": {"storage": "1Gi"},
         "accessModes": ["ReadWriteOnce"],
@@ -125,6 +125,8 @@ def pv(name, handle=None, driver=DRIVER, nfs=False, ref=NOREF):
                            "capacity": "1073741824", "passphraseKey": "passphrase",
                            "storage.kubernetes.io/csiProvisionerIdentity":
                                "1714557600000-8081-" + driver}}
+        if attrs is not None:  # the StorageClass parameters CreateVolume passed on
+            spec["csi"]["volumeAttributes"].update(attrs)
         if ref is not NOREF:  # as the external-provisioner copies it from the StorageClass
             spec["csi"]["nodeStageSecretRef"] = ref
     return {
@@ -182,6 +184,18 @@ PV_FORBIDDEN = status(
     'in API group "" at the cluster scope' % SA_USER, {"kind": "persistentvolumes"})
 
 
+# For tests/adversary/test_pv_bound.c (privd against this server): a hardened
+# volume A (its Secret is ns1/vol-a-keys) and a node-stage-secret volume N;
+# no PV carries pvc-adv-b.
+ADV_HARDENED = {"passphrase-secret-name": "vol-a-keys", "passphrase-secret-namespace": "ns1",
+                "capacity": "67108864"}
+ADV_PVS = [pv("pvc-adv-a", "pvc-adv-a", attrs=ADV_HARDENED),
+           pv("static-n", "pvc-adv-n", ref=ref("ns1", "vol-n-pass"),
+              attrs={"capacity": "67108864"}),
+           pv("pvc-adv-b-other", "pvc-adv-b", driver="ebs.csi.aws.com",
+              ref=ref("ns1", "vol-b-keys"))]
+
+
 def pv_scenario(scn, cont):
     """(code, obj) or a misbehaviour name for /s/<scn>/api/v1/persistentvolumes."""
     if scn in ("paged", "p2fail", "p2expired", "p3truncated"):
@@ -202,6 +216,8 @@ def pv_scenario(scn, cont):
         other = pv("ebs-good", "pvc-good", driver="ebs.csi.aws.com", ref=ref("ns1", "ebs"))
         return 200, pv_list([pv(h, h, ref=r) for h, r in BAD_REFS[:1]] + [other]
                             + [pv(h, h, ref=r) for h, r in BAD_REFS[1:]])
+    if scn == "adv":
+        return 200, pv_list(ADV_PVS)
     if scn == "empty":
         return 200, pv_list([])
     if scn == "nullitems":
@@ -220,6 +236,32 @@ def pv_scenario(scn, cont):
         return 200, {"kind": "PersistentVolume", "apiVersion": "v1", "metadata": {"name": "x"}}
     return status(404, "NotFound", "the server could not find the requested resource",
                   {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
+
+
+def pv_get_scenario(scn, name):
+    """GET /api/v1/persistentvolumes/<name>: the PV of that name among the
+    scenario's items, with kind and apiVersion as a single GET has them
+    (list items carry neither)."""
+    if scn == "forbidden":
+        return status(403, "Forbidden",
+                      'persistentvolumes "%s" is forbidden: User "%s" cannot get resource '
+                      '"persistentvolumes" in API group "" at the cluster scope' % (name, SA_USER),
+                      {"name": name, "kind": "persistentvolumes"})
+    if scn == "getwrongkind":
+        return 200, secret_obj(name, "ns1", {"passphrase": b64(b"x")})
+    if scn == "getboom":
+        return status(500, "InternalError", "Internal error occurred: etcdserver: request timed out")
+    if scn in ("paged", "p2fail", "p2expired", "p3truncated"):
+        items = [i for page in PAGES.values() for i in page["items"]]
+    else:
+        res = pv_scenario(scn, None)
+        items = res[1]["items"] if isinstance(res, tuple) and res[0] == 200 and \
+            isinstance(res[1].get("items"), list) else []
+    for item in items:
+        if item["metadata"]["name"] == name:
+            return 200, dict({"kind": "PersistentVolume", "apiVersion": "v1"}, **item)
+    return status(404, "NotFound", 'persistentvolumes "%s" not found' % name,
+                  {"name": name, "kind": "persistentvolumes"})
 
 
 def secret_scenario(ns, name):
@@ -241,6 +283,8 @@ def secret_scenario(ns, name):
             SECRET_MULTI, **{"s3/bucket": b64(b"x")}))),
         "multi-notstring": lambda: (200, secret_obj(name, ns, sorted_b64(
             SECRET_MULTI, **{"s3-force-path-style": True}))),
+        "vol-a-keys": lambda: (200, secret_obj(name, ns, {"passphrase": b64(b"secret of volume A")})),
+        "vol-b-keys": lambda: (200, secret_obj(name, ns, {"passphrase": b64(b"secret of volume B")})),
         "rot-a": lambda: (200, secret_obj(name, ns, {"passphrase": b64(b"rotated ok")})),
         "rot-b": lambda: (200, secret_obj(name, ns, {"passphrase": b64(b"never")})),
         "nodata": lambda: (200, secret_obj(name, ns, None)),
@@ -289,7 +333,7 @@ class Handler(BaseHTTPRequestHandler):
         return "wrong"
 
     def send_json(self, code, obj):
-        body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+        body = obj if isinstance(obj, bytes) else json.dumps(obj).encode() + b"\n"
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -374,6 +418,10 @@ class Handler(BaseHTTPRequestHandler):
                 return status(400, "BadRequest", "test server: expected limit=%d" % ARGS.expect_limit)
             cont = query.get("continue", [None])[0]
             return pv_scenario(scn or "paged", cont)
+        if len(p) == 5 and p[1:4] == ["api", "v1", "persistentvolumes"] and p[4]:
+            if query:
+                return status(400, "BadRequest", "test server: no query on a GET by name")
+            return pv_get_scenario(scn or "paged", p[4])
         if len(p) == 7 and p[1:4] == ["api", "v1", "namespaces"] and p[5] == "secrets":
             return secret_scenario(p[4], p[6])
         return status(404, "NotFound", "the server could not find the requested resource")

@@ -3,7 +3,7 @@
 # CFLAGS, LDFLAGS, obj, pc_cflags, pc_libs and the privd/ object rule).
 
 K8S_SRC := privd/k8s_client.c privd/reclaim.c
-K8S_TESTS := $(B)/tests/test_k8s_client $(B)/tests/test_reclaim
+K8S_TESTS := $(B)/tests/test_k8s_client $(B)/tests/test_reclaim $(B)/tests/test_pv_stage
 
 # HTTPS against tests/k8s/fake_apiserver.py; run it through tests/k8s/run.sh.
 $(B)/tests/test_k8s_client: tests/k8s/test_k8s_client.c $(call obj,privd/k8s_client.c ipc/secmem.c ipc/base64.c)
@@ -14,6 +14,14 @@ $(B)/tests/test_k8s_client: tests/k8s/test_k8s_client.c $(call obj,privd/k8s_cli
 # cmocka: the keep/grace/erase decision and the scan driver.
 $(B)/tests/test_reclaim: tests/k8s/test_reclaim.c \
 		$(call obj,$(K8S_SRC) ipc/volparams.c ipc/secmem.c ipc/log.c ipc/base64.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c cmocka) $(LDFLAGS) -o $@ \
+		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c cmocka) -lpthread
+
+# cmocka: stage parameters from PersistentVolume objects (JSON fixtures).
+$(B)/tests/test_pv_stage: tests/k8s/test_pv_stage.c \
+		$(call obj,privd/pv_stage.c privd/k8s_client.c privd/s3_params.c ipc/volparams.c \
+		ipc/secmem.c ipc/log.c ipc/base64.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c cmocka) $(LDFLAGS) -o $@ \
 		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c cmocka) -lpthread

@@ -1302,6 +1302,122 @@ t_pv_stage_ref_errors(void)
 	k8s_client_free(c);
 }
 
+/* ---- the whole PV of a handle (GET by name, then the listing) ---------------- */
+
+static int
+get_requests(const char *scn, const char *name)
+{
+	char path[256];
+	struct logq q = { "main", path, "old" };
+
+	snprintf(path, sizeof(path), "/s/%s/api/v1/persistentvolumes/%s", scn, name);
+	return log_count(&q, -1, NULL, 0);
+}
+
+struct pvh_case {
+	const char *name, *scn, *handle;
+	int rc, found;
+	const char *has, *lacks; /* in the returned JSON */
+	int gets, pages;
+};
+
+static const struct pvh_case pvh_cases[] = {
+	{ "PV named like its handle: one GET, no listing", "paged", "pvc-ccc", K8S_OK, 1,
+	  "\"luks-pass\"", NULL, 1, 0 },
+	{ "restored PV named otherwise: GET 404, then 3 pages; the other driver's PV with "
+	  "that handle is not taken",
+	  "paged", "pvc-target", K8S_OK, 1, "restored.pass-v2", "ebs-secret", 1, 3 },
+	{ "absent handle: GET 404, all pages, found=0", "paged", "pvc-zzz", K8S_OK, 0, NULL, NULL, 1,
+	  3 },
+	{ "PV of that name carries another handle: not taken, listing finds none", "static",
+	  "pvc-named", K8S_OK, 0, NULL, NULL, 1, 1 },
+	{ "static PV: GET 404, found in the listing", "static", "vol-static-1", K8S_OK, 1,
+	  "my-static-pv", NULL, 1, 1 },
+	{ "handle that cannot be an object name: listing only", "static", "Vol_Upper.1", K8S_OK, 0,
+	  NULL, NULL, 0, 1 },
+	{ "only another driver's PV carries the handle -> found=0", "adv", "pvc-adv-b", K8S_OK, 0,
+	  NULL, NULL, 1, 1 },
+	{ "GET 403 -> forbidden, no listing", "forbidden", "pvc-aaa", K8S_ERR_FORBIDDEN, -1, NULL,
+	  NULL, 1, 0 },
+	{ "GET answers another kind -> shape error", "getwrongkind", "pvc-aaa", K8S_ERR_SHAPE, -1,
+	  NULL, NULL, 1, 0 },
+	{ "GET 500 -> error, never not-found", "getboom", "pvc-aaa", K8S_ERR_HTTP, -1, NULL, NULL, 1,
+	  0 },
+	{ "listing fails on page 2 -> error", "p2fail", "pvc-zzz", K8S_ERR_HTTP, -1, NULL, NULL, 1,
+	  2 },
+};
+
+static void
+t_pv_for_handle(void)
+{
+	char suffix[64], err[512];
+
+	for (size_t i = 0; i < sizeof(pvh_cases) / sizeof(pvh_cases[0]); i++) {
+		const struct pvh_case *t = &pvh_cases[i];
+		struct k8s_client *c;
+		char *json = (char *)"stale";
+		size_t len = 99;
+		int found = 42;
+
+		snprintf(suffix, sizeof(suffix), "/s/%s", t->scn);
+		if (!(c = client(t->name, suffix)))
+			continue;
+		int g0 = get_requests(t->scn, t->handle), p0 = page_requests(t->scn);
+		err[0] = '\0';
+		int rc = k8s_pv_for_handle(c, DRIVER, t->handle, &json, &len, &found, err,
+					   sizeof(err));
+		int gets = get_requests(t->scn, t->handle) - g0, pages = page_requests(t->scn) - p0;
+		k8s_client_free(c);
+		if (!expect_rc(t->name, rc, t->rc, err)) {
+			if (rc == K8S_OK)
+				free(json);
+			continue;
+		}
+		if (rc != K8S_OK) {
+			if (json != NULL || found != 42)
+				notok(t->name, "error but json %p found %d", (void *)json, found);
+			else if (gets != t->gets || pages != t->pages)
+				notok(t->name, "%d GETs %d pages, want %d %d", gets, pages, t->gets,
+				      t->pages);
+			else
+				ok(t->name);
+			continue;
+		}
+		if (found != t->found || (found && (!json || strlen(json) != len)) ||
+		    (!found && json))
+			notok(t->name, "found=%d json %s", found, json ? "set" : "NULL");
+		else if (t->has && !strstr(json, t->has))
+			notok(t->name, "JSON lacks %s", t->has);
+		else if (t->lacks && strstr(json, t->lacks))
+			notok(t->name, "JSON holds %s", t->lacks);
+		else if (found && !strstr(json, t->handle))
+			notok(t->name, "JSON does not carry the handle");
+		else if (gets != t->gets || pages != t->pages)
+			notok(t->name, "%d GETs %d pages, want %d %d", gets, pages, t->gets, t->pages);
+		else
+			ok(t->name);
+		free(json);
+	}
+
+	/* bad arguments: refused before any request */
+	struct k8s_client *c = client("PV of a handle: bad arguments", "/s/paged");
+	if (!c)
+		return;
+	int lines = log_lines(), found = 42;
+	char *json = NULL;
+	size_t len;
+	int rc1 = k8s_pv_for_handle(c, DRIVER, "a\nb", &json, &len, &found, err, sizeof(err));
+	int rc2 = k8s_pv_for_handle(c, "bad driver!", "pvc-aaa", &json, &len, &found, err,
+				    sizeof(err));
+	if (rc1 == K8S_ERR_INVALID_ARG && rc2 == K8S_ERR_INVALID_ARG && log_lines() == lines &&
+	    found == 42 && json == NULL)
+		ok("PV of a handle: bad handle or driver -> invalid argument, no request");
+	else
+		notok("PV of a handle: bad arguments", "%s %s, %d requests", k8s_result_name(rc1),
+		      k8s_result_name(rc2), log_lines() - lines);
+	k8s_client_free(c);
+}
+
 int
 main(void)
 {
@@ -1348,6 +1464,7 @@ main(void)
 	t_pv_attribute();
 	t_pv_stage_ref();
 	t_pv_stage_ref_errors();
+	t_pv_for_handle();
 
 	printf("k8s: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
