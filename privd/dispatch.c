@@ -64,8 +64,8 @@ static const struct privd_op ops[] = {
 	  "grows only this volume's file, loop, mapping and file system, while it is mounted; "
 	  "never shrinks" },
 	{ IPC_REQ_STATS, op_stats, 1, "read-only queries about this volume's mount" },
-	{ IPC_REQ_ERASE, op_erase, 1,
-	  "refused while the volume is staged; acts only on the file derived from the id" },
+	/* No ERASE: crypto-erase is irreversible, so only privd's reclaimer
+	 * performs it (erase_volume), after its own PersistentVolume check. */
 };
 
 const struct privd_op *

@@ -929,11 +929,12 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 
 /* ---- erase ------------------------------------------------------------- */
 
-/* ERASE: crypto-erase a local volume: destroy its keyslots and header, then
- * remove the backing file and its directory. Safe: refused while the volume
- * is staged (mapping open or loop attached); acts only on the backing file
- * derived from the validated id. Irreversible by design, so only the
- * reclaimer (which checks the PersistentVolume is gone) sends it. */
+/* Crypto-erase a local volume: destroy its keyslots and header, then
+ * remove the backing file and its directory. Refused while the volume is
+ * staged (mapping open or loop attached); acts only on the backing file
+ * derived from the validated id. Irreversible by design, so no peer can ask
+ * for it: only the reclaimer (which checks the PersistentVolume is gone)
+ * calls it, inside privd. */
 int
 volume_is_staged(const char *id)
 {
@@ -987,24 +988,4 @@ erase_volume(const char *id, char *err, size_t errlen)
 	if (rmdir(v.dir) && errno != ENOENT)
 		log_warn("volume directory %s not removed: %s", v.dir, strerror(errno));
 	return 0;
-}
-
-/* ERASE: crypto-erase a local volume: destroy its keyslots and header, then
- * remove the backing file and its directory. Safe: refused while the volume
- * is staged (mapping open or loop attached); acts only on the backing file
- * derived from the validated id. Irreversible by design, so only the
- * reclaimer (which checks the PersistentVolume is gone) triggers it. */
-void
-op_erase(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
-{
-	char err[256];
-	int rc;
-
-	(void)st;
-	rc = erase_volume(req->u.volid.volume_id, err, sizeof(err));
-	if (rc == 0)
-		ans->type = IPC_ANS_ERASE;
-	else
-		privd_answer_error(ans, rc == -EBUSY ? IPC_EC_PRECONDITION
-				   : rc == -EINVAL ? IPC_EC_INVALID : IPC_EC_INTERNAL, -rc, "%s", err);
 }
