@@ -41,7 +41,7 @@ BLOCK_SRC := privd/loopdev.c privd/blkprobe.c privd/mountops.c privd/kpath.c
 IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c ipc/log.c ipc/secmem.c ipc/volparams.c ipc/keyed_lock.c ipc/base64.c
 POLICY_SRC := policy/policy_parse.c policy/policy_load.c
 PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/volume_ops.c \
-	privd/kdf_budget.c privd/luks.c privd/dm_stale.c privd/k8s_client.c privd/reclaim.c \
+	privd/kdf_budget.c privd/luks.c privd/dm_stale.c privd/k8s_client.c privd/reclaim.c privd/jobq.c \
 	$(BLOCK_SRC) \
 	privd/audit.c privd/socket_dir.c \
 	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c \
