@@ -42,6 +42,7 @@ IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c ipc/log
 POLICY_SRC := policy/policy_parse.c policy/policy_load.c
 PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/volume_ops.c \
 	privd/kdf_budget.c privd/luks.c privd/dm_stale.c privd/k8s_client.c privd/reclaim.c privd/jobq.c \
+	privd/node_limits.c privd/vol_owner.c privd/vol_admit.c \
 	$(BLOCK_SRC) \
 	privd/audit.c privd/socket_dir.c \
 	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c \

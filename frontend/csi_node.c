@@ -65,7 +65,7 @@ need_volume_id(struct csi_call *c, const char *id)
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "volume_id is required");
 	if (volid_valid(id))
 		return csi_error(c, GRPC_STATUS_NOT_FOUND,
-				 "no such volume: ids are 1-128 characters of [A-Za-z0-9._-]");
+				 "no such volume: ids are 1-128 characters of [A-Za-z0-9.-]");
 	return GRPC_STATUS_OK;
 }
 

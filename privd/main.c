@@ -609,6 +609,11 @@ init_config(void)
 	snprintf(privd_cfg.vfs_cache_mount, sizeof(privd_cfg.vfs_cache_mount), "%s",
 		 flags.vfs_cache_mount);
 	privd_cfg.vfs_cache_bytes = flags.vfs_cache_bytes;
+	privd_cfg.limits = (struct local_limits){ flags.max_local_volumes, flags.max_local_bytes,
+						  flags.local_reserve_bytes,
+						  flags.local_reserve_pct };
+	privd_cfg.max_s3_mounts = flags.max_s3_mounts;
+	privd_cfg.legacy_volumes = flags.legacy_volumes;
 	snprintf(privd_cfg.cache_secret_namespace, sizeof(privd_cfg.cache_secret_namespace), "%s",
 		 flags.luks_secret_namespace);
 	snprintf(privd_cfg.cache_secret_name, sizeof(privd_cfg.cache_secret_name), "%s",

@@ -32,10 +32,13 @@
 #include "loopdev.h"
 #include "luks.h"
 #include "mountops.h"
+#include "node_limits.h"
 #include "privd.h"
+#include "vol_admit.h"
 #include "s3_volume.h"
 #include "secmem.h"
 #include "vol.h"
+#include "vol_owner.h"
 #include "volparams.h"
 
 static int
@@ -465,7 +468,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	struct vol v;
 	char loop[64] = "", fdp[64], err[256], data[IPC_OPTS_MAX + 1];
 	unsigned long flags;
-	int dirfd, created = 0, attached = 0, opened = 0, formatted = 0, mounted = 0, kind;
+	int dirfd, created = 0, attached = 0, opened = 0, formatted = 0, mounted = 0, kind, legacy;
 	uint64_t t0;
 
 	(void)st;
@@ -505,7 +508,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
 		goto out;
 	}
-	if (create_backing(&v, r->capacity, &created, ans))
+	if (create_backing_owned(&v, r->capacity, &created, &legacy, ans))
 		goto out;
 	if (open_mapping(&v, &pass, &attached, &opened, &formatted, loop, sizeof(loop), ans))
 		goto fail;
@@ -534,6 +537,9 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		if (rc)
 			goto fail;
 	}
+	if (legacy) /* a Go-driver volume, now known: a later swap is refused */
+		audit_step(&v, "record_owner", v.file, NULL,
+			   vol_owner_mark(privd_cfg.local_root, &v), audit_now_ns(), "legacy volume");
 	ans->type = IPC_ANS_STAGE_LUKS;
 	ans->u.stage_ans.formatted = (uint8_t)formatted;
 	goto out;
@@ -549,6 +555,7 @@ fail:
 	if (created && !formatted) {
 		unlink(v.file);
 		rmdir(v.dir);
+		vol_owner_forget(privd_cfg.local_root, v.id);
 	}
 out:
 	secret_free(&pass);
@@ -805,9 +812,16 @@ op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans
 	fd = open(v.file, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	rc = (fd < 0 || fstat(fd, &sb)) ? -errno : 0;
 	if (rc == 0 && (uint64_t)sb.st_size < r->new_size) {
+		local_limits_lock();
+		if (admit_local(&v, r->new_size - (uint64_t)sb.st_size, 0, ans)) {
+			local_limits_unlock();
+			close(fd);
+			return;
+		}
 		if (fallocate(fd, 0, 0, (off_t)r->new_size) &&
 		    (errno != EOPNOTSUPP || ftruncate(fd, (off_t)r->new_size)))
 			rc = -errno;
+		local_limits_unlock();
 	}
 	if (fd >= 0)
 		close(fd);
@@ -980,6 +994,8 @@ erase_volume(const char *id, char *err, size_t errlen)
 			return rc;
 		rc = unlink(v.file) ? -errno : 0;
 		audit_step(&v, "remove_backing_file", v.file, NULL, rc, t0, NULL);
+		if (rc == 0)
+			vol_owner_forget(privd_cfg.local_root, v.id);
 		if (rc) {
 			snprintf(err, errlen, "cannot remove %s: %s", v.file, strerror(-rc));
 			return rc;
