@@ -118,7 +118,7 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 # ---- tests ------------------------------------------------------------------
 
 UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath \
-	$(B)/tests/test_cache_rescue
+	$(B)/tests/test_cache_rescue $(B)/tests/test_limits
 HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
 FUZZ_BIN := build-fuzz/fuzz_ipc_decode
@@ -136,6 +136,11 @@ $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.
 $(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/cache_rescue.c privd/rm_tree.c ipc/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
+
+$(B)/tests/test_limits: tests/unit/test_limits.c $(call obj,privd/jobq.c privd/node_limits.c \
+		privd/vol_owner.c privd/flags.c privd/s3_params.c ipc/volparams.c ipc/secmem.c ipc/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c) -lpthread
 
 # Real loop devices, libblkid and libmount on the host (root, no dm needed).
 $(B)/tests/test_blockops: tests/host/test_blockops.c $(call obj,$(BLOCK_SRC) ipc/log.c)
