@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vol_owner.h"
 #include "volparams.h"
 
 static pthread_mutex_t limits_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -59,7 +60,7 @@ local_limits_check(const struct local_limits *l, const struct local_usage *u,
 }
 
 int
-local_usage_scan(const char *root, struct local_usage *u)
+local_usage_scan(const char *root, uid_t owner, struct local_usage *u)
 {
 	int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	DIR *d;
@@ -75,15 +76,15 @@ local_usage_scan(const char *root, struct local_usage *u)
 		return -e;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char img[2 * sizeof(de->d_name) + 16];
-		struct stat st;
+		char img[2 * sizeof(de->d_name) + 16], why[160];
+		struct stat ds, st;
 		if (volid_valid(de->d_name))
 			continue;
 		/* the name is at most VOLID_MAX bytes: this fits */
 		snprintf(img, sizeof(img), "%s/luks-%s.img", de->d_name, de->d_name);
-		/* only the last component is not followed here; a volume
-		 * directory that is a symlink is refused when it is used */
-		if (fstatat(dirfd(d), img, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+		if (fstatat(dirfd(d), de->d_name, &ds, AT_SYMLINK_NOFOLLOW) ||
+		    fstatat(dirfd(d), img, &st, AT_SYMLINK_NOFOLLOW) ||
+		    vol_legacy_shape(&ds, &st, owner, why, sizeof(why)))
 			continue;
 		uint64_t alloc = (uint64_t)st.st_blocks * 512u;
 		u->volumes++;

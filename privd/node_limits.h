@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct local_limits {
 	uint64_t max_volumes;
@@ -36,10 +37,13 @@ int local_limits_check(const struct local_limits *l, const struct local_usage *u
 		       uint64_t fs_avail, uint64_t fs_size, uint64_t add, int new_volume,
 		       char *why, size_t whylen);
 
-/* Count the backing files below root (each <id>/luks-<id>.img for a valid
- * id, regular, not followed through symlinks). Missing root: all zero.
- * 0 or -errno. */
-int local_usage_scan(const char *root, struct local_usage *u);
+/* Count the backing files below root: each <id>/luks-<id>.img for a valid
+ * id whose directory and file only owner could have written (the shape of
+ * vol_legacy_shape; privd passes 0). A file in a directory a tenant can
+ * write is not counted, so a tenant sharing the root cannot use up the
+ * limits with (sparse) files of its own. Missing root: all zero. 0 or
+ * -errno. */
+int local_usage_scan(const char *root, uid_t owner, struct local_usage *u);
 
 /* Serialise "check, then create or grow" across workers. */
 void local_limits_lock(void);

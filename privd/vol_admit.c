@@ -32,7 +32,7 @@ admit_local(const struct vol *v, uint64_t add, int new_volume, struct ipc_msg *a
 				   privd_cfg.local_root, strerror(errno));
 		return -1;
 	}
-	rc = statvfs(privd_cfg.local_root, &sv) ? -errno : local_usage_scan(privd_cfg.local_root, &u);
+	rc = statvfs(privd_cfg.local_root, &sv) ? -errno : local_usage_scan(privd_cfg.local_root, 0, &u);
 	if (rc) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot measure %s: %s",
 				   privd_cfg.local_root, strerror(-rc));

@@ -11,18 +11,19 @@
 #include <unistd.h>
 
 int
-vol_legacy_shape(const struct stat *dir, const struct stat *file, char *why, size_t whylen)
+vol_legacy_shape(const struct stat *dir, const struct stat *file, uid_t uid, char *why,
+		 size_t whylen)
 {
 	if (!S_ISDIR(dir->st_mode)) {
 		snprintf(why, whylen, "the volume directory is not a directory");
 		return -1;
 	}
-	if (dir->st_uid != 0 || (dir->st_mode & 022)) {
+	if (dir->st_uid != uid || (dir->st_mode & 022)) {
 		snprintf(why, whylen, "the volume directory is not root's alone (uid %u, mode %04o)",
 			 (unsigned)dir->st_uid, (unsigned)(dir->st_mode & 07777));
 		return -1;
 	}
-	if (!S_ISREG(file->st_mode) || file->st_uid != 0 || (file->st_mode & 022) ||
+	if (!S_ISREG(file->st_mode) || file->st_uid != uid || (file->st_mode & 022) ||
 	    file->st_nlink != 1) {
 		snprintf(why, whylen,
 			 "the backing file is not root's alone (uid %u, mode %04o, %u links)",
@@ -118,7 +119,7 @@ vol_owner_check(const char *local_root, const struct vol *v, int legacy_ok, char
 		}
 		return VOL_OURS;
 	}
-	if (vol_legacy_shape(&ds, &fs, why, whylen))
+	if (vol_legacy_shape(&ds, &fs, 0, why, whylen))
 		return VOL_FOREIGN;
 	if (!legacy_ok) {
 		snprintf(why, whylen, "%s was not created by this driver (--legacy-volumes=false)",

@@ -31,9 +31,10 @@ enum vol_owner {
 	VOL_FOREIGN = -1 /* refuse: record for another file, or not root-only */
 };
 
-/* Pure: could only root have written this directory and file? 0 or -1
- * with why. */
-int vol_legacy_shape(const struct stat *dir, const struct stat *file, char *why, size_t whylen);
+/* Pure: could only uid (root, in privd) have written this directory and
+ * file? 0 or -1 with why. */
+int vol_legacy_shape(const struct stat *dir, const struct stat *file, uid_t uid, char *why,
+		     size_t whylen);
 
 /* Classify v's existing backing file. legacy_ok: accept unrecorded files
  * of the legacy shape. Returns an enum vol_owner, why set for VOL_FOREIGN. */

@@ -629,8 +629,17 @@ test_not_ours(void)
 	if (f)
 		fclose(f);
 	cls = stage_class(&a, "pvc-own", stg, 20 * MIB, PASS, msg, sizeof(msg));
-	adv_check(cls > 0 && strstr(msg, "refusing to open") == NULL,
+	/* with device-mapper it is formatted and staged; without, the mapping
+	 * lookup fails later: either way not refused as foreign */
+	adv_check(cls >= 0 && strstr(msg, "refusing to open") == NULL,
 		  "ours: the recorded file is accepted as ours (%d: %s)", cls, msg);
+	if (cls == 0) {
+		struct ipc_msg req = { .type = IPC_REQ_UNSTAGE }, ans;
+		snprintf(req.u.unstage.volume_id, sizeof(req.u.unstage.volume_id), "pvc-own");
+		snprintf(req.u.unstage.staging_path, sizeof(req.u.unstage.staging_path), "%s", stg);
+		adv_check(adv_call(&a, &req, &ans, 120000) == 0 && ans.type == IPC_ANS_UNSTAGE,
+			  "ours: unstaged again");
+	}
 	snprintf(tmp, sizeof(tmp), "%s.swap", img);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int ok = fd >= 0 && fallocate(fd, 0, 0, 20 * MIB) == 0;

@@ -214,7 +214,7 @@ usage_scan_counts_only_backing_files(void **state)
 	(void)state;
 
 	assert_non_null(mkdtemp(root));
-	assert_int_equal(local_usage_scan("/nonexistent-lcw", &u), 0);
+	assert_int_equal(local_usage_scan("/nonexistent-lcw", geteuid(), &u), 0);
 	assert_int_equal(u.volumes, 0);
 	snprintf(p, sizeof(p), "%s/pvc-1", root);
 	mkdir(p, 0700);
@@ -226,11 +226,23 @@ usage_scan_counts_only_backing_files(void **state)
 	snprintf(p, sizeof(p), "%s/pvc-3_ns_claim", root); /* local-path-provisioner's */
 	mkdir(p, 0777);
 	put_file(p, "luks-pvc-3_ns_claim.img", 100 * MIB);
+	snprintf(p, sizeof(p), "%s/pvc-4", root); /* a tenant-writable directory */
+	mkdir(p, 0700);
+	chmod(p, 0777);
+	put_file(p, "luks-pvc-4.img", 100 * MIB);
+	snprintf(p, sizeof(p), "%s/pvc-5", root); /* a file a tenant can write */
+	mkdir(p, 0700);
+	put_file(p, "luks-pvc-5.img", 100 * MIB);
+	snprintf(p, sizeof(p), "%s/pvc-5/luks-pvc-5.img", root);
+	chmod(p, 0666);
 	snprintf(p, sizeof(p), "%s/.lcw-owned", root);
 	mkdir(p, 0700);
-	assert_int_equal(local_usage_scan(root, &u), 0);
+	assert_int_equal(local_usage_scan(root, geteuid(), &u), 0);
 	assert_int_equal(u.volumes, 2);
 	assert_int_equal(u.bytes, 12 * MIB);
+	/* someone else's files are not counted at all */
+	assert_int_equal(local_usage_scan(root, geteuid() + 1, &u), 0);
+	assert_int_equal(u.volumes, 0);
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	assert_int_equal(system(cmd), 0);
@@ -264,28 +276,28 @@ legacy_shape_only_root_alone(void **state)
 	(void)state;
 
 	/* what the Go driver made: MkdirAll 0755, file from the umask 0644 */
-	assert_int_equal(vol_legacy_shape(&d, &f, why, sizeof(why)), 0);
+	assert_int_equal(vol_legacy_shape(&d, &f, 0, why, sizeof(why)), 0);
 	/* local-path-provisioner's 0777 directory */
 	d.st_mode = S_IFDIR | 0777;
-	assert_int_equal(vol_legacy_shape(&d, &f, why, sizeof(why)), -1);
+	assert_int_equal(vol_legacy_shape(&d, &f, 0, why, sizeof(why)), -1);
 	d.st_mode = S_IFDIR | 0755;
 	d.st_uid = 1000; /* a pod's user */
-	assert_int_equal(vol_legacy_shape(&d, &f, why, sizeof(why)), -1);
+	assert_int_equal(vol_legacy_shape(&d, &f, 0, why, sizeof(why)), -1);
 	d.st_uid = 0;
 	f.st_uid = 1000;
-	assert_int_equal(vol_legacy_shape(&d, &f, why, sizeof(why)), -1);
+	assert_int_equal(vol_legacy_shape(&d, &f, 0, why, sizeof(why)), -1);
 	f.st_uid = 0;
 	f.st_mode = S_IFREG | 0664;
-	assert_int_equal(vol_legacy_shape(&d, &f, why, sizeof(why)), -1);
+	assert_int_equal(vol_legacy_shape(&d, &f, 0, why, sizeof(why)), -1);
 	f.st_mode = S_IFREG | 0600;
 	f.st_nlink = 2; /* a hard link from elsewhere */
-	assert_int_equal(vol_legacy_shape(&d, &f, why, sizeof(why)), -1);
+	assert_int_equal(vol_legacy_shape(&d, &f, 0, why, sizeof(why)), -1);
 	f.st_nlink = 1;
 	f.st_mode = S_IFLNK | 0777;
-	assert_int_equal(vol_legacy_shape(&d, &f, why, sizeof(why)), -1);
+	assert_int_equal(vol_legacy_shape(&d, &f, 0, why, sizeof(why)), -1);
 	d.st_mode = S_IFLNK | 0777; /* the directory a symlink */
 	f.st_mode = S_IFREG | 0600;
-	assert_int_equal(vol_legacy_shape(&d, &f, why, sizeof(why)), -1);
+	assert_int_equal(vol_legacy_shape(&d, &f, 0, why, sizeof(why)), -1);
 }
 
 static struct lcw_flags fl;
