@@ -27,6 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "adv.h"
 #include "ipc_chan.h"
 
@@ -34,6 +38,7 @@
 #define FLOOD 200000
 #define SLOW_VOLUMES 4
 #define PASS "correct horse"
+#define JOBQ_TOTAL 64 /* privd/jobq.h JOBQ_MAX */
 
 static uint64_t
 mono_ms(void)
@@ -480,20 +485,101 @@ test_flood(void)
 	}
 	adv_check(n == 0, "flood: no invented volume got a directory below the local root");
 
-	/* A lost frontend's queue: fill it with slow work, then go away. */
-	for (int i = 0; i < 64; i++) {
-		snprintf(sid, sizeof(sid), "pvc-slow-%d", i % SLOW_VOLUMES);
-		stage_req(&m, sid, stg, 20 * MIB, bigpass);
-		adv_send(&a, &m);
+	(void)ans;
+	adv_stop(&a);
+}
+
+/* The pool's bounds and a lost frontend's queue, made deterministic with
+ * requests that really wait: hardened-mode stages whose passphrase Secret
+ * privd must fetch from an API server that never answers (a listening
+ * socket nobody accepts on), so every worker is busy for seconds. */
+static void
+test_queue_bound_and_drop(void)
+{
+	struct adv a;
+	struct ipc_msg m, ans;
+	char stg[600], id[64], api[64], tok[64], ca[64], cmd[1200];
+	char a_api[80], a_tok[100], a_ca[100];
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sin);
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (ls < 0 || bind(ls, (struct sockaddr *)&sin, sizeof(sin)) || listen(ls, 256) ||
+	    getsockname(ls, (struct sockaddr *)&sin, &sl)) {
+		adv_check(0, "queue: a silent API server");
+		return;
 	}
+	snprintf(api, sizeof(api), "https://127.0.0.1:%u", ntohs(sin.sin_port));
+	snprintf(tok, sizeof(tok), "/tmp/lcw-adv-token.%d", (int)getpid());
+	snprintf(ca, sizeof(ca), "/tmp/lcw-adv-ca.%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "echo token > %s && openssl req -x509 -newkey rsa:2048 -nodes "
+		 "-keyout %s.key -out %s -subj /CN=adv -days 1 >/dev/null 2>&1", tok, ca, ca);
+	if (system(cmd)) {
+		adv_check(0, "queue: a CA for the silent API server");
+		close(ls);
+		return;
+	}
+	snprintf(a_api, sizeof(a_api), "--kube-api=%s", api);
+	snprintf(a_tok, sizeof(a_tok), "--kube-token-file=%s", tok);
+	snprintf(a_ca, sizeof(a_ca), "--kube-ca-file=%s", ca);
+	const char *const extra[] = { a_api, a_tok, a_ca, "--reclaim-interval-seconds=0", NULL };
+	if (adv_start(&a, NULL, extra)) {
+		adv_check(0, "queue: privd starts with the hostile frontend");
+		close(ls);
+		return;
+	}
+	staging(&a, "queue", stg, sizeof(stg));
+	long rss0 = adv_rss_kib(a.privd);
+	/* three for one volume: one runs (and hangs), one waits, the third is
+	 * over the per-volume bound; then 99 more invented volumes: 7 run, 55
+	 * wait, the rest is over the total bound */
+	long third = 0;
+	for (int i = 0; i < 102; i++) {
+		snprintf(id, sizeof(id), "pvc-hang-%d", i < 3 ? 0 : i - 2);
+		stage_req(&m, id, stg, 20 * MIB, "");
+		snprintf(m.u.stage.secret_namespace, sizeof(m.u.stage.secret_namespace), "default");
+		snprintf(m.u.stage.secret_name, sizeof(m.u.stage.secret_name), "s%d", i);
+		snprintf(m.u.stage.secret_key, sizeof(m.u.stage.secret_key), "passphrase");
+		long rid = adv_send(&a, &m);
+		if (i == 2)
+			third = rid;
+	}
+	int unavailable = 0, busy_third = 0, other = 0;
+	uint64_t until = mono_ms() + 3000;
+	while (mono_ms() < until && adv_recv(&a, &ans, 200) != IPC_CHAN_EOF) {
+		if (ans.type != IPC_ANS_ERROR)
+			continue;
+		if (ans.u.error.err_class == IPC_EC_UNAVAILABLE)
+			unavailable++;
+		else if (ans.u.error.err_class == IPC_EC_BUSY && ans.id == (uint32_t)third)
+			busy_third = 1;
+		else
+			other++;
+		ans.type = 0;
+	}
+	printf("# queue: %d unavailable, third request busy %d, %d other answers\n", unavailable,
+	       busy_third, other);
+	adv_check(unavailable == 99 - (JOBQ_TOTAL - 2),
+		  "queue: beyond %d requests in flight, each is answered UNAVAILABLE at once (%d)",
+		  JOBQ_TOTAL, unavailable);
+	adv_check(busy_third, "queue: a third request for one volume is answered BUSY (ABORTED)");
+	adv_check(ping_ok(&a), "queue: PING is answered while every worker waits");
 	close(a.chan);
 	a.chan = -1;
 	sleep(2);
-	adv_check(sh("grep -q 'dropped [0-9]* queued requests of a lost frontend' '%s'", a.log) == 0,
-		  "flood: the lost frontend's queued requests were dropped (privd log)");
-	adv_check(adv_reconnect(&a) == 0 && ping_ok(&a), "flood: privd serves the next frontend");
-	(void)ans;
+	snprintf(cmd, sizeof(cmd), "grep -q 'dropped %d queued requests of a lost frontend' '%s'",
+		 JOBQ_TOTAL - 8, a.log);
+	adv_check(system(cmd) == 0, "queue: the lost frontend's %d queued requests were dropped",
+		  JOBQ_TOTAL - 8);
+	long rss1 = adv_rss_kib(a.privd);
+	adv_check(rss0 > 0 && rss1 - rss0 < 8 * 1024, "queue: privd RSS %ld -> %ld KiB", rss0, rss1);
+	adv_check(adv_reconnect(&a) == 0 && ping_ok(&a), "queue: privd serves the next frontend");
 	adv_stop(&a);
+	close(ls);
+	snprintf(cmd, sizeof(cmd), "rm -f %s %s %s.key", tok, ca, ca);
+	if (system(cmd)) {
+		/* best effort */
+	}
 }
 
 /* ---- item 6: node-wide limits --------------------------------------------- */
@@ -666,6 +752,7 @@ main(void)
 	test_erase_from_frontend();
 	test_not_ours();
 	test_limits();
+	test_queue_bound_and_drop();
 	test_flood();
 	return adv_summary("adversary-bounds");
 }
