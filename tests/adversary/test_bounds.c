@@ -193,14 +193,6 @@ test_flood(void)
 	char stg[600], sid[32], msg[600];
 	pthread_t t;
 
-	/* In sanitizer builds, ASan's quarantine keeps up to 256 MiB of freed
-	 * memory resident by design; shrink it so RSS shows what privd holds.
-	 * (Harmless for a privd without ASan.) */
-	char asan[512];
-	const char *old = getenv("ASAN_OPTIONS");
-	snprintf(asan, sizeof(asan), "%s%squarantine_size_mb=1", old ? old : "",
-		 old && old[0] ? ":" : "");
-	setenv("ASAN_OPTIONS", asan, 1);
 	if (adv_start(&a, NULL, extra)) {
 		adv_check(0, "flood: privd starts with the hostile frontend");
 		return;
@@ -357,7 +349,9 @@ test_queue_bound_and_drop(void)
 	adv_check(system(cmd) == 0, "queue: the lost frontend's %d queued requests were dropped",
 		  JOBQ_TOTAL - 8);
 	long rss1 = adv_rss_kib(a.privd);
-	adv_check(rss0 > 0 && rss1 - rss0 < 8 * 1024, "queue: privd RSS %ld -> %ld KiB", rss0, rss1);
+	/* eight TLS clients waiting; nothing per request */
+	adv_check(rss0 > 0 && rss1 - rss0 < 16 * 1024, "queue: privd RSS %ld -> %ld KiB", rss0,
+		  rss1);
 	adv_check(adv_reconnect(&a) == 0 && ping_ok(&a), "queue: privd serves the next frontend");
 	adv_stop(&a);
 	close(ls);
@@ -375,8 +369,21 @@ main(void)
 		printf("# skipped: needs root\n");
 		return adv_summary("adversary-bounds");
 	}
-	test_erase_from_frontend();
-	test_queue_bound_and_drop();
-	test_flood();
+	/* In sanitizer builds, ASan's quarantine keeps up to 256 MiB of freed
+	 * memory resident by design; shrink it so RSS shows what privd holds.
+	 * (Harmless for a privd without ASan.) */
+	char asan[512];
+	const char *old = getenv("ASAN_OPTIONS");
+	snprintf(asan, sizeof(asan), "%s%squarantine_size_mb=1", old ? old : "",
+		 old && old[0] ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+	/* ADV_ONLY=erase,queue,flood runs a subset (e.g. in the slow VM) */
+	const char *only = getenv("ADV_ONLY");
+	if (!only || strstr(only, "erase"))
+		test_erase_from_frontend();
+	if (!only || strstr(only, "queue"))
+		test_queue_bound_and_drop();
+	if (!only || strstr(only, "flood"))
+		test_flood();
 	return adv_summary("adversary-bounds");
 }
