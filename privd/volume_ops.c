@@ -458,7 +458,9 @@ fetch_passphrase(const struct vol *v, const struct ipc_stage_req *r, struct lcw_
  * staging path. Safe: the backing file, loop device and mapping are derived
  * from the validated id; the target is below the kubelet root and opened
  * without symlinks; only a provably empty device is ever formatted; a wrong
- * passphrase changes nothing; the mount is nodev,nosuid. */
+ * passphrase changes nothing; the mount is nodev,nosuid. A new backing file
+ * only within the node-wide limits, an existing one only if it is ours
+ * (vol_admit.h). */
 void
 op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 {
