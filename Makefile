@@ -41,7 +41,8 @@ BLOCK_SRC := privd/loopdev.c privd/blkprobe.c privd/mountops.c privd/kpath.c
 IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c ipc/log.c ipc/secmem.c ipc/volparams.c ipc/keyed_lock.c ipc/base64.c
 POLICY_SRC := policy/policy_parse.c policy/policy_load.c
 PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/volume_ops.c \
-	privd/kdf_budget.c privd/luks.c privd/dm_stale.c privd/k8s_client.c privd/reclaim.c \
+	privd/kdf_budget.c privd/luks.c privd/dm_stale.c privd/k8s_client.c privd/reclaim.c privd/jobq.c \
+	privd/node_limits.c privd/vol_owner.c privd/vol_admit.c \
 	$(BLOCK_SRC) \
 	privd/audit.c privd/socket_dir.c \
 	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c \
@@ -117,7 +118,7 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 # ---- tests ------------------------------------------------------------------
 
 UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath \
-	$(B)/tests/test_cache_rescue $(B)/tests/test_log $(B)/tests/test_pb_strings
+	$(B)/tests/test_cache_rescue $(B)/tests/test_log $(B)/tests/test_pb_strings $(B)/tests/test_limits
 HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
 FUZZ_BIN := build-fuzz/fuzz_ipc_decode
@@ -145,6 +146,11 @@ $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.
 $(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/cache_rescue.c privd/rm_tree.c ipc/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
+
+$(B)/tests/test_limits: tests/unit/test_limits.c $(call obj,privd/jobq.c privd/node_limits.c \
+		privd/vol_owner.c privd/flags.c privd/s3_params.c ipc/volparams.c ipc/secmem.c ipc/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c) -lpthread
 
 # Real loop devices, libblkid and libmount on the host (root, no dm needed).
 $(B)/tests/test_blockops: tests/host/test_blockops.c $(call obj,$(BLOCK_SRC) ipc/log.c)

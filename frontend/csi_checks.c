@@ -26,7 +26,7 @@ check_volume_id(const char *id, char *why, size_t whylen)
 	}
 	if (volid_valid(id)) {
 		snprintf(why, whylen, "volume_id is not a volume id of this driver: ids are 1-%d "
-			 "characters of [A-Za-z0-9._-], not starting with '.' or '-'", VOLID_MAX);
+			 "characters of [A-Za-z0-9.-] (no '_'), not starting with '.' or '-'", VOLID_MAX);
 		return -1;
 	}
 	return 0;

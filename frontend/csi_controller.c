@@ -95,7 +95,8 @@ create_volume(struct csi_call *c)
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "name is required");
 	if (volid_valid(r->name))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-				 "name must be 1-128 characters of [A-Za-z0-9._-]");
+				 "name must be 1-128 characters of [A-Za-z0-9.-] (no '_': "
+				 "local-path-provisioner's directory names have it)");
 	if (check_capabilities(r->volume_capabilities, r->n_volume_capabilities, &fs_kind, why,
 			       sizeof(why)))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);

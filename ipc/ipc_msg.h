@@ -32,8 +32,11 @@
 /* Who may send a type: the channel's peer role. */
 enum ipc_peer {
 	IPC_FROM_FRONTEND = 1u << 0, /* frontend -> privd */
-	IPC_FROM_PRIVD = 1u << 1,    /* privd -> frontend or privd -> spawner */
+	IPC_FROM_PRIVD = 1u << 1,    /* privd -> frontend (answers) */
 	IPC_FROM_SPAWNER = 1u << 2,  /* spawner -> privd */
+	IPC_FROM_PRIVD_SP = 1u << 3, /* privd -> spawner (its requests): kept
+					apart so neither of privd's peers accepts
+					what only the other one needs */
 };
 
 enum ipc_type {
@@ -63,8 +66,9 @@ enum ipc_type {
 	IPC_ANS_EXPAND = 19,
 	IPC_REQ_STATS = 20,
 	IPC_ANS_STATS = 21,
-	IPC_REQ_ERASE = 22, /* crypto-erase a local volume that is not staged */
-	IPC_ANS_ERASE = 23,
+	/* 22, 23: retired (ERASE). Crypto-erase is privd-internal: only its
+	 * reclaimer erases, after it saw the PersistentVolume gone; no peer
+	 * may ask for it, so the type is unknown and fatal to the channel. */
 
 	/* privd -> spawner: run a file-system tool on a volume's mapping */
 	IPC_REQ_RUN_MKFS = 24,
@@ -186,10 +190,6 @@ struct ipc_stats_ans {
 	char condition[IPC_ERRMSG_MAX + 1];
 };
 
-struct ipc_volid_req {
-	char volume_id[IPC_VOLID_MAX + 1];
-};
-
 struct ipc_run_tool_req {
 	char volume_id[IPC_VOLID_MAX + 1]; /* the tool runs on /dev/mapper/luks-<id> */
 	uint32_t fs_kind;
@@ -270,7 +270,6 @@ struct ipc_msg {
 		struct ipc_expand_ans expand_ans;
 		struct ipc_stats_req stats;
 		struct ipc_stats_ans stats_ans;
-		struct ipc_volid_req volid;
 		struct ipc_run_tool_req run_tool;
 		struct ipc_run_tool_ans run_tool_ans;
 		struct ipc_stage_s3_req stage_s3;

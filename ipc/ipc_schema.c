@@ -95,10 +95,6 @@ static const struct ipc_field f_stats_ans[] = {
 	STR("condition", u.stats_ans.condition, IPC_ERRMSG_MAX),
 };
 
-static const struct ipc_field f_volid[] = {
-	VOLID(u.volid.volume_id),
-};
-
 static const struct ipc_field f_run_tool[] = {
 	VOLID(u.run_tool.volume_id),
 	U32("fs_kind", u.run_tool.fs_kind, 1, 3),
@@ -154,13 +150,19 @@ static const struct ipc_field f_run_rclone[] = {
 #define NOTE(t, senders, f) { t, #t, senders, 1, f, sizeof(f) / sizeof((f)[0]) }
 #define EMPTY(t, senders) { t, #t, senders, 0, NULL, 0 }
 
+/* Senders, audited type by type: the frontend may send only what a CSI
+ * call it forwards needs (PING for Probe; STAGE_LUKS/STAGE_S3, UNSTAGE,
+ * PUBLISH, UNPUBLISH for the node calls; EXPAND for NodeExpandVolume;
+ * STATS for NodeGetVolumeStats). Spawner control (SPAWN_FRONTEND,
+ * SPAWNER_STOP, RUN_*) is privd's alone, towards the spawner only; the
+ * spawner sends only answers and CHILD_EXIT. Nobody may ask for an erase. */
 static const struct ipc_schema catalogue[] = {
 	ENTRY(IPC_ANS_ERROR, IPC_FROM_PRIVD | IPC_FROM_SPAWNER, f_error),
 	EMPTY(IPC_REQ_PING, IPC_FROM_FRONTEND),
 	ENTRY(IPC_ANS_PING, IPC_FROM_PRIVD, f_ping_ans),
-	EMPTY(IPC_REQ_SPAWN_FRONTEND, IPC_FROM_PRIVD),
+	EMPTY(IPC_REQ_SPAWN_FRONTEND, IPC_FROM_PRIVD_SP),
 	ENTRY(IPC_ANS_SPAWN, IPC_FROM_SPAWNER, f_spawn_ans),
-	EMPTY(IPC_REQ_SPAWNER_STOP, IPC_FROM_PRIVD),
+	EMPTY(IPC_REQ_SPAWNER_STOP, IPC_FROM_PRIVD_SP),
 	EMPTY(IPC_ANS_SPAWNER_STOP, IPC_FROM_SPAWNER),
 	NOTE(IPC_NOTE_CHILD_EXIT, IPC_FROM_SPAWNER, f_child_exit),
 	ENTRY(IPC_REQ_STAGE_LUKS, IPC_FROM_FRONTEND, f_stage),
@@ -175,15 +177,13 @@ static const struct ipc_schema catalogue[] = {
 	ENTRY(IPC_ANS_EXPAND, IPC_FROM_PRIVD, f_expand_ans),
 	ENTRY(IPC_REQ_STATS, IPC_FROM_FRONTEND, f_stats),
 	ENTRY(IPC_ANS_STATS, IPC_FROM_PRIVD, f_stats_ans),
-	ENTRY(IPC_REQ_ERASE, IPC_FROM_FRONTEND, f_volid),
-	EMPTY(IPC_ANS_ERASE, IPC_FROM_PRIVD),
-	ENTRY(IPC_REQ_RUN_MKFS, IPC_FROM_PRIVD, f_run_tool),
+	ENTRY(IPC_REQ_RUN_MKFS, IPC_FROM_PRIVD_SP, f_run_tool),
 	ENTRY(IPC_ANS_RUN_MKFS, IPC_FROM_SPAWNER, f_run_tool_ans),
-	ENTRY(IPC_REQ_RUN_GROWFS, IPC_FROM_PRIVD, f_run_tool),
+	ENTRY(IPC_REQ_RUN_GROWFS, IPC_FROM_PRIVD_SP, f_run_tool),
 	ENTRY(IPC_ANS_RUN_GROWFS, IPC_FROM_SPAWNER, f_run_tool_ans),
 	ENTRY(IPC_REQ_STAGE_S3, IPC_FROM_FRONTEND, f_stage_s3),
 	EMPTY(IPC_ANS_STAGE_S3, IPC_FROM_PRIVD),
-	ENTRY(IPC_REQ_RUN_RCLONE, IPC_FROM_PRIVD, f_run_rclone),
+	ENTRY(IPC_REQ_RUN_RCLONE, IPC_FROM_PRIVD_SP, f_run_rclone),
 	ENTRY(IPC_ANS_RUN_RCLONE, IPC_FROM_SPAWNER, f_spawn_ans),
 };
 

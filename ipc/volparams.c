@@ -18,9 +18,14 @@ volid_valid(const char *id)
 	/* Its mapping would be luks-vfs-cache, the node's S3 cache volume. */
 	if (strcmp(id, VFS_CACHE_ID) == 0)
 		return -1;
+	/* No '_': local-path-provisioner names its directories, below the
+	 * same default root, "pvc-<uid>_<namespace>_<pvc name>", and a tenant
+	 * writes into them; Kubernetes names (PV, namespace, PVC) never hold
+	 * '_', so no id external-provisioner gives us ("pvc-<uid>") does, and
+	 * refusing every '_' keeps all of that provisioner's names out. */
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)id[i];
-		if (!(isalnum(c) || c == '.' || c == '_' || c == '-'))
+		if (!(isalnum(c) || c == '.' || c == '-'))
 			return -1;
 	}
 	return 0;

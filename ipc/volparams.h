@@ -21,7 +21,9 @@ enum fs_kind { FS_UNSET = 0, FS_EXT4 = 1, FS_EXT3 = 2, FS_XFS = 3, FS_MAX = 3 };
 
 /* A volume id becomes part of file names and a device-mapper name
  * ("luks-<id>", at most 127 bytes in dm), so: 1..VOLID_MAX bytes of
- * [A-Za-z0-9._-], not starting with '.' or '-'. Returns 0 or -1. */
+ * [A-Za-z0-9.-], not starting with '.' or '-'. No '_', so that no id can
+ * name a local-path-provisioner directory ("pvc-<uid>_<ns>_<name>") in the
+ * shared default root. Returns 0 or -1. */
 int volid_valid(const char *id);
 /* Reserved: the node-wide VFS-cache volume of the S3 backend is mapped as
  * luks-vfs-cache (contract item 8), so no CSI volume may have this id. */

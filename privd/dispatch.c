@@ -46,11 +46,13 @@ static const struct privd_op ops[] = {
 	  "no input, no resource touched; answers version and uptime only" },
 	{ IPC_REQ_STAGE_LUKS, op_stage, 1,
 	  "file, loop and mapping derived from the validated id; target below the kubelet root "
-	  "without symlinks; formats only a provably empty device; nodev,nosuid" },
+	  "without symlinks; formats only a provably empty device; nodev,nosuid; creates a "
+	  "backing file only within the node-wide limits and opens only one recorded as ours "
+	  "(or a root-only Go-driver one)" },
 	{ IPC_REQ_STAGE_S3, op_stage_s3, 1,
 	  "staging path below the kubelet root without symlinks; S3 location and rclone names "
 	  "derived from the validated id and prefix; credentials only in a sealed memfd; bucket "
-	  "probed first; cache on the node's dm-crypt cache volume" },
+	  "probed first; cache on the node's dm-crypt cache volume; at most --max-s3-mounts" },
 	{ IPC_REQ_UNSTAGE, op_unstage, 1,
 	  "unmounts only this volume's own mount, closes only its own mapping, detaches only "
 	  "the loop of its own file; never lazily (S3: only after every upload finished; a "
@@ -62,10 +64,10 @@ static const struct privd_op ops[] = {
 	  "unmounts only binds of this volume's file system; removes only an empty directory" },
 	{ IPC_REQ_EXPAND, op_expand, 1,
 	  "grows only this volume's file, loop, mapping and file system, while it is mounted; "
-	  "never shrinks" },
+	  "never shrinks; within the node-wide limits" },
 	{ IPC_REQ_STATS, op_stats, 1, "read-only queries about this volume's mount" },
-	{ IPC_REQ_ERASE, op_erase, 1,
-	  "refused while the volume is staged; acts only on the file derived from the id" },
+	/* No ERASE: crypto-erase is irreversible, so only privd's reclaimer
+	 * performs it (erase_volume), after its own PersistentVolume check. */
 };
 
 const struct privd_op *

@@ -96,6 +96,11 @@ static const struct flagdef defs[] = {
 	S("vfs-cache-root", vfs_cache_root),
 	S("vfs-cache-mount", vfs_cache_mount),
 	S("rclone-path", rclone_path),
+	{ "max-local-volumes", K_UINT, offsetof(struct lcw_flags, max_local_volumes), 0 },
+	S("max-local-bytes", max_local_size),
+	S("local-reserve", local_reserve),
+	{ "max-s3-mounts", K_UINT, offsetof(struct lcw_flags, max_s3_mounts), 0 },
+	{ "legacy-volumes", K_BOOL, offsetof(struct lcw_flags, legacy_volumes), 0 },
 };
 
 static void
@@ -120,6 +125,52 @@ defaults(struct lcw_flags *f)
 	strcpy(f->vfs_cache_root, "/var/lib/lukscrypt-vfs-cache");
 	strcpy(f->vfs_cache_mount, "/run/lukscryptwalker/vfs-cache");
 	strcpy(f->rclone_path, "/usr/bin/rclone");
+	f->max_local_volumes = 256;
+	strcpy(f->max_local_size, "0");
+	/* kubelet's default hard eviction is nodefs.available < 10%: privd
+	 * never takes the node there by itself */
+	strcpy(f->local_reserve, "10%");
+	f->max_s3_mounts = 64;
+	f->legacy_volumes = 1; /* Go-driver volumes keep opening */
+}
+
+/* --max-local-bytes, --local-reserve, --max-s3-mounts. */
+static int
+parse_limits(struct lcw_flags *f, char *err, size_t errlen)
+{
+	int64_t b;
+	char why[128];
+	size_t n = strlen(f->local_reserve);
+
+	if (lcw_size_parse(f->max_local_size, false, &b, why, sizeof(why))) {
+		snprintf(err, errlen, "--max-local-bytes \"%.32s\": %s", f->max_local_size, why);
+		return -1;
+	}
+	f->max_local_bytes = (uint64_t)b;
+	if (n > 1 && f->local_reserve[n - 1] == '%') {
+		char num[16];
+		unsigned pct = 0;
+		snprintf(num, sizeof(num), "%.*s", (int)(n - 1), f->local_reserve);
+		if (n - 1 >= sizeof(num) || (strcmp(num, "0") && (parse_id(num, &pct) || pct > 90))) {
+			snprintf(err, errlen, "--local-reserve: want 0%%..90%% or a size");
+			return -1;
+		}
+		f->local_reserve_pct = strcmp(num, "0") ? pct : 0;
+		f->local_reserve_bytes = 0;
+	} else {
+		if (lcw_size_parse(f->local_reserve, false, &b, why, sizeof(why))) {
+			snprintf(err, errlen, "--local-reserve \"%.32s\": %s", f->local_reserve, why);
+			return -1;
+		}
+		f->local_reserve_bytes = (uint64_t)b;
+		f->local_reserve_pct = 0;
+	}
+	/* s3_volume.c has a fixed table of 512 volumes */
+	if (f->max_s3_mounts > 512) {
+		snprintf(err, errlen, "--max-s3-mounts must be 1..512");
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -279,6 +330,8 @@ flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen
 		}
 		f->vfs_cache_bytes = (uint64_t)b;
 	}
+	if (parse_limits(f, err, errlen))
+		return -1;
 	if (f->reclaim_grace_s < 5) {
 		snprintf(err, errlen, "--reclaim-grace-seconds must be at least 5");
 		return -1;

@@ -48,6 +48,15 @@ struct lcw_flags {
 	char vfs_cache_mount[FLAG_STR_MAX]; /* where privd mounts it: rclone's --cache-dir */
 	char rclone_path[FLAG_STR_MAX];
 	uint64_t vfs_cache_bytes; /* --vfs-cache-size, parsed */
+	/* Node-wide limits (node_limits.h), in every mode. */
+	unsigned max_local_volumes;
+	char max_local_size[64];   /* "0": no fixed cap */
+	uint64_t max_local_bytes;  /* parsed */
+	char local_reserve[64];    /* a size or "N%" of the file system */
+	uint64_t local_reserve_bytes;
+	unsigned local_reserve_pct;
+	unsigned max_s3_mounts;
+	int legacy_volumes; /* open backing files privd has no record of */
 };
 
 /* Parse argv. Returns 0, or -1 with a message in err. Does not touch the

@@ -36,6 +36,7 @@
 #include "flags.h"
 #include "ipc_chan.h"
 #include "ipc_rpc.h"
+#include "jobq.h"
 #include "k8s_client.h"
 #include "kdf_budget.h"
 #include "reclaim.h"
@@ -56,6 +57,9 @@
 #define NUM_WORKERS 8
 #define DRAIN_S 30
 #define TOOL_TIMEOUT_MS (15 * 60 * 1000)
+/* A frontend that does not read its answers for this long is dropped
+ * (restarted), so it cannot park privd's main thread in send. */
+#define ANSWER_TIMEOUT_MS 10000
 
 struct privd_config privd_cfg;
 struct k8s_client *privd_k8s;
@@ -70,17 +74,10 @@ static pthread_mutex_t fe_mu = PTHREAD_MUTEX_INITIALIZER;
 static int fe_fd = -1;
 static unsigned fe_gen;
 
-struct job {
-	struct job *next;
-	const struct privd_op *op;
-	unsigned gen;
-	struct ipc_msg req;
-};
-
+/* Slow requests wait in a bounded pool (jobq.h); job_mu guards it. */
 static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t job_cv = PTHREAD_COND_INITIALIZER;
-static struct job *job_head, *job_tail;
-static int jobs_running;
+static struct jobq jobs;
 static struct privd_state pstate;
 
 struct supervisor {
@@ -122,52 +119,63 @@ find_frontend(void)
 
 /* ---- answers and workers ----------------------------------------------- */
 
+/* Send one answer on the frontend channel, which privd keeps non-blocking:
+ * wait at most ANSWER_TIMEOUT_MS for room, then shut the channel down (the
+ * main loop sees EOF and restarts the frontend). Callers hold fe_mu. */
+static void
+send_answer_locked(const struct ipc_msg *ans)
+{
+	static unsigned warned_gen = ~0u;
+	uint64_t deadline = now_ns() + (uint64_t)ANSWER_TIMEOUT_MS * 1000000u;
+	int rc;
+
+	while ((rc = ipc_send(fe_fd, ans, -1)) == IPC_CHAN_SYS &&
+	       (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		uint64_t n = now_ns();
+		struct pollfd p = { fe_fd, POLLOUT, 0 };
+		if (n >= deadline || poll(&p, 1, (int)((deadline - n) / 1000000u) + 1) < 0)
+			break;
+	}
+	if (rc == 0)
+		return;
+	if (warned_gen != fe_gen) { /* once per frontend, not per answer */
+		warned_gen = fe_gen;
+		log_warn("cannot answer the frontend (%s); dropping its channel",
+			 ipc_chan_strerror(rc));
+	}
+	shutdown(fe_fd, SHUT_RDWR);
+}
+
 static void
 send_answer(unsigned gen, const struct ipc_msg *ans)
 {
 	pthread_mutex_lock(&fe_mu);
-	if (gen == fe_gen && fe_fd >= 0 && ipc_send(fe_fd, ans, -1))
-		log_warn("cannot answer the frontend (it is gone?)");
+	if (gen == fe_gen && fe_fd >= 0)
+		send_answer_locked(ans);
 	pthread_mutex_unlock(&fe_mu);
 }
 
-/* The volume a request is about, so privd serialises work per volume. */
-static const char *
-req_volume_id(const struct ipc_msg *m)
-{
-	switch (m->type) {
-	case IPC_REQ_STAGE_LUKS: return m->u.stage.volume_id;
-	case IPC_REQ_STAGE_S3: return m->u.stage_s3.volume_id;
-	case IPC_REQ_UNSTAGE: return m->u.unstage.volume_id;
-	case IPC_REQ_PUBLISH: return m->u.publish.volume_id;
-	case IPC_REQ_UNPUBLISH: return m->u.unpublish.volume_id;
-	case IPC_REQ_EXPAND: return m->u.expand.volume_id;
-	case IPC_REQ_STATS: return m->u.stats.volume_id;
-	case IPC_REQ_ERASE: return m->u.volid.volume_id;
-	default: return NULL;
-	}
-}
-
+/* Run one request; req is wiped afterwards (it may hold a passphrase). */
 static void
-run_job(struct job *j)
+run_job(const struct privd_op *op, unsigned gen, struct ipc_msg *req)
 {
 	struct ipc_msg ans;
 	char id[IPC_VOLID_MAX + 1] = "";
-	const char *vid = req_volume_id(&j->req);
+	const char *vid = jobq_req_volume(req);
 
 	memset(&ans, 0, sizeof(ans));
-	ans.id = j->req.id;
-	if (vid) {
+	ans.id = req->id;
+	if (vid[0]) {
 		snprintf(id, sizeof(id), "%s", vid);
-		keyed_lock(id);
+		keyed_lock(id); /* against the reclaimer */
 	}
-	j->op->fn(&pstate, &j->req, &ans);
+	op->fn(&pstate, req, &ans);
 	if (id[0])
 		keyed_unlock(id);
-	explicit_bzero(&j->req, sizeof(j->req)); /* may hold a passphrase */
+	explicit_bzero(req, sizeof(*req));
 	if (ans.type == 0)
 		privd_answer_error(&ans, IPC_EC_INTERNAL, 0, "handler gave no answer");
-	send_answer(j->gen, &ans);
+	send_answer(gen, &ans);
 	explicit_bzero(&ans, sizeof(ans));
 }
 
@@ -176,45 +184,64 @@ worker(void *arg)
 {
 	(void)arg;
 	prctl(PR_SET_NAME, "privd-worker");
+	pthread_mutex_lock(&job_mu);
 	for (;;) {
-		pthread_mutex_lock(&job_mu);
-		while (job_head == NULL)
+		struct jobq_job *j = jobq_take(&jobs);
+		if (j == NULL) {
 			pthread_cond_wait(&job_cv, &job_mu);
-		struct job *j = job_head;
-		job_head = j->next;
-		if (job_head == NULL)
-			job_tail = NULL;
-		jobs_running++;
+			continue;
+		}
 		pthread_mutex_unlock(&job_mu);
-
-		run_job(j);
-		free(j);
-
+		/* The slot is ours while RUNNING: nobody else touches it. */
+		run_job(j->op, j->gen, &j->req);
 		pthread_mutex_lock(&job_mu);
-		jobs_running--;
+		jobq_done(&jobs, j);
+		/* a job of the same volume may be startable now */
 		pthread_cond_broadcast(&job_cv);
-		pthread_mutex_unlock(&job_mu);
 	}
 	return NULL;
 }
 
+/* Queue a slow request, or answer it at once with a retryable error when
+ * a bound is reached: ABORTED-class for a volume that already has its
+ * requests in flight (the CSI code for "operation pending"), UNAVAILABLE
+ * when privd as a whole is saturated. Nothing is allocated either way. */
 static void
 enqueue(const struct privd_op *op, const struct ipc_msg *req, unsigned gen)
 {
-	struct job *j = calloc(1, sizeof(*j));
-	if (j == NULL)
-		fatal(70, "out of memory");
-	j->op = op;
-	j->gen = gen;
-	j->req = *req;
+	struct ipc_msg ans;
+	int rc;
+
 	pthread_mutex_lock(&job_mu);
-	if (job_tail)
-		job_tail->next = j;
-	else
-		job_head = j;
-	job_tail = j;
-	pthread_cond_signal(&job_cv);
+	rc = jobq_push(&jobs, op, gen, req);
+	if (rc == JOBQ_OK)
+		pthread_cond_signal(&job_cv);
 	pthread_mutex_unlock(&job_mu);
+	if (rc == JOBQ_OK)
+		return;
+	memset(&ans, 0, sizeof(ans));
+	ans.id = req->id;
+	if (rc == JOBQ_E_VOLUME)
+		privd_answer_error(&ans, IPC_EC_BUSY, 0,
+				   "volume %s already has %d operations in flight; retry later",
+				   jobq_req_volume(req), JOBQ_PER_VOLUME);
+	else
+		privd_answer_error(&ans, IPC_EC_UNAVAILABLE, 0,
+				   "privd has %d volume operations in flight; retry later",
+				   JOBQ_MAX);
+	send_answer(gen, &ans);
+}
+
+/* The frontend generation changed: its queued requests will never be
+ * answered, so drop them (wiped) instead of running them. */
+static void
+drop_stale_jobs(unsigned gen)
+{
+	pthread_mutex_lock(&job_mu);
+	size_t n = jobq_drop_stale(&jobs, gen, 0);
+	pthread_mutex_unlock(&job_mu);
+	if (n)
+		log_info("dropped %zu queued requests of a lost frontend", n);
 }
 
 /* On shutdown, let running volume operations finish (bounded): stopping
@@ -226,16 +253,11 @@ drain_jobs(void)
 	clock_gettime(CLOCK_REALTIME, &dl);
 	dl.tv_sec += DRAIN_S;
 	pthread_mutex_lock(&job_mu);
-	while (job_head) { /* queued but not started: drop */
-		struct job *j = job_head;
-		job_head = j->next;
-		explicit_bzero(j, sizeof(*j));
-		free(j);
-	}
-	job_tail = NULL;
-	while (jobs_running > 0)
+	jobq_drop_stale(&jobs, 0, 1); /* queued but not started: drop */
+	while (jobq_count(&jobs, JOBQ_RUNNING, NULL) > 0)
 		if (pthread_cond_timedwait(&job_cv, &job_mu, &dl) == ETIMEDOUT) {
-			log_warn("%d volume operations still running at exit", jobs_running);
+			log_warn("%zu volume operations still running at exit",
+				 jobq_count(&jobs, JOBQ_RUNNING, NULL));
 			break;
 		}
 	pthread_mutex_unlock(&job_mu);
@@ -351,10 +373,15 @@ start_frontend(struct supervisor *s)
 		return;
 	}
 	log_info("frontend started, pid %u", ans.u.spawn_ans.pid);
+	/* Answers never block privd (send_answer_locked waits, bounded). */
+	if (fcntl(sp[0], F_SETFL, O_NONBLOCK))
+		fatal(1, "cannot make the frontend channel non-blocking: %s", strerror(errno));
 	pthread_mutex_lock(&fe_mu);
 	fe_fd = sp[0];
 	fe_gen++;
+	unsigned gen = fe_gen;
 	pthread_mutex_unlock(&fe_mu);
+	drop_stale_jobs(gen);
 	s->fe_started = now_ns();
 	s->respawn_at = 0;
 }
@@ -368,7 +395,9 @@ frontend_lost(struct supervisor *s, const char *why)
 	close(fe_fd);
 	fe_fd = -1;
 	fe_gen++;
+	unsigned gen = fe_gen;
 	pthread_mutex_unlock(&fe_mu);
+	drop_stale_jobs(gen);
 	if (s->stopping)
 		return;
 	if (ran_ms >= STABLE_AFTER_MS)
@@ -386,6 +415,8 @@ serve_frontend(struct supervisor *s)
 	const struct privd_op *op;
 	int rc = ipc_recv(fe_fd, IPC_FROM_FRONTEND, &req, NULL);
 
+	if (rc == IPC_CHAN_SYS && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return; /* the channel is non-blocking; nothing to read after all */
 	if (rc) {
 		/* EOF, or a message outside the protocol: either way the peer
 		 * is dropped; a confused frontend is not given a second word. */
@@ -402,12 +433,10 @@ serve_frontend(struct supervisor *s)
 		frontend_lost(s, "unhandled request type");
 		return;
 	}
-	if (op->slow) {
+	if (op->slow)
 		enqueue(op, &req, fe_gen);
-	} else {
-		struct job j = { .op = op, .gen = fe_gen, .req = req };
-		run_job(&j);
-	}
+	else
+		run_job(op, fe_gen, &req);
 	explicit_bzero(&req, sizeof(req));
 }
 
@@ -580,6 +609,11 @@ init_config(void)
 	snprintf(privd_cfg.vfs_cache_mount, sizeof(privd_cfg.vfs_cache_mount), "%s",
 		 flags.vfs_cache_mount);
 	privd_cfg.vfs_cache_bytes = flags.vfs_cache_bytes;
+	privd_cfg.limits = (struct local_limits){ flags.max_local_volumes, flags.max_local_bytes,
+						  flags.local_reserve_bytes,
+						  flags.local_reserve_pct };
+	privd_cfg.max_s3_mounts = flags.max_s3_mounts;
+	privd_cfg.legacy_volumes = flags.legacy_volumes;
 	snprintf(privd_cfg.cache_secret_namespace, sizeof(privd_cfg.cache_secret_namespace), "%s",
 		 flags.luks_secret_namespace);
 	snprintf(privd_cfg.cache_secret_name, sizeof(privd_cfg.cache_secret_name), "%s",
@@ -655,6 +689,9 @@ main(int argc, char **argv)
 
 	log_info("lukscryptwalker-csi %s starting: node %s, endpoint %s, volumes in %s",
 		 LCW_VERSION, flags.nodeid, flags.endpoint, privd_cfg.local_root);
+	/* locked memory for queued requests, before the capability drop */
+	if (jobq_init(&jobs, JOBQ_MAX, JOBQ_PER_VOLUME))
+		fatal(2, "cannot lock memory for the request queue: %s", strerror(errno));
 	confine();
 	for (int i = 0; i < NUM_WORKERS; i++) {
 		pthread_t t;

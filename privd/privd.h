@@ -7,11 +7,15 @@
 #include <stdint.h>
 
 #include "luks.h"
+#include "node_limits.h"
 
 struct privd_config {
 	char local_root[PATH_MAX];   /* CSI_LOCAL_PATH, default /opt/local-path-provisioner */
 	char kubelet_root[PATH_MAX]; /* --kubelet-root, default /var/lib/kubelet */
 	struct luks_pbkdf kdf;       /* PBKDF costs for new volumes */
+	struct local_limits limits;  /* node-wide bounds on local volumes */
+	unsigned max_s3_mounts;      /* node-wide bound on rclone mounts */
+	int legacy_volumes;          /* open unrecorded root-only files (vol_owner.h) */
 	/* S3 backend */
 	char nodeid[256];
 	char vfs_cache_root[PATH_MAX];

@@ -142,6 +142,17 @@ find_locked(const char *id)
 	return NULL;
 }
 
+/* Is there room for volume id: it is known already, or fewer than
+ * --max-s3-mounts volumes are (each has one rclone process)? */
+static int
+room_locked(const char *id)
+{
+	int n = 0;
+	for (int i = 0; i < MAX_S3_VOLUMES; i++)
+		n += vols[i].used;
+	return find_locked(id) != NULL || n < (int)privd_cfg.max_s3_mounts;
+}
+
 static struct s3v *
 add_locked(const struct ipc_stage_s3_req *rec)
 {
@@ -905,6 +916,11 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 	}
 	if (pv_bind_s3(r, ans)) /* only a volume with a PV, as its PV says */
 		return;
+	pthread_mutex_lock(&mu);
+	int room = room_locked(r->volume_id);
+	pthread_mutex_unlock(&mu);
+	if (!room) /* before any work; checked again when the entry is added */
+		goto full;
 	if ((dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
 		return;
 	close(dirfd);
@@ -940,7 +956,7 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 			ans))
 		return;
 	pthread_mutex_lock(&mu);
-	e = add_locked(r);
+	e = room_locked(r->volume_id) ? add_locked(r) : NULL;
 	if (e) {
 		if (e->conf_fd >= 0)
 			close(e->conf_fd);
@@ -952,8 +968,7 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 	pthread_mutex_unlock(&mu);
 	if (e == NULL) {
 		close(conf_fd);
-		privd_answer_error(ans, IPC_EC_EXHAUSTED, 0, "too many S3 volumes on this node");
-		return;
+		goto full;
 	}
 	if (record_write(r)) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno,
@@ -989,6 +1004,11 @@ fail:
 	drop_locked(e);
 	pthread_mutex_unlock(&mu);
 	record_remove(r->volume_id);
+	return;
+full:
+	privd_answer_error(ans, IPC_EC_EXHAUSTED, 0,
+			   "this node already mounts %u S3 volumes (--max-s3-mounts)",
+			   privd_cfg.max_s3_mounts);
 }
 
 /* ---- unstage ---------------------------------------------------------------- */

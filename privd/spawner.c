@@ -552,7 +552,7 @@ spawner_main(int chan, const struct spawner_config *c)
 			continue;
 
 		struct ipc_msg m, ans;
-		int fd = -1, rc = ipc_recv(chan, IPC_FROM_PRIVD, &m, &fd);
+		int fd = -1, rc = ipc_recv(chan, IPC_FROM_PRIVD_SP, &m, &fd);
 		if (rc) {
 			log_warn("privd channel closed (%s): stopping children", ipc_chan_strerror(rc));
 			stop_children();

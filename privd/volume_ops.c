@@ -34,11 +34,14 @@
 #include "loopdev.h"
 #include "luks.h"
 #include "mountops.h"
+#include "node_limits.h"
 #include "privd.h"
 #include "pv_bind.h"
+#include "vol_admit.h"
 #include "s3_volume.h"
 #include "secmem.h"
 #include "vol.h"
+#include "vol_owner.h"
 #include "volparams.h"
 
 static int
@@ -487,7 +490,9 @@ fetch_passphrase(const struct vol *v, const struct ipc_stage_req *r, struct lcw_
  * staging path. Safe: the backing file, loop device and mapping are derived
  * from the validated id; the target is below the kubelet root and opened
  * without symlinks; only a provably empty device is ever formatted; a wrong
- * passphrase changes nothing; the mount is nodev,nosuid. */
+ * passphrase changes nothing; the mount is nodev,nosuid. A new backing file
+ * only within the node-wide limits, an existing one only if it is ours
+ * (vol_admit.h). */
 void
 op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 {
@@ -497,7 +502,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	struct vol v;
 	char loop[64] = "", fdp[64], err[256], data[IPC_OPTS_MAX + 1];
 	unsigned long flags;
-	int dirfd, created = 0, attached = 0, opened = 0, formatted = 0, mounted = 0, kind;
+	int dirfd, created = 0, attached = 0, opened = 0, formatted = 0, mounted = 0, kind, legacy;
 	uint64_t t0, capacity;
 
 	(void)st;
@@ -540,7 +545,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
 		goto out;
 	}
-	if (create_backing(&v, capacity, &created, ans))
+	if (create_backing_owned(&v, capacity, &created, &legacy, ans))
 		goto out;
 	if (open_mapping(&v, &pass, &attached, &opened, &formatted, loop, sizeof(loop), ans))
 		goto fail;
@@ -569,6 +574,9 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		if (rc)
 			goto fail;
 	}
+	if (legacy) /* a Go-driver volume, now known: a later swap is refused */
+		audit_step(&v, "record_owner", v.file, NULL,
+			   vol_owner_mark(privd_cfg.local_root, &v), audit_now_ns(), "legacy volume");
 	ans->type = IPC_ANS_STAGE_LUKS;
 	ans->u.stage_ans.formatted = (uint8_t)formatted;
 	goto out;
@@ -584,6 +592,7 @@ fail:
 	if (created && !formatted) {
 		unlink(v.file);
 		rmdir(v.dir);
+		vol_owner_forget(privd_cfg.local_root, v.id);
 	}
 out:
 	secret_free(&pass);
@@ -840,9 +849,16 @@ op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans
 	fd = open(v.file, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	rc = (fd < 0 || fstat(fd, &sb)) ? -errno : 0;
 	if (rc == 0 && (uint64_t)sb.st_size < r->new_size) {
+		local_limits_lock();
+		if (admit_local(&v, r->new_size - (uint64_t)sb.st_size, 0, ans)) {
+			local_limits_unlock();
+			close(fd);
+			return;
+		}
 		if (fallocate(fd, 0, 0, (off_t)r->new_size) &&
 		    (errno != EOPNOTSUPP || ftruncate(fd, (off_t)r->new_size)))
 			rc = -errno;
+		local_limits_unlock();
 	}
 	if (fd >= 0)
 		close(fd);
@@ -964,11 +980,12 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 
 /* ---- erase ------------------------------------------------------------- */
 
-/* ERASE: crypto-erase a local volume: destroy its keyslots and header, then
- * remove the backing file and its directory. Safe: refused while the volume
- * is staged (mapping open or loop attached); acts only on the backing file
- * derived from the validated id. Irreversible by design, so only the
- * reclaimer (which checks the PersistentVolume is gone) sends it. */
+/* Crypto-erase a local volume: destroy its keyslots and header, then
+ * remove the backing file and its directory. Refused while the volume is
+ * staged (mapping open or loop attached); acts only on the backing file
+ * derived from the validated id. Irreversible by design, so no peer can ask
+ * for it: only the reclaimer (which checks the PersistentVolume is gone)
+ * calls it, inside privd. */
 int
 volume_is_staged(const char *id)
 {
@@ -1014,6 +1031,8 @@ erase_volume(const char *id, char *err, size_t errlen)
 			return rc;
 		rc = unlink(v.file) ? -errno : 0;
 		audit_step(&v, "remove_backing_file", v.file, NULL, rc, t0, NULL);
+		if (rc == 0)
+			vol_owner_forget(privd_cfg.local_root, v.id);
 		if (rc) {
 			snprintf(err, errlen, "cannot remove %s: %s", v.file, strerror(-rc));
 			return rc;
@@ -1022,24 +1041,4 @@ erase_volume(const char *id, char *err, size_t errlen)
 	if (rmdir(v.dir) && errno != ENOENT)
 		log_warn("volume directory %s not removed: %s", v.dir, strerror(errno));
 	return 0;
-}
-
-/* ERASE: crypto-erase a local volume: destroy its keyslots and header, then
- * remove the backing file and its directory. Safe: refused while the volume
- * is staged (mapping open or loop attached); acts only on the backing file
- * derived from the validated id. Irreversible by design, so only the
- * reclaimer (which checks the PersistentVolume is gone) triggers it. */
-void
-op_erase(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
-{
-	char err[256];
-	int rc;
-
-	(void)st;
-	rc = erase_volume(req->u.volid.volume_id, err, sizeof(err));
-	if (rc == 0)
-		ans->type = IPC_ANS_ERASE;
-	else
-		privd_answer_error(ans, rc == -EBUSY ? IPC_EC_PRECONDITION
-				   : rc == -EINVAL ? IPC_EC_INVALID : IPC_EC_INTERNAL, -rc, "%s", err);
 }

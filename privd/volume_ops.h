@@ -14,9 +14,8 @@ void op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg 
  * 1 yes, 0 no, -1 cannot tell. */
 int volume_is_staged(const char *id);
 
-/* Crypto-erase a volume that is not staged (also used by the reclaimer).
- * 0 or negative errno with a message. */
+/* Crypto-erase a volume that is not staged. Only the reclaimer calls it
+ * (no IPC request reaches it). 0 or negative errno with a message. */
 int erase_volume(const char *id, char *err, size_t errlen);
-void op_erase(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans);
 
 #endif

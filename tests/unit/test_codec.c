@@ -28,7 +28,7 @@
 #include "ipc_msg.h"
 #include "ipc_schema.h"
 
-#define ALL_PEERS (IPC_FROM_FRONTEND | IPC_FROM_PRIVD | IPC_FROM_SPAWNER)
+#define ALL_PEERS (IPC_FROM_FRONTEND | IPC_FROM_PRIVD | IPC_FROM_SPAWNER | IPC_FROM_PRIVD_SP)
 
 /* ---- msgpack-c call counter --------------------------------------------- */
 
@@ -310,8 +310,7 @@ test_catalogue_consistent(void **state)
 		const char *nm = ipc_type_name(t);
 		assert_int_equal(s->type, t);
 		assert_true(s->senders != 0);
-		assert_true((s->senders & ~(uint32_t)(IPC_FROM_FRONTEND | IPC_FROM_PRIVD |
-						     IPC_FROM_SPAWNER)) == 0);
+		assert_true((s->senders & ~(uint32_t)ALL_PEERS) == 0);
 		if (s->nfields > IPC_MAX_FIELDS || (s->nfields && s->fields == NULL))
 			fail_msg("%s: %zu fields", nm, s->nfields);
 		/* A request is even and answered by the next odd type, sent by
@@ -674,7 +673,10 @@ test_type_and_permit(void **state)
 	put_arr(&b, 2), put_uint(&b, IPC_REQ_SPAWN_FRONTEND), put_uint(&b, 1);
 	assert_int_equal(dec(&b, IPC_FROM_FRONTEND), IPC_E_PERMIT);
 	assert_int_equal(dec(&b, IPC_FROM_SPAWNER), IPC_E_PERMIT);
-	assert_int_equal(dec(&b, IPC_FROM_PRIVD), IPC_OK);
+	/* and only privd's spawner channel carries it: a frontend would not
+	 * accept it from privd either */
+	assert_int_equal(dec(&b, IPC_FROM_PRIVD), IPC_E_PERMIT);
+	assert_int_equal(dec(&b, IPC_FROM_PRIVD_SP), IPC_OK);
 
 	/* Nor forge the spawner's notes or privd's answers. */
 	b.n = 0;
@@ -688,6 +690,38 @@ test_type_and_permit(void **state)
 	b.n = 0;
 	put_arr(&b, 2), put_uint(&b, IPC_REQ_PING), put_uint(&b, 1);
 	assert_int_equal(dec(&b, 0), IPC_E_PERMIT);
+}
+
+/* Issue 10 item 1: the frontend may send exactly the requests its CSI
+ * calls forward, and nothing may ask privd for an erase (type 22, retired:
+ * unknown, so fatal to the channel). */
+static void
+test_frontend_surface(void **state)
+{
+	static const uint32_t fe[] = { IPC_REQ_PING, IPC_REQ_STAGE_LUKS, IPC_REQ_UNSTAGE,
+				       IPC_REQ_PUBLISH, IPC_REQ_UNPUBLISH, IPC_REQ_EXPAND,
+				       IPC_REQ_STATS, IPC_REQ_STAGE_S3 };
+	struct bytes b;
+	(void)state;
+
+	for (uint32_t t = 0; t < MAX_TYPE; t++) {
+		const struct ipc_schema *s = ipc_schema_find(t);
+		int want = 0;
+		for (size_t i = 0; i < sizeof(fe) / sizeof(fe[0]); i++)
+			want |= fe[i] == t;
+		if (want != (s && (s->senders & IPC_FROM_FRONTEND)))
+			fail_msg("%s: frontend %s", ipc_type_name(t),
+				 want ? "may not send it" : "may send it");
+		/* privd's requests to the spawner go only that way */
+		if (s && (s->senders & IPC_FROM_PRIVD_SP) && (s->senders & ~IPC_FROM_PRIVD_SP))
+			fail_msg("%s: spawner request with another sender", ipc_type_name(t));
+	}
+	assert_null(ipc_schema_find(22));
+	assert_null(ipc_schema_find(23));
+	b.n = 0;
+	put_arr(&b, 3), put_uint(&b, 22), put_uint(&b, 1), put_str(&b, "pvc-victim");
+	assert_int_equal(dec(&b, IPC_FROM_FRONTEND), IPC_E_TYPE);
+	assert_int_equal(dec(&b, ALL_PEERS), IPC_E_TYPE);
 }
 
 static void
@@ -1297,7 +1331,7 @@ test_chan_fd_passing(void **state)
 	memset(&m, 0, sizeof(m));
 	m.type = IPC_REQ_SPAWN_FRONTEND, m.id = 9;
 	assert_int_equal(ipc_send(sp[0], &m, p[0]), 0);
-	assert_int_equal(ipc_recv(sp[1], IPC_FROM_PRIVD, &out, &fd), 0);
+	assert_int_equal(ipc_recv(sp[1], IPC_FROM_PRIVD_SP, &out, &fd), 0);
 	assert_int_equal(out.type, IPC_REQ_SPAWN_FRONTEND);
 	assert_int_equal(out.id, 9);
 	assert_true(fd >= 0);
@@ -1425,6 +1459,7 @@ main(void)
 {
 	const struct CMUnitTest codec[] = {
 		cmocka_unit_test(test_catalogue_consistent),
+		cmocka_unit_test(test_frontend_surface),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_known_answers),
 		cmocka_unit_test(test_is_request_and_names),

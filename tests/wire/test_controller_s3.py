@@ -155,6 +155,16 @@ def test_create_s3_volume_is_not_pinned_and_keeps_its_parameters(ctrl):
         assert ctx[k] == val
 
 
+@pytest.mark.parametrize("params", [{}, S3_PARAMS])
+def test_create_refuses_local_path_provisioner_shaped_name(ctrl, params):
+    # issue 10 item 7: such a name is a local-path-provisioner directory in
+    # the shared root; the user learns it from CreateVolume, not at stage
+    with pytest.raises(grpc.RpcError) as e:
+        create(ctrl, "pvc-0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f_default_data", params)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "'_'" in e.value.details()
+
+
 @pytest.mark.parametrize("key,value,word", [
     ("rclone-vfs-cache-max-age", "soon", "rclone-vfs-cache-max-age"),
     ("rclone-vfs-write-back", "1h30", "rclone-vfs-write-back"),

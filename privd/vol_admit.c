@@ -1,0 +1,93 @@
+/* Admission of local backing files (see vol_admit.h). */
+#define _GNU_SOURCE
+#include "vol_admit.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "dispatch.h"
+#include "node_limits.h"
+#include "privd.h"
+#include "vol_owner.h"
+
+/* Node-wide limits (node_limits.h): may this volume's backing file take
+ * add more bytes (new_volume: it does not exist yet)? Callers hold
+ * local_limits_lock() until the file is created or grown, so concurrent
+ * stages cannot all pass one check. 0, or -1 answered EXHAUSTED. */
+int
+admit_local(const struct vol *v, uint64_t add, int new_volume, struct ipc_msg *ans)
+{
+	struct local_usage u;
+	struct statvfs sv;
+	char why[256];
+	int rc;
+
+	if (mkdir(privd_cfg.local_root, 0755) && errno != EEXIST) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s",
+				   privd_cfg.local_root, strerror(errno));
+		return -1;
+	}
+	rc = statvfs(privd_cfg.local_root, &sv) ? -errno : local_usage_scan(privd_cfg.local_root, 0, &u);
+	if (rc) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot measure %s: %s",
+				   privd_cfg.local_root, strerror(-rc));
+		return -1;
+	}
+	if (local_limits_check(&privd_cfg.limits, &u, (uint64_t)sv.f_bavail * sv.f_frsize,
+			       (uint64_t)sv.f_blocks * sv.f_frsize, add, new_volume, why,
+			       sizeof(why)) == 0)
+		return 0;
+	audit_step(v, "refuse_node_limit", v->file, NULL, -EDQUOT, audit_now_ns(), why);
+	privd_answer_error(ans, IPC_EC_EXHAUSTED, EDQUOT, "volume %s: %s", v->id, why);
+	return -1;
+}
+
+/* A new volume's backing file within the node-wide limits, recorded as
+ * ours (vol_owner.h); an existing one as it is (no new bytes), if it is
+ * ours or an acceptable legacy volume (*legacy: mark it once staged).
+ * Same contract as create_backing otherwise. */
+int
+create_backing_owned(const struct vol *v, uint64_t capacity, int *created, int *legacy,
+		     struct ipc_msg *ans)
+{
+	char why[512];
+	struct stat st;
+	int rc = 0;
+
+	*created = *legacy = 0;
+	local_limits_lock();
+	if (lstat(v->file, &st) && errno == ENOENT)
+		rc = admit_local(v, capacity, 1, ans);
+	if (rc == 0)
+		rc = create_backing(v, capacity, created, ans);
+	local_limits_unlock();
+	if (rc)
+		return rc;
+	if (*created) {
+		rc = vol_owner_mark(privd_cfg.local_root, v);
+		audit_step(v, "record_owner", v->file, NULL, rc, audit_now_ns(), NULL);
+		if (rc) {
+			unlink(v->file);
+			rmdir(v->dir);
+			*created = 0;
+			privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot record %s as ours: %s",
+					   v->file, strerror(-rc));
+		}
+		return rc;
+	}
+	rc = vol_owner_check(privd_cfg.local_root, v, privd_cfg.legacy_volumes, why, sizeof(why));
+	if (rc == VOL_FOREIGN) {
+		audit_step(v, "refuse_foreign_backing_file", v->file, NULL, -EPERM, audit_now_ns(),
+			   why);
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+				   "refusing to open %s: %s", v->file, why);
+		return -1;
+	}
+	*legacy = rc == VOL_LEGACY;
+	return 0;
+}
