@@ -158,6 +158,14 @@ open_parent(const char *root, const char *path, const char **leaf)
 }
 
 int
+kpath_open_parent(const char *root, const char *path, const char **leaf)
+{
+	if (kpath_check(root, path, NULL, 0))
+		return -EINVAL;
+	return open_parent(root, path, leaf);
+}
+
+int
 kpath_open_dir(const char *root, const char *path, enum kpath_leaf leaf)
 {
 	const char *name;

@@ -38,6 +38,12 @@ enum kpath_leaf { KPATH_MUST_EXIST = 0, KPATH_MKDIR = 1 };
  * negative errno. The caller mounts via "/proc/self/fd/<fd>". */
 int kpath_open_dir(const char *root, const char *path, enum kpath_leaf leaf);
 
+/* Open the parent directory of path's last component the same way
+ * (symlink-free from root) and point *leaf at that component inside path.
+ * For unmounts: an fd on the mount itself would keep it busy. Returns an
+ * fd or a negative errno. */
+int kpath_open_parent(const char *root, const char *path, const char **leaf);
+
 /* Remove the last component of path if it is an empty directory that is not
  * a mount point (after unpublish). Not existing is 0. 0 or negative errno. */
 int kpath_remove_dir(const char *root, const char *path);
