@@ -125,8 +125,9 @@ FUZZ_BIN := build-fuzz/fuzz_ipc_decode
 # Test-only rules; optional so an image build can copy just the sources.
 -include tests/k8s/k8s.mk
 -include tests/s3/s3.mk
+-include tests/adversary/adversary.mk
 
-tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS) $(K8S_TESTS) $(S3_TESTS)
+tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS) $(K8S_TESTS) $(S3_TESTS) $(ADV_TESTS)
 
 $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.c)
 	@mkdir -p $(@D)
