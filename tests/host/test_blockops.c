@@ -19,7 +19,9 @@
 #include <stddef.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -784,6 +786,94 @@ test_unmount(const char *dev, struct dirs *d)
 		  -ENOTEMPTY, NULL);
 }
 
+/* S3 volumes: rclone mounts on a private directory, kubelet paths get
+ * binds made through their fd (noexec), and after rclone dies the dead
+ * bind is still reachable through kpath and detached by its fd alone.
+ * Needs rclone (as the S3 suite does); skipped without it. */
+static void
+test_fuse_dead(void)
+{
+	char priv[160], src[160], tgt[200], f[240], err[512] = "";
+	struct mnt_info mi;
+	struct statvfs sv;
+
+	if (access("/usr/bin/rclone", X_OK)) {
+		skip("FUSE binds", "no /usr/bin/rclone");
+		return;
+	}
+	snprintf(priv, sizeof(priv), "%s", in_dir("rclone-mnt"));
+	snprintf(src, sizeof(src), "%s", in_dir("fuse-src"));
+	snprintf(tgt, sizeof(tgt), "%s", in_dir("fpod/mount"));
+	mkdir(priv, 0700);
+	mkdir(src, 0755);
+	mkdir(in_dir("fpod"), 0755);
+	snprintf(f, sizeof(f), "%s/hello", src);
+	int wfd = open(f, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	if (wfd >= 0)
+		close(wfd);
+	char remote[200];
+	snprintf(remote, sizeof(remote), ":local:%s", src);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char *const env[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", NULL };
+		int dn = open("/dev/null", O_RDWR);
+		dup2(dn, 0);
+		dup2(dn, 1);
+		dup2(dn, 2);
+		execle("/usr/bin/rclone", "rclone", "mount", remote, priv, "--config", "/dev/null",
+		       (char *)NULL, env);
+		_exit(127);
+	}
+	int up = 0;
+	for (int i = 0; i < 100 && !up; i++) {
+		usleep(100000);
+		up = mnt_lookup(priv, &mi) == 1 && strncmp(mi.fstype, "fuse", 4) == 0;
+	}
+	if (!up) {
+		fail("FUSE binds", "rclone mount did not appear");
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return;
+	}
+	int pfd = open(priv, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int tfd = kpath_open_dir(S.dir, tgt, KPATH_MKDIR);
+	int rc = mnt_bind_fd(pfd, tfd, 0, 1, tgt, err, sizeof(err));
+	close(tfd);
+	close(pfd);
+	if (expect_rc("mnt_bind_fd of the rclone mount (noexec)", rc, 0, err)) {
+		snprintf(f, sizeof(f), "%s/hello", tgt);
+		if (lookup(tgt, &mi) == 1 && has_option(mi.options, "noexec") &&
+		    has_option(mi.options, "nosuid") && has_option(mi.options, "nodev") &&
+		    access(f, F_OK) == 0)
+			pass("FUSE bind shows the files, %s", mi.options);
+		else
+			fail("FUSE bind", "options \"%s\"", mi.options);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	/* the bind is dead now: still found, symlink-free, and detached by fd */
+	int fd = kfd(tgt);
+	if (fd < 0) {
+		fail("kpath_open_dir of a dead FUSE bind", "%s", strerror(-fd));
+	} else {
+		int m = mnt_lookup_fd(fd, &mi, NULL);
+		int dead = fstatvfs(fd, &sv) != 0;
+		if (m == 1 && strncmp(mi.fstype, "fuse", 4) == 0 && dead)
+			pass("dead FUSE bind: reachable, identified (%s), not answering", mi.fstype);
+		else
+			fail("dead FUSE bind", "lookup %d fstype \"%s\" dead %d", m,
+			     m == 1 ? mi.fstype : "", dead);
+		expect_rc("mnt_detach_fd of the dead bind", mnt_detach_fd(fd), 0, NULL);
+		close(fd);
+		expect_rc("nothing left at the target", lookup(tgt, &mi), 0, NULL);
+	}
+	fd = open(priv, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && mnt_lookup_fd(fd, &mi, NULL) == 1)
+		expect_rc("mnt_detach_fd of rclone's dead private mount", mnt_detach_fd(fd), 0, NULL);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void
 test_grow(const char *img, const char *dev)
 {
@@ -859,6 +949,7 @@ main(void)
 	}
 	if (d.stage_fd >= 0)
 		close(d.stage_fd);
+	test_fuse_dead();
 
 	test_grow(img, dev);
 	expect_rc("loop_detach", loop_detach(dev), 0, NULL);
