@@ -46,7 +46,7 @@ PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/v
 	$(BLOCK_SRC) \
 	privd/audit.c privd/socket_dir.c \
 	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c \
-	privd/cache_rescue.c privd/rm_tree.c privd/pv_stage.c privd/pv_bind.c
+	privd/cache_rescue.c privd/rm_tree.c privd/pv_stage.c privd/pv_bind.c privd/s3_mounts.c
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \

@@ -45,23 +45,28 @@ static const struct privd_op ops[] = {
 	{ IPC_REQ_PING, op_ping, 0,
 	  "no input, no resource touched; answers version and uptime only" },
 	{ IPC_REQ_STAGE_LUKS, op_stage, 1,
-	  "file, loop and mapping derived from the validated id; target below the kubelet root "
-	  "without symlinks; formats only a provably empty device; nodev,nosuid; creates a "
-	  "backing file only within the node-wide limits and opens only one recorded as ours "
-	  "(or a root-only Go-driver one)" },
+	  "file, loop and mapping derived from the validated id; target of kubelet's staging "
+	  "shape, opened once without symlinks, mounted through that fd; formats only a provably "
+	  "empty device; nodev,nosuid; creates a backing file only within the node-wide limits "
+	  "and opens only one recorded as ours (or a root-only Go-driver one)" },
 	{ IPC_REQ_STAGE_S3, op_stage_s3, 1,
-	  "staging path below the kubelet root without symlinks; S3 location and rclone names "
+	  "staging path of kubelet's shape, opened once without symlinks; rclone mounts on "
+	  "privd's private dir, the staging path gets a noexec bind of it through the checked "
+	  "fd; S3 location and rclone names "
 	  "derived from the validated id and prefix; credentials only in a sealed memfd; bucket "
 	  "probed first; cache on the node's dm-crypt cache volume; at most --max-s3-mounts" },
 	{ IPC_REQ_UNSTAGE, op_unstage, 1,
-	  "unmounts only this volume's own mount, closes only its own mapping, detaches only "
+	  "unmounts only this volume's own mount (checked by mount id through a symlink-free "
+	  "fd), closes only its own mapping, detaches only "
 	  "the loop of its own file; never lazily (S3: only after every upload finished; a "
 	  "dead FUSE mount is detached)" },
 	{ IPC_REQ_PUBLISH, op_publish, 1,
-	  "binds only this volume's staged mount, below the kubelet root, read-only as a "
+	  "binds only this volume's staged mount onto a target of kubelet's publish shape, both "
+	  "opened once without symlinks; nodev,nosuid (S3 also noexec), read-only as a "
 	  "read-only bind" },
 	{ IPC_REQ_UNPUBLISH, op_unpublish, 1,
-	  "unmounts only binds of this volume's file system; removes only an empty directory" },
+	  "unmounts only binds of this volume's file system, each checked by mount id through a "
+	  "symlink-free fd; removes only an empty directory" },
 	{ IPC_REQ_EXPAND, op_expand, 1,
 	  "grows only this volume's file, loop, mapping and file system, while it is mounted; "
 	  "never shrinks; within the node-wide limits" },

@@ -2,6 +2,7 @@
  * kubelet root with openat2(2). See kpath.h. */
 #define _GNU_SOURCE
 #include "kpath.h"
+#include "version.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,6 +158,14 @@ open_parent(const char *root, const char *path, const char **leaf)
 }
 
 int
+kpath_open_parent(const char *root, const char *path, const char **leaf)
+{
+	if (kpath_check(root, path, NULL, 0))
+		return -EINVAL;
+	return open_parent(root, path, leaf);
+}
+
+int
 kpath_open_dir(const char *root, const char *path, enum kpath_leaf leaf)
 {
 	const char *name;
@@ -227,4 +236,106 @@ kpath_remove_dir(const char *root, const char *path)
 	}
 	close(pfd);
 	return rc;
+}
+
+/* ---- kubelet's shapes ---------------------------------------------------- */
+
+/* A Kubernetes object name as kubelet puts it in a path: a DNS subdomain
+ * (lowercase alphanumerics, '-', '.'), at most 253 bytes, starting and
+ * ending alphanumeric. Pod UIDs (uuids, or 32 hex for static pods) fit. */
+static int
+k8s_name(const char *s, size_t n)
+{
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && !((c == '-' || c == '.') && i > 0 && i + 1 < n))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+hex64(const char *s, size_t n)
+{
+	if (n != 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+#define MAX_COMPONENTS 8
+
+/* Splits rel (clean, as kpath_check leaves it) into at most MAX_COMPONENTS
+ * components; returns their number, or MAX_COMPONENTS + 1 if more. */
+static int
+split(const char *rel, const char *c[], size_t len[])
+{
+	int n = 0;
+
+	for (const char *p = rel;; n++) {
+		const char *end = strchr(p, '/');
+		if (n == MAX_COMPONENTS)
+			return n + 1;
+		c[n] = p;
+		len[n] = end ? (size_t)(end - p) : strlen(p);
+		if (!end)
+			return n + 1;
+		p = end + 1;
+	}
+}
+
+static int
+is(const char *c, size_t n, const char *lit)
+{
+	return strlen(lit) == n && memcmp(c, lit, n) == 0;
+}
+
+static int
+staging_shape(int n, const char *c[], size_t len[])
+{
+	if (n != 6 || !is(c[0], len[0], "plugins") || !is(c[1], len[1], "kubernetes.io") ||
+	    !is(c[2], len[2], "csi") || !is(c[5], len[5], "globalmount"))
+		return 0;
+	if (is(c[3], len[3], LCW_DRIVER_NAME))
+		return hex64(c[4], len[4]);
+	return is(c[3], len[3], "pv") && k8s_name(c[4], len[4]);
+}
+
+static int
+target_shape(int n, const char *c[], size_t len[])
+{
+	return n == 6 && is(c[0], len[0], "pods") && k8s_name(c[1], len[1]) &&
+	       is(c[2], len[2], "volumes") && is(c[3], len[3], "kubernetes.io~csi") &&
+	       k8s_name(c[4], len[4]) && is(c[5], len[5], "mount");
+}
+
+int
+kpath_shape(const char *root, const char *path, enum kpath_kind kind, char *why, size_t whylen)
+{
+	const char *c[MAX_COMPONENTS];
+	size_t len[MAX_COMPONENTS];
+	int rc = kpath_check(root, path, why, whylen);
+
+	if (rc)
+		return rc;
+	int n = split(path + root_len(root) + 1, c, len);
+	if (((kind & KPATH_STAGING) && staging_shape(n, c, len)) ||
+	    ((kind & KPATH_TARGET) && target_shape(n, c, len)))
+		return 0;
+	switch (kind) {
+	case KPATH_STAGING:
+		return fail(why, whylen, "not a kubelet staging path "
+			    "(plugins/kubernetes.io/csi/" LCW_DRIVER_NAME "/<sha256>/globalmount "
+			    "or plugins/kubernetes.io/csi/pv/<pv>/globalmount)");
+	case KPATH_TARGET:
+		return fail(why, whylen, "not a kubelet publish target "
+			    "(pods/<uid>/volumes/kubernetes.io~csi/<name>/mount)");
+	default:
+		return fail(why, whylen, "neither a kubelet staging path nor a publish target");
+	}
 }

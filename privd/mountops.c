@@ -1,13 +1,11 @@
-/* Mounts with libmount and mount(2). See mountops.h.
+/* Mounts with libmount, mount(2) and the mount API (open_tree,
+ * mount_setattr, move_mount). See mountops.h.
  *
- * Targets come as a path or as "/proc/self/fd/N" of an O_PATH fd. Neither
- * form can be handed to every syscall as is: a magic link lands on the
- * dentry the fd was opened on without descending into mounts stacked there
- * later, so a remount or a bind *source* through an fd opened before the
- * mount would act on the directory underneath. Every operation therefore
- * works from the target's parent directory and its leaf name, opening the
- * leaf afresh (never following a symlink there) when it needs the mount on
- * top. */
+ * Kubelet paths reach this module only as descriptors that kpath opened
+ * once, symlink-free, below the kubelet root; nothing here looks a kubelet
+ * path up by its text again. The few text targets (mnt_lookup,
+ * mnt_mount_device) are privd's own configured directories (the VFS cache
+ * mount), which the administrator chooses. */
 #define _GNU_SOURCE
 #include "mountops.h"
 
@@ -28,127 +26,6 @@
 
 #define FD_PREFIX "/proc/self/fd/"
 
-struct mtarget {
-	int pfd;            /* O_PATH fd of the parent directory */
-	char leaf[256];     /* last component */
-	char path[4096];    /* absolute path as the kernel prints it */
-};
-
-static int
-fd_of_link(const char *target)
-{
-	const char *p = target + strlen(FD_PREFIX);
-	char *end;
-
-	if (strncmp(target, FD_PREFIX, strlen(FD_PREFIX)) != 0 || *p < '0' || *p > '9')
-		return -1;
-	long n = strtol(p, &end, 10);
-	return *end || n > 1 << 30 ? -1 : (int)n;
-}
-
-/* Splits t->path into t->leaf; refuses "/" and over-long names. */
-static int
-set_leaf(struct mtarget *t)
-{
-	size_t n = strlen(t->path);
-
-	while (n > 1 && t->path[n - 1] == '/')
-		t->path[--n] = '\0';
-	const char *slash = strrchr(t->path, '/');
-	if (!slash || slash[1] == '\0' || strlen(slash + 1) >= sizeof(t->leaf))
-		return -EINVAL;
-	snprintf(t->leaf, sizeof(t->leaf), "%s", slash + 1);
-	return 0;
-}
-
-static int
-readlink_fd(int fd, char *buf, size_t len)
-{
-	char link[64];
-
-	snprintf(link, sizeof(link), FD_PREFIX "%d", fd);
-	ssize_t n = readlink(link, buf, len);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n >= len)
-		return -ENAMETOOLONG;
-	buf[n] = '\0';
-	return 0;
-}
-
-/* "/proc/self/fd/N": the kernel names the directory; ".." of it is the
- * parent whether N sits on the mount point or on a mount's root. */
-static int
-resolve_fd(int fd, struct mtarget *t)
-{
-	int rc = readlink_fd(fd, t->path, sizeof(t->path));
-
-	if (rc)
-		return rc;
-	if (t->path[0] != '/')
-		return -ENOTDIR; /* not a directory in our tree (pipe:, anon_inode:...) */
-	if ((rc = set_leaf(t)) != 0)
-		return rc;
-	t->pfd = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	return t->pfd < 0 ? -errno : 0;
-}
-
-/* A path: parents were vetted by the caller (the kubelet root itself may be
- * a symlink), so they are followed; the kernel's name for the parent then
- * gives the path mountinfo uses. */
-static int
-resolve_path(const char *target, struct mtarget *t)
-{
-	char parent[4096];
-	int rc;
-
-	if (target[0] != '/' || strlen(target) >= sizeof(t->path))
-		return -EINVAL;
-	snprintf(t->path, sizeof(t->path), "%s", target);
-	if ((rc = set_leaf(t)) != 0)
-		return rc;
-	size_t plen = strlen(t->path) - strlen(t->leaf) - 1;
-	snprintf(parent, sizeof(parent), "%.*s", (int)(plen ? plen : 1), t->path);
-	t->pfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (t->pfd < 0)
-		return -errno;
-	if ((rc = readlink_fd(t->pfd, parent, sizeof(parent))) != 0)
-		return rc;
-	if ((size_t)snprintf(t->path, sizeof(t->path), "%s/%s", strcmp(parent, "/") ? parent : "",
-			     t->leaf) >= sizeof(t->path))
-		return -ENAMETOOLONG;
-	return 0;
-}
-
-static int
-target_resolve(const char *target, struct mtarget *t)
-{
-	int fd = fd_of_link(target);
-	int rc;
-
-	t->pfd = -1;
-	rc = fd >= 0 ? resolve_fd(fd, t) : resolve_path(target, t);
-	if (rc && t->pfd >= 0) {
-		close(t->pfd);
-		t->pfd = -1;
-	}
-	return rc;
-}
-
-/* Opens what is visible at the leaf now (the top mount, if any), never
- * through a symlink. */
-static int
-open_leaf(const struct mtarget *t)
-{
-	struct open_how how = {
-		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd = syscall(SYS_openat2, t->pfd, t->leaf, &how, sizeof(how));
-
-	return fd < 0 ? -errno : (int)fd;
-}
-
 /* ---- lookup ------------------------------------------------------------- */
 
 static struct libmnt_table *
@@ -167,27 +44,6 @@ mountinfo(int *rc)
 		return NULL;
 	}
 	return tb;
-}
-
-/* The top of the mounts stacked on path: later in mountinfo wins, unless
- * the later one is the parent of the current pick (mounted beneath it). */
-static struct libmnt_fs *
-top_mount(struct libmnt_table *tb, const char *path)
-{
-	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
-	struct libmnt_fs *fs, *best = NULL;
-
-	if (!it)
-		return NULL;
-	while (mnt_table_next_fs(tb, it, &fs) == 0) {
-		const char *tgt = mnt_fs_get_target(fs);
-		if (!tgt || strcmp(tgt, path) != 0)
-			continue;
-		if (!best || mnt_fs_get_parent_id(best) != mnt_fs_get_id(fs))
-			best = fs;
-	}
-	mnt_free_iter(it);
-	return best;
 }
 
 static int
@@ -214,22 +70,6 @@ fill_info(struct libmnt_fs *fs, struct mnt_info *mi)
 	return 1;
 }
 
-/* The top mount at path (taken as written) into mi: 1, 0 none, or a
- * negative errno. */
-static int
-lookup_path(const char *path, struct mnt_info *mi)
-{
-	struct libmnt_table *tb;
-	int rc;
-
-	if (!(tb = mountinfo(&rc)))
-		return rc;
-	struct libmnt_fs *fs = top_mount(tb, path);
-	rc = fs ? fill_info(fs, mi) : 0;
-	mnt_unref_table(tb);
-	return rc;
-}
-
 /* Call visit for every mount in mountinfo until it returns nonzero.
  * Returns 0, or a negative errno. */
 static int
@@ -254,16 +94,25 @@ each_mount(int (*visit)(struct libmnt_fs *fs, void *ud), void *ud)
 	return 0;
 }
 
+/* privd's own directory (administrator's choice: symlinks in it are
+ * followed, as for the kubelet root). */
+static int
+open_own_dir(const char *target)
+{
+	int fd = open(target, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int
 mnt_lookup(const char *target, struct mnt_info *mi)
 {
-	struct mtarget t;
-	int rc = target_resolve(target, &t);
+	int fd = open_own_dir(target), rc;
 
-	if (rc)
-		return rc == -ENOENT ? 0 : rc; /* no such directory: not mounted */
-	close(t.pfd);
-	return lookup_path(t.path, mi);
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd; /* no such directory: not mounted */
+	rc = mnt_lookup_fd(fd, mi, NULL);
+	close(fd);
+	return rc;
 }
 
 struct by_source {
@@ -382,166 +231,15 @@ int
 mnt_mount_device(const char *dev, const char *target, const char *fstype,
 		 unsigned long extra_flags, const char *data, char *err, size_t errlen)
 {
-	struct mtarget t;
-	char fdpath[64];
-	int rc, tfd;
+	int fd = open_own_dir(target), rc;
 
-	if (!fstype || !*fstype) {
-		snprintf(err, errlen, "no filesystem type");
-		return -EINVAL;
-	}
-	if ((rc = is_blockdev(dev)) != 0) {
-		snprintf(err, errlen, "%s: %s", dev, strerror(-rc));
-		return rc;
-	}
-	if ((rc = target_resolve(target, &t)) != 0) {
-		snprintf(err, errlen, "mount target %s: %s", target, strerror(-rc));
-		return rc;
-	}
-	tfd = open_leaf(&t);
-	close(t.pfd);
-	if (tfd < 0) {
-		snprintf(err, errlen, "mount target %s: %s", t.path, strerror(-tfd));
-		return tfd;
-	}
-	/* Options in data cannot clear these: libmount ORs the flags set here
-	 * over whatever it parses from the option string. */
-	snprintf(fdpath, sizeof(fdpath), FD_PREFIX "%d", tfd);
-	rc = mount_on(dev, fdpath, t.path, fstype, MS_NODEV | MS_NOSUID | extra_flags, data, err, errlen);
-	close(tfd);
-	return rc;
-}
-
-/* ---- bind, remount, unmount --------------------------------------------- */
-
-/* Per-mount flags to keep across MS_REMOUNT|MS_BIND, which otherwise resets
- * every one it is not given (and fails in user namespaces for locked ones).
- * A read-only source stays read-only in its binds. */
-static unsigned long
-kept_flags(int fd)
-{
-	static const struct { unsigned long st, ms; } map[] = {
-		{ ST_RDONLY, MS_RDONLY }, { ST_NODEV, MS_NODEV }, { ST_NOSUID, MS_NOSUID }, { ST_NOEXEC, MS_NOEXEC },
-		{ ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
-		{ ST_RELATIME, MS_RELATIME },
-	};
-	struct statvfs sv;
-	unsigned long fl = 0;
-
-	if (fstatvfs(fd, &sv))
-		return 0;
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (sv.f_flag & map[i].st)
-			fl |= map[i].ms;
-	return fl;
-}
-
-/* Remounts the bind now on top of t's leaf: read-only if asked, and
- * always nodev,nosuid (a FUSE or foreign source may lack them). */
-static int
-restrict_bind(const struct mtarget *t, int readonly)
-{
-	char fdpath[64];
-	struct statx sx;
-	int fd = open_leaf(t), rc = 0;
-
-	if (fd < 0)
+	if (fd < 0) {
+		snprintf(err, errlen, "mount target %s: %s", target, strerror(-fd));
 		return fd;
-	/* Guard against remounting the parent if the bind went elsewhere. */
-	if (statx(fd, "", AT_EMPTY_PATH, 0, &sx) == 0 &&
-	    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
-	    !(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
-		close(fd);
-		return -EINVAL;
 	}
-	unsigned long keep = kept_flags(fd);
-	unsigned long want = keep | MS_NODEV | MS_NOSUID | (readonly ? MS_RDONLY : 0);
-	if (want != keep) {
-		snprintf(fdpath, sizeof(fdpath), FD_PREFIX "%d", fd);
-		if (mount(NULL, fdpath, NULL, MS_REMOUNT | MS_BIND | want, NULL))
-			rc = -errno;
-	}
+	rc = mnt_mount_device_fd(dev, fd, target, fstype, extra_flags, data, err, errlen);
 	close(fd);
 	return rc;
-}
-
-static void
-unmount_leaf(const struct mtarget *t)
-{
-	char p[320];
-
-	snprintf(p, sizeof(p), FD_PREFIX "%d/%s", t->pfd, t->leaf);
-	if (umount2(p, UMOUNT_NOFOLLOW))
-		log_error("cannot undo bind mount on %s: %s", t->path, strerror(errno));
-}
-
-int
-mnt_bind(const char *src, const char *target, int readonly, char *err, size_t errlen)
-{
-	struct mtarget s, t;
-	char sp[64], tp[64];
-	int sfd, tfd, rc;
-
-	if ((rc = target_resolve(src, &s)) != 0) {
-		snprintf(err, errlen, "bind source %s: %s", src, strerror(-rc));
-		return rc;
-	}
-	sfd = open_leaf(&s); /* the mount visible at src now, not what lies under it */
-	close(s.pfd);
-	if (sfd < 0) {
-		snprintf(err, errlen, "bind source %s: %s", s.path, strerror(-sfd));
-		return sfd;
-	}
-	if ((rc = target_resolve(target, &t)) != 0 || (rc = tfd = open_leaf(&t)) < 0) {
-		snprintf(err, errlen, "bind target %s: %s", target, strerror(-rc));
-		if (t.pfd >= 0)
-			close(t.pfd);
-		close(sfd);
-		return rc;
-	}
-	snprintf(sp, sizeof(sp), FD_PREFIX "%d", sfd);
-	snprintf(tp, sizeof(tp), FD_PREFIX "%d", tfd);
-	rc = mount(sp, tp, NULL, MS_BIND, NULL) ? -errno : 0;
-	close(sfd);
-	close(tfd);
-	if (rc) {
-		snprintf(err, errlen, "bind %s on %s: %s", s.path, t.path, strerror(-rc));
-	} else if ((rc = restrict_bind(&t, readonly)) != 0) {
-		/* Never leave a writable (or suid) bind behind a failed remount. */
-		snprintf(err, errlen, "remount bind on %s%s: %s", t.path,
-			 readonly ? " read-only" : "", strerror(-rc));
-		unmount_leaf(&t);
-	}
-	close(t.pfd);
-	return rc;
-}
-
-int
-mnt_unmount(const char *target)
-{
-	struct mtarget t;
-	struct mnt_info mi;
-	char p[320];
-	int rc;
-
-	if ((rc = target_resolve(target, &t)) != 0)
-		return rc;
-	/* Through the parent fd: holding an fd inside the mount would make it
-	 * busy, and UMOUNT_NOFOLLOW keeps a symlinked leaf from redirecting. */
-	snprintf(p, sizeof(p), FD_PREFIX "%d/%s", t.pfd, t.leaf);
-	rc = umount2(p, UMOUNT_NOFOLLOW) ? -errno : 0;
-	close(t.pfd);
-	/* EINVAL is also "not a mount point": only that case is success. */
-	if (rc == -EINVAL && mnt_lookup(t.path, &mi) == 0)
-		rc = 0;
-	return rc;
-}
-
-int
-mnt_find_by_target(const char *target, struct mnt_info *mi)
-{
-	/* mnt_lookup without target_resolve: the path is taken as written. */
-	return lookup_path(target, mi);
 }
 
 struct of_source {
@@ -576,13 +274,182 @@ mnt_foreach_source(const char *source, const char *fstype,
 	return rc ? rc : o.n;
 }
 
-int
-mnt_detach(const char *target)
+/* ---- descriptors only (kubelet paths) ------------------------------------- */
+
+/* From /proc/self/fdinfo: the kernel's word, without any file system call. */
+static int
+mnt_id_fdinfo(int fd, unsigned long long *id)
 {
-	/* The path itself, not a descriptor: a FUSE mount whose server died
-	 * answers ENOTCONN to any lookup below it, but umount2 resolves the
-	 * mount point without asking the file system. */
-	if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+	char p[64], buf[512];
+	int f;
+
+	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", fd);
+	if ((f = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	ssize_t n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	const char *m = strstr(buf, "\nmnt_id:");
+	if (!m || sscanf(m + 8, "%llu", id) != 1)
+		return -EIO;
+	return 0;
+}
+
+int
+mnt_id_of(int fd, unsigned long long *id)
+{
+	struct statx sx;
+
+	/* DONT_SYNC: FUSE answers from its cache, even with its server gone. */
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &sx) == 0 &&
+	    (sx.stx_mask & STATX_MNT_ID)) {
+		*id = sx.stx_mnt_id;
 		return 0;
-	return errno == EINVAL ? 0 : -errno;
+	}
+	return mnt_id_fdinfo(fd, id);
+}
+
+static int
+lookup_id(unsigned long long id, struct mnt_info *mi)
+{
+	struct libmnt_table *tb;
+	struct libmnt_iter *it;
+	struct libmnt_fs *fs;
+	int rc;
+
+	if (!(tb = mountinfo(&rc)))
+		return rc;
+	if (!(it = mnt_new_iter(MNT_ITER_FORWARD))) {
+		mnt_unref_table(tb);
+		return -ENOMEM;
+	}
+	rc = 0;
+	while (mnt_table_next_fs(tb, it, &fs) == 0)
+		if ((unsigned long long)mnt_fs_get_id(fs) == id) {
+			rc = mi ? fill_info(fs, mi) : 1;
+			break;
+		}
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+	return rc;
+}
+
+int
+mnt_lookup_fd(int fd, struct mnt_info *mi, unsigned long long *id)
+{
+	unsigned long long me, up;
+	int pfd, rc;
+
+	if ((rc = mnt_id_of(fd, &me)) != 0)
+		return rc;
+	/* ".." of a mount's root is the mount point's parent, in the mount
+	 * below: no lookup by name, and none inside the (maybe dead) mount. */
+	if ((pfd = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	rc = mnt_id_of(pfd, &up);
+	close(pfd);
+	if (rc)
+		return rc;
+	if (me == up)
+		return 0;
+	if (id)
+		*id = me;
+	rc = lookup_id(me, mi);
+	return rc == 0 ? -ESTALE : rc; /* gone between the two reads */
+}
+
+int
+mnt_mount_device_fd(const char *dev, int tfd, const char *shown, const char *fstype,
+		    unsigned long extra_flags, const char *data, char *err, size_t errlen)
+{
+	char fdpath[64];
+	int rc;
+
+	if (!fstype || !*fstype) {
+		snprintf(err, errlen, "no filesystem type");
+		return -EINVAL;
+	}
+	if ((rc = is_blockdev(dev)) != 0) {
+		snprintf(err, errlen, "%s: %s", dev, strerror(-rc));
+		return rc;
+	}
+	/* The magic link lands on exactly the directory tfd was opened on. */
+	snprintf(fdpath, sizeof(fdpath), FD_PREFIX "%d", tfd);
+	return mount_on(dev, fdpath, shown, fstype, MS_NODEV | MS_NOSUID | extra_flags, data, err,
+			errlen);
+}
+
+int
+mnt_bind_fd(int sfd, int tfd, int readonly, int noexec, const char *shown, char *err,
+	    size_t errlen)
+{
+	struct mount_attr ma = {
+		.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0) |
+			    (noexec ? MOUNT_ATTR_NOEXEC : 0),
+	};
+	int rc = 0;
+
+	/* A detached copy of the mount at sfd (not what lies below it, and
+	 * none of the mounts inside it). */
+	long t = syscall(SYS_open_tree, sfd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (t < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "bind onto %s: cannot copy the source mount: %s", shown,
+			 strerror(-rc));
+		return rc;
+	}
+	if (syscall(SYS_mount_setattr, (int)t, "", AT_EMPTY_PATH, &ma, sizeof(ma))) {
+		rc = -errno;
+		snprintf(err, errlen, "bind onto %s: cannot restrict the copy: %s", shown,
+			 strerror(-rc));
+	} else if (syscall(SYS_move_mount, (int)t, "", tfd, "",
+			   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
+		rc = -errno;
+		snprintf(err, errlen, "bind onto %s: %s", shown, strerror(-rc));
+	}
+	close((int)t); /* an unattached copy goes away with its last fd */
+	return rc;
+}
+
+int
+mnt_unmount_at(int pfd, const char *leaf, unsigned long long id)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	unsigned long long now;
+	char p[320];
+	int rc;
+
+	if (!leaf[0] || strchr(leaf, '/') || strlen(leaf) > 255)
+		return -EINVAL;
+	long fd = syscall(SYS_openat2, pfd, leaf, &how, sizeof(how));
+	if (fd < 0)
+		return errno == ENOENT && lookup_id(id, NULL) == 0 ? 0 : -errno;
+	rc = mnt_id_of((int)fd, &now);
+	close((int)fd); /* an fd on the mount would make it busy */
+	if (rc)
+		return rc;
+	if (now != id)
+		return lookup_id(id, NULL) == 0 ? 0 : -ESTALE;
+	snprintf(p, sizeof(p), FD_PREFIX "%d/%s", pfd, leaf);
+	if (umount2(p, UMOUNT_NOFOLLOW) == 0)
+		return 0;
+	rc = -errno;
+	return rc == -EINVAL && lookup_id(id, NULL) == 0 ? 0 : rc;
+}
+
+int
+mnt_detach_fd(int fd)
+{
+	char p[64];
+
+	snprintf(p, sizeof(p), FD_PREFIX "%d", fd);
+	/* Lazy: fd itself holds the mount, a strict unmount would be EBUSY. */
+	if (umount2(p, MNT_DETACH) == 0)
+		return 0;
+	return -errno;
 }

@@ -1,14 +1,8 @@
-/* Mounts with libmount. Every target passed here has already been resolved
- * by kpath (no symlinks, under the kubelet root) or is privd's own.
- *
- * Targets (and bind sources) are either a path or "/proc/self/fd/N" of an
- * O_PATH directory fd (kpath_open_dir). Either way the module works from the
- * parent directory and the leaf name and never follows a symlink at the
- * leaf, so an fd opened before a mount still names the mount on top of it
- * (the kernel's magic link alone would not descend into it). Caveat for
- * callers: an fd opened *inside* a mount (kpath_open_dir on a path that is
- * already mounted) pins that mount, and mnt_unmount then fails with EBUSY;
- * close it first or pass the path. */
+/* Mounts. Kubelet paths come only as descriptors (kpath_open_dir: resolved
+ * once, symlink-free, below the kubelet root) and every operation on them
+ * acts on that descriptor: mounts and binds onto it, unmounts checked by
+ * its mount id. Text targets are privd's own configured directories (the
+ * VFS cache mount) and mount-table lookups that act on nothing. */
 #ifndef LCW_MOUNTOPS_H
 #define LCW_MOUNTOPS_H
 
@@ -24,12 +18,12 @@ struct mnt_info {
 			       super options), e.g. after ext4 errors=remount-ro */
 };
 
-/* Is target a mount point (in /proc/self/mountinfo, read by libmount)? If
- * several mounts are stacked, the top one is described. Returns 1 and fills
- * *mi, 0 if not mounted, negative errno on error. */
+/* Is privd's own directory target a mount point? If several mounts are
+ * stacked, the top one is described. Returns 1 and fills *mi, 0 if not
+ * mounted, negative errno on error. */
 int mnt_lookup(const char *target, struct mnt_info *mi);
 
-/* Mount a block device with the given fs type and flags (MS_NODEV|MS_NOSUID
+/* Mount a block device on privd's own directory target, with the given fs type and flags (MS_NODEV|MS_NOSUID
  * are always added; options in data cannot clear them). data is passed to
  * libmount as an option string. No fstab, helpers, mtab/utab or silent
  * read-only retry; a source that is not a block device is refused with
@@ -38,18 +32,6 @@ int mnt_lookup(const char *target, struct mnt_info *mi);
 int mnt_mount_device(const char *dev, const char *target, const char *fstype,
 		     unsigned long extra_flags, const char *data, char *err, size_t errlen);
 
-/* Bind-mount src onto target; when readonly, then remount only this bind
- * read-only (MS_REMOUNT|MS_BIND|MS_RDONLY), never the shared superblock.
- * The bind always ends up nodev,nosuid, keeps the source's other per-mount
- * flags (a read-only source stays read-only), and is unmounted again if the
- * remount fails. Returns 0 or negative errno with a message. */
-int mnt_bind(const char *src, const char *target, int readonly, char *err, size_t errlen);
-
-/* Unmount the top mount on target (not lazily, never through a symlinked
- * leaf). Not mounted is 0; a missing directory is -ENOENT; EBUSY while in
- * use. Returns 0 or -errno. */
-int mnt_unmount(const char *target);
-
 /* Count the mounts of dev. For a block device the match is by device
  * number (mountinfo's major:minor), so bind mounts of its filesystem count
  * too, whatever name it was mounted by (/dev/mapper/x or /dev/dm-3); any
@@ -57,20 +39,49 @@ int mnt_unmount(const char *target);
  * Returns count >= 0 or negative errno. */
 int mnt_count_by_source(const char *dev);
 
-/* The top mount whose mountinfo target is exactly target, from the table
- * alone: nothing on the path is looked up, so this also describes a FUSE
- * mount whose server is gone. 1 (filled), 0 none, negative errno. */
-int mnt_find_by_target(const char *target, struct mnt_info *mi);
-
 /* Call cb for every mount with exactly this source and fstype (e.g. a
  * FUSE volume's staging mount and all its binds); cb returns nonzero to
  * stop. Returns how many matched, or negative errno. */
 int mnt_foreach_source(const char *source, const char *fstype,
 		       int (*cb)(void *ud, const char *target, const struct mnt_info *mi), void *ud);
 
-/* Lazily detach the top mount on target. Only for FUSE mounts whose server
- * died (they hold no data of their own): every other unmount here is
- * strict. Not mounted is 0. Returns 0 or -errno. */
-int mnt_detach(const char *target);
+/* ---- descriptors only (kubelet paths) ------------------------------------
+ *
+ * Kubelet paths are resolved once, symlink-free, below the kubelet root
+ * (kpath_open_dir, which lands on the top mount at the leaf); everything
+ * after that acts on that descriptor, so a directory swapped for a symlink
+ * after the check changes nothing. */
+
+/* Mount id (mountinfo's first field) of the mount fd is on, asked without
+ * the file system's help (a FUSE mount whose server died answers too).
+ * 0 or negative errno. */
+int mnt_id_of(int fd, unsigned long long *id);
+
+/* Is fd the root of a mount (its mount id differs from its parent's)?
+ * 1 and *mi filled from mountinfo by that id, 0 if not, negative errno. */
+int mnt_lookup_fd(int fd, struct mnt_info *mi, unsigned long long *id);
+
+/* Mount a block device on the directory fd names ("/proc/self/fd/N"), the
+ * same rules as mnt_mount_device; shown is the path for messages. */
+int mnt_mount_device_fd(const char *dev, int tfd, const char *shown, const char *fstype,
+			unsigned long extra_flags, const char *data, char *err, size_t errlen);
+
+/* Bind the mount sfd is the root of onto the directory tfd names, as one
+ * detached clone (open_tree) that gets nodev,nosuid (and read-only, and
+ * noexec, when asked) before it is attached (move_mount): the bind never
+ * exists without them. 0 or negative errno with a message. */
+int mnt_bind_fd(int sfd, int tfd, int readonly, int noexec, const char *shown, char *err,
+		size_t errlen);
+
+/* Unmount, strictly (EBUSY if in use), the top mount at leaf in the
+ * directory pfd, only if its mount id is still id; a symlinked leaf is
+ * never followed. Not a mount point any more is 0; another mount there is
+ * -ESTALE. (An fd on the mount itself would pin it: umount2 of such a
+ * magic link is EBUSY, hence the parent and leaf.) 0 or negative errno. */
+int mnt_unmount_at(int pfd, const char *leaf, unsigned long long id);
+
+/* Lazily detach exactly the mount fd is the root of (dead FUSE mounts
+ * only: they hold no data of their own). 0 or negative errno. */
+int mnt_detach_fd(int fd);
 
 #endif

@@ -529,6 +529,25 @@ abs_path_ok(const char *p)
 }
 
 int
+rclone_mountpoint_valid(const char *mountpoint, const char *volume_id)
+{
+	static const char dir[] = "/rclone-mnt/";
+	size_t n, v;
+
+	if (!abs_path_ok(mountpoint) || volume_id == NULL || volid_valid(volume_id) != 0 ||
+	    strstr(mountpoint, "/./") || strstr(mountpoint, "/../") || strstr(mountpoint, "//"))
+		return -1;
+	n = strlen(mountpoint);
+	v = strlen(volume_id);
+	if (n < v + sizeof(dir) - 1)
+		return -1;
+	return strcmp(mountpoint + n - v, volume_id) == 0 &&
+			       strncmp(mountpoint + n - v - (sizeof(dir) - 1), dir, sizeof(dir) - 1) == 0
+		       ? 0
+		       : -1;
+}
+
+int
 rclone_mount_argv(const char *vfs_name, const struct s3_vol_params *p,
 		  const struct rclone_mount_opts *o, struct rclone_argv *out, char *err,
 		  size_t errlen)

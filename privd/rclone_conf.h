@@ -106,7 +106,7 @@ struct rclone_mount_opts {
 	const char *rclone_path; /* argv[0]; NULL = "rclone" */
 	const char *config_path; /* NULL = "/proc/self/fd/3" */
 	const char *cache_dir;	 /* required, absolute (the VFS-cache LUKS volume) */
-	const char *mountpoint;	 /* required, absolute (the staging path) */
+	const char *mountpoint;	 /* required: privd's private mountpoint (rclone_mountpoint_valid) */
 	bool has_fsgroup;	 /* fsGroup known: --uid/--gid = fsGroup */
 	uint32_t fsgroup;
 	int umask; /* -1: 0007 with fsGroup, 0022 (rclone's default) without */
@@ -133,6 +133,12 @@ struct rclone_argv {
 	char buf[RCLONE_ARGV_BUF];
 	unsigned ignored; /* RCLONE_IGNORED_* bits */
 };
+
+/* rclone mounts only on privd's private mountpoint of the volume,
+ * ".../rclone-mnt/<volume id>" (absolute, no "." or ".." components),
+ * never on a kubelet path: the staging path gets a bind of it (s3_mounts.h).
+ * Pure. 0 or -1. */
+int rclone_mountpoint_valid(const char *mountpoint, const char *volume_id);
 
 /* rclone mount <vfs>: <mountpoint> --config <cfg> --cache-dir <dir>
  *   --vfs-cache-mode M --vfs-cache-max-age D --vfs-cache-max-size S

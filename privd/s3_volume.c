@@ -42,6 +42,7 @@
 #include "rclone_conf.h"
 #include "rm_tree.h"
 #include "s3_params.h"
+#include "s3_mounts.h"
 #include "s3_purge.h"
 #include "vfs_cache.h"
 #include "vol.h"
@@ -52,7 +53,6 @@
 #define DRAIN_MAX_MS 90000 /* inside the frontend's 2-minute deadline */
 #define RECORD_DIR "lcw-volumes"
 #define BOOT_DIR ".boot" /* in RECORD_DIR: each record's boot mark */
-#define FUSE_TYPE "fuse.rclone"
 #define LCW_DRIVER "lukscryptwalker.csi.k8s.io"
 
 struct s3v {
@@ -202,22 +202,30 @@ s3_rclone_exited(int pid, int wstatus)
 
 /* ---- mounts ---------------------------------------------------------------- */
 
-enum mstate { M_NONE = 0, M_LIVE = 1, M_DEAD = 2, M_FOREIGN = 3 };
-
-/* What is mounted at path, for the volume whose rclone remote is vfs. */
+/* What is mounted at the kubelet path (staging or target), for the
+ * volume whose rclone remote is vfs: looked up symlink-free (kpath). */
 static enum mstate
 mount_state(const char *path, const char *vfs, struct mnt_info *mi)
 {
-	char src[IPC_VFSNAME_MAX + 2];
-	struct statvfs sv;
-	int m = mnt_find_by_target(path, mi);
-
-	if (m <= 0)
+	int fd = s3m_kfd(path, KPATH_VOLUME, KPATH_MUST_EXIST);
+	if (fd < 0)
 		return M_NONE;
-	snprintf(src, sizeof(src), "%s:", vfs);
-	if (strcmp(mi->fstype, FUSE_TYPE) || strcmp(mi->source, src))
-		return M_FOREIGN;
-	return statvfs(path, &sv) == 0 ? M_LIVE : M_DEAD;
+	enum mstate ms = s3m_fd_state(fd, "", vfs, mi, NULL);
+	close(fd);
+	return ms;
+}
+
+/* What is mounted at the volume's private mountpoint (rclone's own). */
+static enum mstate
+priv_state(const struct s3v *e)
+{
+	struct mnt_info mi;
+	int fd = s3m_open_private(e->rec.volume_id);
+	if (fd < 0)
+		return M_NONE;
+	enum mstate ms = s3m_fd_state(fd, e->rec.volume_id, e->vfs, &mi, NULL);
+	close(fd);
+	return ms;
 }
 
 static int
@@ -227,21 +235,18 @@ statvfs_ok(const char *path)
 	return statvfs(path, &sv) == 0;
 }
 
-/* Is path's top mount an rclone mount of volume id (whatever its state)? */
+/* Is the top mount at kubelet path (of this kind) an rclone mount of
+ * volume id, whatever its state? Looked up symlink-free (kpath), so only
+ * a mount really at that path counts. */
 static int
-is_our_fuse(const char *id, const char *path, struct mnt_info *mi)
+is_our_fuse(const char *id, const char *path, enum kpath_kind kind, struct mnt_info *mi)
 {
-	if (mnt_find_by_target(path, mi) != 1 || strcmp(mi->fstype, FUSE_TYPE))
+	int fd = s3m_kfd(path, kind, KPATH_MUST_EXIST);
+	if (fd < 0)
 		return 0;
-	size_t n = strlen(mi->source);
-	if (n < 2 || mi->source[n - 1] != ':')
-		return 0;
-	char vfs[IPC_VFSNAME_MAX + 1];
-	if (n - 1 >= sizeof(vfs))
-		return 0;
-	memcpy(vfs, mi->source, n - 1);
-	vfs[n - 1] = '\0';
-	return rclone_vfs_name_valid(vfs, id) == 0;
+	enum mstate ms = s3m_fd_state(fd, id, NULL, mi, NULL);
+	close(fd);
+	return ms == M_LIVE || ms == M_DEAD;
 }
 
 /* ---- records on the cache volume ------------------------------------------- */
@@ -416,7 +421,9 @@ records_load(void)
 			struct s3v *e = add_locked(&m.u.stage_s3);
 			if (e) {
 				struct mnt_info mi;
-				e->pid = mount_state(e->rec.staging_path, e->vfs, &mi) == M_LIVE ? -1 : 0;
+				e->pid = priv_state(e) == M_LIVE ||
+						 mount_state(e->rec.staging_path, e->vfs, &mi) == M_LIVE
+					 ? -1 : 0;
 				e->dormant = old && e->pid == 0; /* no mount outlives a reboot */
 				log_info("S3 volume %s was staged at %s before this start; %s",
 					 e->rec.volume_id, e->rec.staging_path,
@@ -652,13 +659,18 @@ static int
 start_rclone(struct s3v *e, struct ipc_msg *ans)
 {
 	struct ipc_run_rclone_req rr;
-	struct mnt_info mi;
 	char err[256];
+	int rc;
 
 	memset(&rr, 0, sizeof(rr));
 	snprintf(rr.volume_id, sizeof(rr.volume_id), "%s", e->rec.volume_id);
 	snprintf(rr.vfs_name, sizeof(rr.vfs_name), "%s", e->vfs);
-	snprintf(rr.mountpoint, sizeof(rr.mountpoint), "%s", e->rec.staging_path);
+	/* rclone mounts on privd's own directory, never on a kubelet path:
+	 * the staging path only gets a bind of it (start_and_bind). */
+	if ((rc = s3m_private_path(e->rec.volume_id, rr.mountpoint, sizeof(rr.mountpoint), 1))) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "rclone mountpoint: %s", strerror(-rc));
+		return -1;
+	}
 	snprintf(rr.cache_dir, sizeof(rr.cache_dir), "%s", privd_cfg.vfs_cache_mount);
 	rr.has_fs_group = e->rec.has_fs_group;
 	rr.fs_group = e->rec.fs_group;
@@ -683,13 +695,13 @@ start_rclone(struct s3v *e, struct ipc_msg *ans)
 		pthread_mutex_lock(&mu);
 		int gone = e->exited, ws = e->wstatus;
 		pthread_mutex_unlock(&mu);
-		if (mount_state(e->rec.staging_path, e->vfs, &mi) == M_LIVE) {
-			s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, e->rec.staging_path, 0, t0,
+		if (priv_state(e) == M_LIVE) {
+			s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, rr.mountpoint, 0, t0,
 				 FUSE_TYPE);
 			return 0;
 		}
 		if (gone) {
-			s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, e->rec.staging_path, -EIO,
+			s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, rr.mountpoint, -EIO,
 				 t0, "rclone exited");
 			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 					   "rclone exited (%s %d) before its mount of volume %s "
@@ -702,7 +714,7 @@ start_rclone(struct s3v *e, struct ipc_msg *ans)
 		sleep_ms(100);
 	}
 	kill(pid, SIGTERM);
-	s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, e->rec.staging_path, -ETIMEDOUT, t0,
+	s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, rr.mountpoint, -ETIMEDOUT, t0,
 		 "no mount");
 	privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 			   "the rclone mount of volume %s did not appear within %d s",
@@ -710,17 +722,24 @@ start_rclone(struct s3v *e, struct ipc_msg *ans)
 	return -1;
 }
 
-/* Remove dead FUSE mounts of this volume stacked at path. */
+/* Remove the dead FUSE mounts of this volume at its private mountpoint
+ * (detaching exactly the mount each fd is on). */
 static void
-clear_dead(const struct s3v *e, const char *path)
+clear_dead(const struct s3v *e)
 {
 	struct mnt_info mi;
-	for (int i = 0; i < 8 && mount_state(path, e->vfs, &mi) == M_DEAD; i++) {
+	for (int i = 0; i < 8; i++) {
+		int fd = s3m_open_private(e->rec.volume_id);
+		if (fd < 0)
+			return;
+		int dead = s3m_fd_state(fd, e->rec.volume_id, e->vfs, &mi, NULL) == M_DEAD;
 		uint64_t t0 = audit_now_ns();
-		int rc = mnt_detach(path);
-		s3_audit(e->rec.volume_id, "detach_dead_fuse", path, NULL, rc, t0, NULL);
+		int rc = dead ? mnt_detach_fd(fd) : 1;
+		close(fd);
+		if (dead)
+			s3_audit(e->rec.volume_id, "detach_dead_fuse", e->vfs, NULL, rc, t0, NULL);
 		if (rc)
-			break;
+			return;
 	}
 }
 
@@ -853,10 +872,64 @@ rescue_restore_for(struct s3v *e, struct ipc_msg *ans)
 static void
 stop_rclone(struct s3v *e)
 {
-	struct mnt_info mi;
 	wait_rclone_gone(e, 50, 0);
-	if (is_our_fuse(e->rec.volume_id, e->rec.staging_path, &mi))
-		mnt_detach(e->rec.staging_path);
+	s3m_unmount(e->rec.volume_id, e->rec.staging_path, KPATH_STAGING);
+	s3m_release_private(e->rec.volume_id, e->vfs);
+}
+
+/* Bring the volume's mount to its staging path: the kubelet directory is
+ * resolved once, symlink-free (dead binds of ours there detached first);
+ * rclone is started on the private mountpoint unless plive says it is
+ * live there already; then the private mount is bound onto that same
+ * descriptor, nodev,nosuid,noexec. An adopted live mount at the staging
+ * path is left as it is. 0, or -1 with the error answered. */
+static int
+start_and_bind(struct s3v *e, int plive, struct ipc_msg *ans)
+{
+	enum mstate st;
+	char err[256];
+	int pfd, rc;
+
+	int tfd = s3m_open_target(e->rec.volume_id, e->vfs, e->rec.staging_path, KPATH_STAGING,
+				  &st, err, sizeof(err));
+	if (tfd < 0) {
+		privd_answer_error(ans, tfd == -EEXIST ? IPC_EC_EXISTS : IPC_EC_INTERNAL, -tfd,
+				   "staging path: %s", err);
+		return -1;
+	}
+	if (st == M_LIVE) {
+		close(tfd);
+		return 0;
+	}
+	if (!plive) {
+		clear_dead(e);
+		if (rescue_stash_for(e, ans) || start_rclone(e, ans)) {
+			close(tfd);
+			return -1;
+		}
+	}
+	struct mnt_info mi;
+	pfd = s3m_open_private(e->rec.volume_id);
+	if (pfd < 0 || s3m_fd_state(pfd, e->rec.volume_id, e->vfs, &mi, NULL) != M_LIVE) {
+		if (pfd >= 0)
+			close(pfd);
+		close(tfd);
+		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+				   "the rclone mount of volume %s went away; retry", e->rec.volume_id);
+		return -1;
+	}
+	uint64_t t0 = audit_now_ns();
+	rc = mnt_bind_fd(pfd, tfd, 0, 1, e->rec.staging_path, err, sizeof(err));
+	s3_audit(e->rec.volume_id, "bind_staging", e->vfs, e->rec.staging_path, rc, t0,
+		 rc ? err : "nodev,nosuid,noexec");
+	close(pfd);
+	close(tfd);
+	if (rc) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot bind volume %s: %s",
+				   e->rec.volume_id, err);
+		return -1;
+	}
+	return 0;
 }
 
 /* How many files of vfs this node's (open) cache holds that are not in
@@ -984,8 +1057,7 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 		ans->type = IPC_ANS_STAGE_S3;
 		return;
 	}
-	clear_dead(e, r->staging_path);
-	if (rescue_stash_for(e, ans) || start_rclone(e, ans) || rescue_restore_for(e, ans))
+	if (start_and_bind(e, priv_state(e) == M_LIVE, ans) || rescue_restore_for(e, ans))
 		goto fail;
 	ans->type = IPC_ANS_STAGE_S3;
 	return;
@@ -1028,7 +1100,7 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 	uint64_t write_back_ns = S3P_DEFAULT_WRITE_BACK_NS;
 	struct s3v *e;
 
-	int ours = is_our_fuse(r->volume_id, r->staging_path, &mi);
+	int ours = is_our_fuse(r->volume_id, r->staging_path, KPATH_STAGING, &mi);
 	pthread_mutex_lock(&mu);
 	e = find_locked(r->volume_id);
 	if (e) {
@@ -1095,13 +1167,11 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 	s3_audit(r->volume_id, "drain_uploads", r->staging_path, NULL, 0, t0, "queue empty");
 
 	/* Unmount: strict for a live mount (busy is an error), a detach for a
-	 * dead one (its data is all in the cache, and uploaded). */
-	for (int i = 0; i < 8; i++) {
-		enum mstate ms = mount_state(r->staging_path, vfs, &mi);
-		if (ms == M_NONE || ms == M_FOREIGN)
-			break;
+	 * dead one (its data is all in the cache, and uploaded); each checked
+	 * by its mount id. Then rclone's own mount on the private mountpoint. */
+	if (ours || mount_state(r->staging_path, vfs, &mi) != M_NONE) {
 		t0 = audit_now_ns();
-		int rc = ms == M_LIVE ? mnt_unmount(r->staging_path) : mnt_detach(r->staging_path);
+		int rc = s3m_unmount(r->volume_id, r->staging_path, KPATH_STAGING);
 		s3_audit(r->volume_id, "unmount", r->staging_path, NULL, rc, t0, FUSE_TYPE);
 		if (rc) {
 			privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
@@ -1109,6 +1179,7 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 			goto keep;
 		}
 	}
+	s3m_release_private(r->volume_id, vfs);
 	/* rclone exits by itself once its mount is gone. */
 	if (e)
 		wait_rclone_gone(e, 100, 99);
@@ -1155,14 +1226,21 @@ s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
 	char err[256];
 	const char *id = r->volume_id;
 
-	if (!is_our_fuse(id, r->staging_path, &mi))
+	/* the staging path, resolved once: the bind's source is this fd */
+	int sfd = s3m_kfd(r->staging_path, KPATH_STAGING, KPATH_MUST_EXIST);
+	enum mstate ss = sfd >= 0 ? s3m_fd_state(sfd, id, NULL, &mi, NULL) : M_NONE;
+	if (ss != M_LIVE && ss != M_DEAD) {
+		if (sfd >= 0)
+			close(sfd);
 		return known_s3(id) ? (privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				       "the S3 mount of volume %s is being re-established; retry",
 				       id), 1)
 				    : 0;
+	}
 	char vfs[IPC_VFSNAME_MAX + 1];
 	vfs_name_for(id, vfs, sizeof(vfs));
-	if (mount_state(r->staging_path, vfs, &mi) != M_LIVE) {
+	if (ss != M_LIVE) {
+		close(sfd);
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "the S3 mount of volume %s is not answering; privd is "
 				   "re-establishing it, retry", id);
@@ -1174,14 +1252,27 @@ s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "volume %s: files its crashed rclone had not uploaded are being "
 				   "written back; retry", id);
+		close(sfd);
 		return 1;
 	}
+	/* the target, resolved once (dead binds of ours there detached) */
+	enum mstate ts;
 	int tfd = open_kpath("target_path", r->target_path, KPATH_MKDIR, 0, ans);
-	if (tfd < 0)
+	if (tfd < 0) {
+		close(sfd);
 		return 1;
-	close(tfd);
-	enum mstate ts = mount_state(r->target_path, vfs, &ti);
-	if (ts == M_LIVE) {
+	}
+	close(tfd); /* shape and symlink errors are answered; the fd is taken below */
+	tfd = s3m_open_target(id, vfs, r->target_path, KPATH_TARGET, &ts, err, sizeof(err));
+	if (tfd < 0) {
+		close(sfd);
+		privd_answer_error(ans, tfd == -EEXIST ? IPC_EC_EXISTS : IPC_EC_INTERNAL, -tfd,
+				   "cannot publish: %s", err);
+		return 1;
+	}
+	if (ts == M_LIVE && s3m_fd_state(tfd, id, vfs, &ti, NULL) == M_LIVE) {
+		close(sfd);
+		close(tfd);
 		if (!!ti.readonly == !!r->readonly)
 			ans->type = IPC_ANS_PUBLISH;
 		else
@@ -1189,15 +1280,15 @@ s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
 					   id, r->target_path, ti.readonly ? "read-only" : "read-write");
 		return 1;
 	}
-	if (ts == M_FOREIGN) {
-		privd_answer_error(ans, IPC_EC_EXISTS, 0, "target %s already holds a mount of %s",
-				   r->target_path, ti.source);
-		return 1;
-	}
-	if (ts == M_DEAD)
-		mnt_detach(r->target_path);
 	uint64_t t0 = audit_now_ns();
-	int rc = mnt_bind(r->staging_path, r->target_path, r->readonly, err, sizeof(err));
+	/* the staged mount sfd is on, onto the directory tfd is on */
+	int rc = -EAGAIN;
+	if (ts == M_LIVE)
+		snprintf(err, sizeof(err), "the target mount changed meanwhile; retry");
+	else
+		rc = mnt_bind_fd(sfd, tfd, r->readonly, 1, r->target_path, err, sizeof(err));
+	close(sfd);
+	close(tfd);
 	s3_audit(id, "bind_mount", r->staging_path, r->target_path, rc, t0,
 		 r->readonly ? "read-only" : "read-write");
 	if (rc)
@@ -1216,16 +1307,16 @@ s3_unpublish(const struct ipc_msg *req, struct ipc_msg *ans)
 	const struct ipc_unpublish_req *r = &req->u.unpublish;
 	struct mnt_info mi;
 
-	for (int i = 0; i < 16 && is_our_fuse(r->volume_id, r->target_path, &mi); i++) {
-		enum mstate ms = statvfs_ok(r->target_path) ? M_LIVE : M_DEAD;
-		uint64_t t0 = audit_now_ns();
-		int rc = ms == M_LIVE ? mnt_unmount(r->target_path) : mnt_detach(r->target_path);
-		s3_audit(r->volume_id, "unmount", r->target_path, NULL, rc, t0, FUSE_TYPE);
-		if (rc) {
-			privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
-					   "cannot unmount %s: %s", r->target_path, strerror(-rc));
-			return 1;
-		}
+	if (!is_our_fuse(r->volume_id, r->target_path, KPATH_TARGET, &mi))
+		return 0;
+	uint64_t t0 = audit_now_ns();
+	/* each mount checked by its id through a symlink-free descriptor */
+	int rc = s3m_unmount(r->volume_id, r->target_path, KPATH_TARGET);
+	s3_audit(r->volume_id, "unmount", r->target_path, NULL, rc, t0, FUSE_TYPE);
+	if (rc) {
+		privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
+				   "cannot unmount %s: %s", r->target_path, strerror(-rc));
+		return 1;
 	}
 	return 0; /* the common path removes the directory */
 }
@@ -1238,7 +1329,7 @@ s3_expand(const struct ipc_msg *req, struct ipc_msg *ans)
 	const struct ipc_expand_req *r = &req->u.expand;
 	struct mnt_info mi;
 
-	if (!is_our_fuse(r->volume_id, r->volume_path, &mi))
+	if (!is_our_fuse(r->volume_id, r->volume_path, KPATH_VOLUME, &mi))
 		return 0;
 	ans->type = IPC_ANS_EXPAND;
 	ans->u.expand_ans.capacity = r->new_size;
@@ -1254,11 +1345,18 @@ s3_stats(const struct ipc_msg *req, struct ipc_msg *ans)
 	struct mnt_info mi;
 	struct statvfs sv;
 
-	if (!is_our_fuse(r->volume_id, r->volume_path, &mi))
+	int fd = s3m_kfd(r->volume_path, KPATH_VOLUME, KPATH_MUST_EXIST);
+	enum mstate ms = fd >= 0 ? s3m_fd_state(fd, r->volume_id, NULL, &mi, NULL) : M_NONE;
+	if (ms != M_LIVE && ms != M_DEAD) {
+		if (fd >= 0)
+			close(fd);
 		return 0;
+	}
 	memset(a, 0, sizeof(*a));
 	ans->type = IPC_ANS_STATS;
-	if (statvfs(r->volume_path, &sv)) {
+	int bad = fstatvfs(fd, &sv);
+	close(fd);
+	if (bad) {
 		a->abnormal = 1;
 		snprintf(a->condition, sizeof(a->condition),
 			 "the S3 mount is not answering (%s); privd is re-establishing it",
@@ -1278,6 +1376,7 @@ s3_stats(const struct ipc_msg *req, struct ipc_msg *ans)
 
 struct rebind {
 	const char *staging;
+	char priv[IPC_PATH_MAX + 1];
 	char targets[16][IPC_PATH_MAX + 1];
 	int ro[16];
 	int n;
@@ -1287,7 +1386,7 @@ static int
 collect_target(void *ud, const char *target, const struct mnt_info *mi)
 {
 	struct rebind *rb = ud;
-	if (strcmp(target, rb->staging) == 0 || rb->n >= 16)
+	if (strcmp(target, rb->staging) == 0 || strcmp(target, rb->priv) == 0 || rb->n >= 16)
 		return 0;
 	for (int i = 0; i < rb->n; i++)
 		if (strcmp(rb->targets[i], target) == 0)
@@ -1320,27 +1419,34 @@ recover(struct s3v *e, int live)
 		pthread_mutex_unlock(&mu);
 	}
 	snprintf(src, sizeof(src), "%s:", e->vfs);
+	s3m_private_path(e->rec.volume_id, rb.priv, sizeof(rb.priv), 0);
 	mnt_foreach_source(src, FUSE_TYPE, collect_target, &rb);
-	if (!live) {
-		clear_dead(e, e->rec.staging_path);
-		if (rescue_stash_for(e, &ans) || start_rclone(e, &ans))
-			goto failed;
-	}
+	if (start_and_bind(e, live, &ans))
+		goto failed;
 	if (rescue_restore_for(e, &ans)) {
 		stop_rclone(e);
 		goto failed;
 	}
-	for (int i = 0; i < rb.n; i++) {
-		if (kpath_check(privd_cfg.kubelet_root, rb.targets[i], err, sizeof(err)))
+	/* Binds again where the dead mount was published: only kubelet's
+	 * publish-target shape, each resolved once, bound through its fd. */
+	int sfd = s3m_kfd(e->rec.staging_path, KPATH_STAGING, KPATH_MUST_EXIST);
+	if (sfd >= 0 && s3m_fd_state(sfd, e->rec.volume_id, e->vfs, &mi, NULL) != M_LIVE) {
+		close(sfd);
+		sfd = -1;
+	}
+	for (int i = 0; sfd >= 0 && i < rb.n; i++) {
+		if (kpath_shape(privd_cfg.kubelet_root, rb.targets[i], KPATH_TARGET, err, sizeof(err)))
 			continue;
-		if (mount_state(rb.targets[i], e->vfs, &mi) == M_LIVE)
-			continue;
-		mnt_detach(rb.targets[i]);
 		uint64_t t1 = audit_now_ns();
-		int rc = mnt_bind(e->rec.staging_path, rb.targets[i], rb.ro[i], err, sizeof(err));
+		int rc = s3m_bind(sfd, e->rec.volume_id, e->vfs, rb.targets[i], KPATH_TARGET, rb.ro[i],
+				  err, sizeof(err));
+		if (rc == 1)
+			continue; /* live already */
 		s3_audit(e->rec.volume_id, "rebind_mount", e->rec.staging_path, rb.targets[i], rc, t1,
 			 rc ? err : (rb.ro[i] ? "read-only" : "read-write"));
 	}
+	if (sfd >= 0)
+		close(sfd);
 	s3_audit(e->rec.volume_id, "recover_mount", e->rec.staging_path, NULL, 0, t0, NULL);
 	log_info("S3 volume %s: mount re-established at %s", e->rec.volume_id,
 		 e->rec.staging_path);
@@ -1377,11 +1483,15 @@ check_all(void)
 		struct mnt_info mi;
 		if (e && !e->unstaging) {
 			enum mstate ms = mount_state(e->rec.staging_path, e->vfs, &mi);
-			struct stat sb;
+			int plive = priv_state(e) == M_LIVE;
 			unsigned long pending = 0;
 			char err[128];
-			if (ms == M_DEAD || (ms == M_NONE && stat(e->rec.staging_path, &sb) == 0))
-				recover(e, 0);
+			int sfd = ms == M_NONE ? s3m_kfd(e->rec.staging_path, KPATH_STAGING,
+							  KPATH_MUST_EXIST) : -1;
+			if (sfd >= 0)
+				close(sfd);
+			if (ms == M_DEAD || (ms == M_NONE && sfd >= 0))
+				recover(e, plive); /* rclone died, or only its bind is gone */
 			else if (ms == M_LIVE &&
 				 rescue_pending(vfs_cache_dirfd(), e->vfs, &pending, err,
 						sizeof(err)) == 0 && pending)

@@ -356,8 +356,8 @@ start_rclone(const struct ipc_msg *m, int conf_fd, struct ipc_msg *ans)
 		if (rclone_pids[i] == 0)
 			slot = i;
 	if (conf_fd < 0 || volid_valid(r->volume_id) ||
-	    rclone_vfs_name_valid(r->vfs_name, r->volume_id) || r->mountpoint[0] != '/' ||
-	    r->cache_dir[0] != '/') {
+	    rclone_vfs_name_valid(r->vfs_name, r->volume_id) ||
+	    rclone_mountpoint_valid(r->mountpoint, r->volume_id) || r->cache_dir[0] != '/') {
 		ans->type = IPC_ANS_ERROR;
 		ans->u.error.err_class = IPC_EC_INVALID;
 		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "invalid rclone request");

@@ -28,6 +28,9 @@ int kpath_error(struct ipc_msg *ans, const char *what, const char *path, int rc)
 int open_kpath(const char *what, const char *path, enum kpath_leaf leaf, int missing_ok,
 	       struct ipc_msg *ans);
 void fdpath(int fd, char *out, size_t len);
+/* Unmount the mount with this id at a kubelet path, through its parent
+ * opened symlink-free (mnt_unmount_at). 0 or negative errno. */
+int unmount_kpath(const char *path, unsigned long long id);
 int wait_ok(int ws);
 /* 1: the mapping is active on the loop of v->file (loop set); 0: not
  * active; -1: active on something else. */

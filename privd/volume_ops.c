@@ -79,17 +79,31 @@ kpath_error(struct ipc_msg *ans, const char *what, const char *path, int rc)
 	return -1;
 }
 
-/* Validate a kubelet path and open it (O_PATH directory). Returns the fd,
- * or -1 with the error answered; with missing_ok a path that does not
- * exist returns -ENOENT unanswered (for idempotent teardown). */
+/* The CSI field a path came in names its role, and so the kubelet shape
+ * it must have (kpath.h). */
+static enum kpath_kind
+kind_of(const char *what)
+{
+	if (strcmp(what, "staging_target_path") == 0)
+		return KPATH_STAGING;
+	if (strcmp(what, "target_path") == 0)
+		return KPATH_TARGET;
+	return KPATH_VOLUME;
+}
+
+/* Validate a kubelet path (one of kubelet's own shapes) and open it
+ * (O_PATH directory, the top mount at the leaf). Returns the fd, or -1
+ * with the error answered; with missing_ok a path that does not exist
+ * returns -ENOENT unanswered (for idempotent teardown). Every later step
+ * acts on this fd, never on the text again. */
 int
 open_kpath(const char *what, const char *path, enum kpath_leaf leaf, int missing_ok,
 	   struct ipc_msg *ans)
 {
-	char why[160];
+	char why[256];
 	int fd;
 
-	if (kpath_check(privd_cfg.kubelet_root, path, why, sizeof(why))) {
+	if (kpath_shape(privd_cfg.kubelet_root, path, kind_of(what), why, sizeof(why))) {
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "%s: %s (kubelet root %s)", what, why,
 				   privd_cfg.kubelet_root);
 		return -1;
@@ -106,6 +120,19 @@ void
 fdpath(int fd, char *out, size_t len)
 {
 	snprintf(out, len, "/proc/self/fd/%d", fd);
+}
+
+int
+unmount_kpath(const char *path, unsigned long long id)
+{
+	const char *leaf;
+	int pfd = kpath_open_parent(privd_cfg.kubelet_root, path, &leaf);
+
+	if (pfd < 0)
+		return pfd;
+	int rc = mnt_unmount_at(pfd, leaf, id);
+	close(pfd);
+	return rc;
 }
 
 /* Device number of a block device node, 0 if absent. */
@@ -144,12 +171,13 @@ mapping_is_ours(const struct vol *v, char *loop, size_t looplen)
 	return 1;
 }
 
-/* Is the directory at fd a mount of this volume's mapping? */
+/* Is the directory at fd (the root of) a mount of this volume's mapping?
+ * 1 yes (*id: its mount id), 2 someone else's mount, 0 no mount. */
 static int
-mounted_here(const struct vol *v, int fd, const char *path, struct mnt_info *mi)
+mounted_here(const struct vol *v, int fd, struct mnt_info *mi, unsigned long long *id)
 {
 	dev_t md = rdev_of(v->mapper);
-	int m = mnt_lookup(path, mi);
+	int m = mnt_lookup_fd(fd, mi, id);
 
 	if (m <= 0)
 		return m;
@@ -500,9 +528,11 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	struct lcw_secret pass = { 0 };
 	struct mnt_info mi;
 	struct vol v;
-	char loop[64] = "", fdp[64], err[256], data[IPC_OPTS_MAX + 1];
+	char loop[64] = "", err[256], data[IPC_OPTS_MAX + 1];
 	unsigned long flags;
-	int dirfd, created = 0, attached = 0, opened = 0, formatted = 0, mounted = 0, kind, legacy;
+	unsigned long long mid = 0;
+	int dirfd, mfd = -1, created = 0, attached = 0, opened = 0, formatted = 0, mounted = 0, kind,
+	    legacy;
 	uint64_t t0, capacity;
 
 	(void)st;
@@ -519,9 +549,8 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		return;
 	if ((dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
 		return;
-	fdpath(dirfd, fdp, sizeof(fdp));
 
-	int m = mounted_here(&v, dirfd, r->staging_path, &mi);
+	int m = mounted_here(&v, dirfd, &mi, NULL);
 	if (m == 1 && mapping_is_ours(&v, loop, sizeof(loop)) == 1) {
 		ans->type = IPC_ANS_STAGE_LUKS; /* already staged: nothing to do */
 		goto out;
@@ -554,26 +583,26 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		goto fail;
 
 	t0 = audit_now_ns();
-	int rc = mnt_mount_device(v.mapper, fdp, fs_kind_name(kind), flags, data[0] ? data : NULL,
-				  err, sizeof(err));
+	int rc = mnt_mount_device_fd(v.mapper, dirfd, r->staging_path, fs_kind_name(kind), flags,
+				     data[0] ? data : NULL, err, sizeof(err));
 	audit_step(&v, "mount", v.mapper, r->staging_path, rc, t0, rc ? err : fs_kind_name(kind));
 	if (rc) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot mount %s: %s", v.mapper, err);
 		goto fail;
 	}
-	mounted = 1;
-	if (r->has_fs_group) {
-		/* dirfd names the directory under the new mount: re-open. */
-		int mfd = kpath_open_dir(privd_cfg.kubelet_root, r->staging_path, KPATH_MUST_EXIST);
-		if (mfd < 0) {
-			kpath_error(ans, "staging_target_path", r->staging_path, mfd);
-			goto fail;
-		}
-		rc = apply_fs_group(&v, mfd, r->fs_group, r->fs_mode, ans);
-		close(mfd);
-		if (rc)
-			goto fail;
+	/* dirfd names the directory under the new mount: find the mount the
+	 * same symlink-free way, and act on it only once it proves to be this
+	 * volume's (its device), whatever was done to the path meanwhile. */
+	mfd = kpath_open_dir(privd_cfg.kubelet_root, r->staging_path, KPATH_MUST_EXIST);
+	if (mfd < 0 || mounted_here(&v, mfd, &mi, &mid) != 1) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, mfd < 0 ? -mfd : 0,
+				   "the new mount of %s is not at %s any more", v.mapper,
+				   r->staging_path);
+		goto fail;
 	}
+	mounted = 1;
+	if (r->has_fs_group && apply_fs_group(&v, mfd, r->fs_group, r->fs_mode, ans))
+		goto fail;
 	if (legacy) /* a Go-driver volume, now known: a later swap is refused */
 		audit_step(&v, "record_owner", v.file, NULL,
 			   vol_owner_mark(privd_cfg.local_root, &v), audit_now_ns(), "legacy volume");
@@ -583,8 +612,11 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 
 fail:
 	/* Undo what this call did, newest first; leave what was there. */
+	if (mfd >= 0)
+		close(mfd);
+	mfd = -1;
 	if (mounted)
-		mnt_unmount(r->staging_path);
+		unmount_kpath(r->staging_path, mid);
 	if (opened)
 		luks_close(v.dm);
 	if (attached)
@@ -596,6 +628,8 @@ fail:
 	}
 out:
 	secret_free(&pass);
+	if (mfd >= 0)
+		close(mfd);
 	close(dirfd);
 }
 
@@ -612,6 +646,7 @@ op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	struct mnt_info mi;
 	struct vol v;
 	char loop[64];
+	unsigned long long mid = 0;
 	uint64_t t0;
 	int dirfd, rc;
 
@@ -624,7 +659,7 @@ op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	if (dirfd == -1)
 		return;
 	if (dirfd >= 0) {
-		int m = mounted_here(&v, dirfd, r->staging_path, &mi);
+		int m = mounted_here(&v, dirfd, &mi, &mid);
 		if (m == 2) {
 			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
 					   "staging path %s holds a mount of %s, not of volume %s",
@@ -641,7 +676,7 @@ op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 			close(dirfd);
 			dirfd = -1;
 			t0 = audit_now_ns();
-			rc = mnt_unmount(r->staging_path);
+			rc = unmount_kpath(r->staging_path, mid); /* the mount checked above */
 			audit_step(&v, "unmount", r->staging_path, NULL, rc, t0, NULL);
 			if (rc) {
 				privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
@@ -699,7 +734,7 @@ op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	const struct ipc_publish_req *r = &req->u.publish;
 	struct mnt_info mi, ti;
 	struct vol v;
-	char sp[64], tp[64], err[256];
+	char err[256];
 	int sfd = -1, tfd = -1;
 
 	(void)st;
@@ -710,14 +745,14 @@ op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	sfd = open_kpath("staging_target_path", r->staging_path, KPATH_MUST_EXIST, 1, ans);
 	if (sfd == -1)
 		return;
-	if (sfd < 0 || mounted_here(&v, sfd, r->staging_path, &mi) != 1) {
+	if (sfd < 0 || mounted_here(&v, sfd, &mi, NULL) != 1) {
 		privd_answer_error(ans, IPC_EC_PRECONDITION, 0, "volume %s is not staged at %s", v.id,
 				   r->staging_path);
 		goto out;
 	}
 	if ((tfd = open_kpath("target_path", r->target_path, KPATH_MKDIR, 0, ans)) < 0)
 		goto out;
-	int m = mounted_here(&v, tfd, r->target_path, &ti);
+	int m = mounted_here(&v, tfd, &ti, NULL);
 	if (m == 1) {
 		if (!!ti.readonly == !!r->readonly)
 			ans->type = IPC_ANS_PUBLISH; /* already published like this */
@@ -732,10 +767,9 @@ op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 				   r->target_path, ti.source);
 		goto out;
 	}
-	fdpath(sfd, sp, sizeof(sp));
-	fdpath(tfd, tp, sizeof(tp));
+	/* the staged mount sfd is on, onto the directory tfd is on */
 	uint64_t t0 = audit_now_ns();
-	int rc = mnt_bind(sp, tp, r->readonly, err, sizeof(err));
+	int rc = mnt_bind_fd(sfd, tfd, r->readonly, 0, r->target_path, err, sizeof(err));
 	audit_step(&v, "bind_mount", r->staging_path, r->target_path, rc, t0,
 		   r->readonly ? "read-only" : "read-write");
 	if (rc)
@@ -758,6 +792,7 @@ op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *
 	const struct ipc_unpublish_req *r = &req->u.unpublish;
 	struct mnt_info mi;
 	struct vol v;
+	unsigned long long mid = 0;
 	int tfd, rc;
 
 	(void)st;
@@ -774,7 +809,7 @@ op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *
 		}
 		if (tfd < 0)
 			return;
-		int m = mounted_here(&v, tfd, r->target_path, &mi);
+		int m = mounted_here(&v, tfd, &mi, &mid);
 		close(tfd);
 		if (m == 0)
 			break;
@@ -785,7 +820,7 @@ op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *
 			return;
 		}
 		uint64_t t0 = audit_now_ns();
-		rc = mnt_unmount(r->target_path);
+		rc = unmount_kpath(r->target_path, mid); /* only the mount checked above */
 		audit_step(&v, "unmount", r->target_path, NULL, rc, t0, NULL);
 		if (rc) {
 			privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
@@ -832,7 +867,7 @@ op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans
 	}
 	if ((fd = open_kpath("volume_path", r->volume_path, KPATH_MUST_EXIST, 0, ans)) < 0)
 		return;
-	rc = mounted_here(&v, fd, r->volume_path, &mi);
+	rc = mounted_here(&v, fd, &mi, NULL);
 	close(fd);
 	if (rc != 1) {
 		privd_answer_error(ans, IPC_EC_NOT_FOUND, 0, "volume %s is not mounted at %s", v.id,
@@ -915,7 +950,7 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	struct mnt_info mi;
 	struct statvfs sv;
 	struct vol v;
-	char loop[64], why[160];
+	char loop[64];
 	int fd, m;
 
 	(void)st;
@@ -923,17 +958,15 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		return;
 	if (vol_derive(r->volume_id, &v, ans))
 		return;
-	if (kpath_check(privd_cfg.kubelet_root, r->volume_path, why, sizeof(why))) {
-		privd_answer_error(ans, IPC_EC_INVALID, 0, "volume_path: %s", why);
+	fd = open_kpath("volume_path", r->volume_path, KPATH_MUST_EXIST, 1, ans);
+	if (fd == -1)
 		return;
-	}
-	fd = kpath_open_dir(privd_cfg.kubelet_root, r->volume_path, KPATH_MUST_EXIST);
 	if (fd < 0) {
 		privd_answer_error(ans, IPC_EC_NOT_FOUND, -fd, "%s: %s", r->volume_path,
 				   strerror(-fd));
 		return;
 	}
-	m = mnt_lookup(r->volume_path, &mi);
+	m = mnt_lookup_fd(fd, &mi, NULL);
 	dev_t md = rdev_of(v.mapper);
 	/* A mapping cannot be closed while mounted, so no mapping means the
 	 * volume is not at this path. */

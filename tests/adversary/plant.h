@@ -186,9 +186,18 @@ exists(const char *p)
 static inline void
 staging(struct adv *a, const char *tag, char *out, size_t n)
 {
-	char rel[300];
+	char rel[300], hex[65];
+	/* kubelet names the directory by the volume handle's sha256: 64
+	 * lowercase hex digits; the tag, hex-encoded and padded, stands in. */
+	memset(hex, '0', 64);
+	hex[64] = '\0';
+	for (size_t i = 0; tag[i] && i < 32; i++) {
+		static const char digits[] = "0123456789abcdef";
+		hex[2 * i] = digits[(unsigned char)tag[i] >> 4];
+		hex[2 * i + 1] = digits[(unsigned char)tag[i] & 15];
+	}
 	snprintf(rel, sizeof(rel),
-		 "kubelet/plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io/%s", tag);
+		 "kubelet/plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io/%s", hex);
 	adv_path(a, out, n, rel);
 	adv_mkdirs(out);
 	size_t l = strlen(out);

@@ -853,16 +853,44 @@ argv_is(const struct rclone_argv *a, const char *const *want)
 	assert_null(a->argv[a->argc]);
 }
 
+/* rclone mounts only on privd's private mountpoint of that volume. */
+static void
+test_mountpoint_valid(void **state)
+{
+	(void)state;
+	assert_int_equal(rclone_mountpoint_valid("/run/lukscryptwalker/rclone-mnt/pvc-1", "pvc-1"), 0);
+	assert_int_equal(rclone_mountpoint_valid("/tmp/x/rclone-mnt/pvc-1", "pvc-1"), 0);
+	static const char *const bad[] = {
+		"/var/lib/kubelet/plugins/kubernetes.io/csi/pv/pvc-1/globalmount",
+		"/run/lukscryptwalker/rclone-mnt/pvc-2",
+		"/run/lukscryptwalker/rclone-mnt/xpvc-1",
+		"/run/lukscryptwalker/rclone-mnt/pvc-1/",
+		"/run/lukscryptwalker/rclone-mnt/../rclone-mnt/pvc-1",
+		"/run/lukscryptwalker//rclone-mnt/pvc-1",
+		"/run/lukscryptwalker/xrclone-mnt/pvc-1",
+		"rclone-mnt/pvc-1",
+		"/rclone-mnt/pvc-1\n",
+		"/etc",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (rclone_mountpoint_valid(bad[i], "pvc-1") == 0)
+			fail_msg("accepted %s", bad[i]);
+	assert_int_equal(rclone_mountpoint_valid("/r/rclone-mnt/..", ".."), -1);
+	assert_int_equal(rclone_mountpoint_valid("/r/rclone-mnt/pvc-1", NULL), -1);
+}
+
 static void
 test_mount_argv(void **state)
 {
 	struct s3_vol_params p;
 	struct rclone_mount_opts o = {.cache_dir = "/var/lib/lukscrypt-vfs-cache/mnt",
-				      .mountpoint = "/var/lib/kubelet/x/globalmount", .umask = -1};
+				      .mountpoint = "/run/lukscryptwalker/rclone-mnt/pvc-1",
+				      .umask = -1};
 	struct rclone_argv *a = malloc(sizeof(*a));
 	char err[256];
 	static const char *const def[] = {
-		"rclone", "mount", "pvc-1:", "/var/lib/kubelet/x/globalmount",
+		"rclone", "mount", "pvc-1:", "/run/lukscryptwalker/rclone-mnt/pvc-1",
 		"--config", "/proc/self/fd/3", "--cache-dir", "/var/lib/lukscrypt-vfs-cache/mnt",
 		"--vfs-cache-mode", "full", "--vfs-cache-max-age", "4h",
 		"--vfs-cache-max-size", "5G", "--vfs-cache-poll-interval", "1m",
@@ -1139,6 +1167,7 @@ main(void)
 		cmocka_unit_test(test_cache_dirty),
 		cmocka_unit_test(test_tuning_round_trip),
 		cmocka_unit_test(test_cache_id_reserved),
+		cmocka_unit_test(test_mountpoint_valid),
 	};
 	return cmocka_run_group_tests_name("s3_params", tests, NULL, NULL);
 }

@@ -158,6 +158,110 @@ check_length_limits(void **state)
 	assert_int_equal(check(KROOT, path), -EINVAL);
 }
 
+
+/* ---- kpath_shape: only kubelet's own shapes ---------------------------------- */
+
+#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define STG_NEW KROOT "/plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io/" SHA "/globalmount"
+#define STG_OLD KROOT "/plugins/kubernetes.io/csi/pv/pvc-0b8a3c1e-7d2f-4a5b-9c6d-1e2f3a4b5c6d/globalmount"
+#define POD "4f6c2a10-0c8e-4d0b-a5b2-9d1e8f7a6b5c"
+#define TGT KROOT "/pods/" POD "/volumes/kubernetes.io~csi/pvc-1/mount"
+
+static int
+shape(const char *path, enum kpath_kind kind)
+{
+	char why[256] = "";
+	int rc = kpath_shape(KROOT, path, kind, why, sizeof(why));
+
+	if (rc)
+		assert_true(why[0] != '\0');
+	return rc;
+}
+
+static void
+shape_accepts_kubelets_paths(void **state)
+{
+	(void)state;
+	assert_int_equal(shape(STG_NEW, KPATH_STAGING), 0);
+	assert_int_equal(shape(STG_OLD, KPATH_STAGING), 0);
+	assert_int_equal(shape(TGT, KPATH_TARGET), 0);
+	/* static pods: 32 hex uid; inline volumes: a DNS label */
+	assert_int_equal(shape(KROOT "/pods/0123456789abcdef0123456789abcdef/volumes/"
+				     "kubernetes.io~csi/data/mount", KPATH_TARGET), 0);
+	/* volume_path is either */
+	assert_int_equal(shape(STG_NEW, KPATH_VOLUME), 0);
+	assert_int_equal(shape(STG_OLD, KPATH_VOLUME), 0);
+	assert_int_equal(shape(TGT, KPATH_VOLUME), 0);
+	/* a kubelet root with a trailing slash, or "/" */
+	assert_int_equal(kpath_shape(KROOT "/", TGT, KPATH_TARGET, NULL, 0), 0);
+	assert_int_equal(kpath_shape("/", "/pods/u/volumes/kubernetes.io~csi/v/mount", KPATH_TARGET,
+				     NULL, 0), 0);
+}
+
+static void
+shape_refuses_other_kubelet_dirs(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		KROOT "/pki",
+		KROOT "/pki/globalmount",
+		KROOT "/plugins_registry",
+		KROOT "/plugins_registry/x/globalmount",
+		KROOT "/device-plugins",
+		KROOT "/device-plugins/kubelet.sock",
+		KROOT "/plugins/kubernetes.io/csi",
+		KROOT "/plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io",
+		KROOT "/plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io/" SHA,
+		/* another driver's staging directory */
+		KROOT "/plugins/kubernetes.io/csi/other.csi.k8s.io/" SHA "/globalmount",
+		KROOT "/plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io/" SHA "/mount",
+		KROOT "/plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io/abc/globalmount",
+		KROOT "/plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io/"
+		      "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef/globalmount",
+		KROOT "/plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io/" SHA "/globalmount/x",
+		KROOT "/plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io/x/" SHA "/globalmount",
+		KROOT "/plugins/kubernetes.io/csi/pv/Upper/globalmount",
+		KROOT "/plugins/kubernetes.io/csi/pv/-x/globalmount",
+		KROOT "/plugins/kubernetes.io/csi/pv/x/y/globalmount",
+		KROOT "/plugins/kubernetes.io~csi/pv/x/globalmount",
+		KROOT "/plugins/lcw/globalmount",
+		KROOT "/pods",
+		KROOT "/pods/" POD,
+		/* the pod's other directories */
+		KROOT "/pods/" POD "/etc-hosts",
+		KROOT "/pods/" POD "/containers/c/mount",
+		KROOT "/pods/" POD "/volumes/kubernetes.io~empty-dir/cache/mount",
+		KROOT "/pods/" POD "/volumes/kubernetes.io~secret/token/mount",
+		KROOT "/pods/" POD "/volumes/kubernetes.io~projected/kube-api-access/mount",
+		KROOT "/pods/" POD "/volume-subpaths/pvc-1/c/0",
+		/* the volume's directory itself (vol_data.json lives there) */
+		KROOT "/pods/" POD "/volumes/kubernetes.io~csi/pvc-1",
+		KROOT "/pods/" POD "/volumes/kubernetes.io~csi/pvc-1/mount/x",
+		KROOT "/pods/" POD "/volumes/kubernetes.io~csi/pvc-1/mnt",
+		KROOT "/pods/" POD "/volumes/kubernetes.io~csi/pvc 1/mount",
+		KROOT "/pods/" POD "/volumes/kubernetes.io~csi/pvc-1./mount",
+		KROOT "/pods/Pod/volumes/kubernetes.io~csi/pvc-1/mount",
+		KROOT "/x/pods/" POD "/volumes/kubernetes.io~csi/pvc-1/mount",
+		KROOT "/a/b/c/d/e/f/g/h/i/j",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (shape(bad[i], KPATH_VOLUME) != -EINVAL)
+			fail_msg("accepted: %s", bad[i]);
+	}
+	/* each shape only where it belongs */
+	assert_int_equal(shape(TGT, KPATH_STAGING), -EINVAL);
+	assert_int_equal(shape(STG_NEW, KPATH_TARGET), -EINVAL);
+	assert_int_equal(shape(STG_OLD, KPATH_TARGET), -EINVAL);
+	/* the generic rules still apply first */
+	assert_int_equal(shape("/etc/kubernetes/pods/" POD "/volumes/kubernetes.io~csi/v/mount",
+			       KPATH_TARGET), -EINVAL);
+	assert_int_equal(shape(KROOT "/pods/" POD "/volumes/kubernetes.io~csi/../csi/v/mount",
+			       KPATH_TARGET), -EINVAL);
+	assert_int_equal(shape(KROOT "/pods/" POD "//volumes/kubernetes.io~csi/v/mount",
+			       KPATH_TARGET), -EINVAL);
+	assert_int_equal(shape(TGT "/", KPATH_TARGET), -EINVAL);
+}
+
 /* ---- kpath_open_dir / kpath_remove_dir on a scratch tree ------------------ */
 
 struct tree {
@@ -475,6 +579,8 @@ main(void)
 		cmocka_unit_test(check_rejects_root_and_outside),
 		cmocka_unit_test(check_rejects_bad_roots),
 		cmocka_unit_test(check_length_limits),
+		cmocka_unit_test(shape_accepts_kubelets_paths),
+		cmocka_unit_test(shape_refuses_other_kubelet_dirs),
 		cmocka_unit_test_setup_teardown(open_existing_dir, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(open_refuses_symlinks, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(open_mkdir_creates_leaf, tree_setup, tree_teardown),

@@ -2,6 +2,7 @@
 (frontend in controller mode, no privd) purges exactly the volume's objects
 from a real S3 server (s3rver) with the provisioner secret's credentials,
 reading the prefix from the PersistentVolume (Kubernetes API stand-in)."""
+import hashlib
 import os
 import subprocess
 import sys
@@ -198,6 +199,13 @@ def stage_s3(node, vol, staging, ctx, secrets):
         volume_context=ctx, secrets=secrets), timeout=60)
 
 
+def kubelet_staging(kubelet, vol):
+    """kubelet's staging path shape (>= 1.24): the only one privd accepts."""
+    h = hashlib.sha256(vol.encode()).hexdigest()
+    return os.path.join(kubelet, "plugins/kubernetes.io/csi/lukscryptwalker.csi.k8s.io", h,
+                        "globalmount")
+
+
 @pytest.mark.parametrize("ctx,secrets,code,word", [
     (dict(S3_PARAMS, **{"rclone-attr-timeout": "forever"}), {"passphrase": "p"},
      grpc.StatusCode.INVALID_ARGUMENT, "rclone-attr-timeout"),
@@ -207,7 +215,7 @@ def stage_s3(node, vol, staging, ctx, secrets):
     (S3_PARAMS, {"passphrase": "\n"}, grpc.StatusCode.INVALID_ARGUMENT, "empty"),
 ])
 def test_node_stage_s3_checks_its_request_first(node, ctx, secrets, code, word):
-    staging = os.path.join(node.kubelet, "plugins/x/globalmount")
+    staging = kubelet_staging(node.kubelet, "pvc-s3-n")
     with pytest.raises(grpc.RpcError) as e:
         stage_s3(node, "pvc-s3-n", staging, ctx, secrets)
     assert e.value.code() == code
@@ -217,7 +225,7 @@ def test_node_stage_s3_checks_its_request_first(node, ctx, secrets, code, word):
 def test_node_stage_s3_without_api_access_is_a_clear_precondition(node):
     """No Kubernetes API configured: privd cannot read the S3 Secret or the
     cache volume's Secret, and says so instead of mounting anything."""
-    staging = os.path.join(node.kubelet, "plugins/y/globalmount")
+    staging = kubelet_staging(node.kubelet, "pvc-s3-m")
     os.makedirs(os.path.dirname(staging), exist_ok=True)  # kubelet makes the parent
     with pytest.raises(grpc.RpcError) as e:
         stage_s3(node, "pvc-s3-m", staging, S3_PARAMS, {"passphrase": "p"})
