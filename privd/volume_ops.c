@@ -197,23 +197,36 @@ create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_
 	int rootfd, dirfd, fd;
 	const char *leaf = strrchr(v->file, '/') + 1;
 
+	char parent[PATH_MAX];
+	const char *dname;
+
 	*created = 0;
-	if (mkdir(privd_cfg.local_root, 0755) && errno != EEXIST) {
-		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s",
-				   privd_cfg.local_root, strerror(errno));
+	/* The volume's directory is <parent>/<dname>: <local root>/<id> for a
+	 * local volume, --vfs-cache-root for the node's cache volume (whose
+	 * parent is not the local root, which it must not create). */
+	dname = strrchr(v->dir, '/');
+	if (!dname || dname == v->dir || !dname[1]) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, 0, "bad volume directory %s", v->dir);
 		return -1;
 	}
-	/* Below the (operator-chosen) local root nothing is followed: the
-	 * volume directory and the file are made and opened through
-	 * descriptors, so a <local root>/<id> planted as a symlink cannot get
-	 * a file created or allocated anywhere else. */
-	rootfd = open(privd_cfg.local_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(parent, sizeof(parent), "%.*s", (int)(dname - v->dir), v->dir);
+	dname++;
+	if (mkdir(parent, 0755) && errno != EEXIST) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s", parent,
+				   strerror(errno));
+		return -1;
+	}
+	/* Below the (operator-chosen) parent nothing is followed: the volume
+	 * directory and the file are made and opened through descriptors, so
+	 * a <local root>/<id> planted as a symlink cannot get a file created
+	 * or allocated anywhere else. */
+	rootfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0) {
-		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot open %s: %s",
-				   privd_cfg.local_root, strerror(errno));
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot open %s: %s", parent,
+				   strerror(errno));
 		return -1;
 	}
-	if (mkdirat(rootfd, v->id, 0700) && errno != EEXIST) {
+	if (mkdirat(rootfd, dname, 0700) && errno != EEXIST) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s", v->dir,
 				   strerror(errno));
 		close(rootfd);
@@ -221,7 +234,7 @@ create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_
 	}
 	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
-	dirfd = (int)syscall(SYS_openat2, rootfd, v->id, &how, sizeof(how));
+	dirfd = (int)syscall(SYS_openat2, rootfd, dname, &how, sizeof(how));
 	int e = errno;
 	close(rootfd);
 	if (dirfd < 0) {
@@ -267,8 +280,11 @@ create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_
 		close(dirfd);
 		if (e == ENOSPC || e == EDQUOT)
 			privd_answer_error(ans, IPC_EC_EXHAUSTED, e,
-					   "not enough space in %s for a %llu-byte volume",
-					   privd_cfg.local_root, (unsigned long long)capacity);
+					   "not enough space in %s for a %llu-byte %s", v->dir,
+					   (unsigned long long)capacity,
+					   strcmp(v->id, VFS_CACHE_ID) == 0
+						   ? "VFS-cache volume (--vfs-cache-size sets its size)"
+						   : "volume");
 		else
 			privd_answer_error(ans, IPC_EC_INTERNAL, e, "cannot allocate %s: %s", v->file,
 					   strerror(e));
