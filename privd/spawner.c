@@ -32,6 +32,7 @@
 #include "log.h"
 #include "policy.h"
 #include "rclone_conf.h"
+#include "rclone_fuse.h"
 #include "s3_params.h"
 #include "volparams.h"
 
@@ -286,6 +287,31 @@ finish_tools(int chan)
 	}
 }
 
+/* The mount rclone serves: made here, in the child, with the spawner's
+ * CAP_SYS_ADMIN, so that rclone itself needs none (rclone_fuse.h). The
+ * /dev/fuse descriptor becomes fd 4, the sealed config stays fd 3. rclone
+ * runs as uid 0 without any capability: its cache files on the VFS-cache
+ * volume stay privd's to rescue and remove (privd holds no
+ * CAP_DAC_OVERRIDE), see SECURITY.md. */
+static int
+rclone_fds(const struct ipc_run_rclone_req *r, int conf_fd)
+{
+	int conf = fcntl(conf_fd, F_DUPFD_CLOEXEC, 10);
+	int fuse = rclone_fuse_mount(r->mountpoint, r->vfs_name, false, 0, 0);
+
+	if (fuse < 0) {
+		fprintf(stderr, "lcw-spawner: FUSE mount of %s for rclone: %s\n", r->vfs_name,
+			strerror(-fuse));
+		return -1;
+	}
+	int fuse_hi = fcntl(fuse, F_DUPFD_CLOEXEC, 10);
+	close(fuse);
+	if (conf < 0 || fuse_hi < 0 || dup2(conf, 3) < 0 || dup2(fuse_hi, 4) < 0)
+		return -1;
+	close_range(5, ~0U, 0);
+	return 0;
+}
+
 /* rclone is exec'd on purpose: it is the FUSE server of an S3 volume,
  * speaking rclone crypt (the format existing users' data is in). Its
  * config, with the credentials and crypt passwords, is the sealed memfd on
@@ -306,13 +332,8 @@ exec_rclone(const struct ipc_run_rclone_req *r, int conf_fd)
 
 	if (setsid() < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0)
 		_exit(120);
-	if (conf_fd != 3) {
-		if (dup2(conf_fd, 3) < 0)
-			_exit(120);
-	} else if (fcntl(3, F_SETFD, 0) < 0) {
+	if (rclone_fds(r, conf_fd))
 		_exit(120);
-	}
-	close_range(4, ~0U, 0);
 	s3_params_from_tuning(&r->t, &p);
 	o.rclone_path = cfg->rclone_path;
 	o.cache_dir = r->cache_dir;
@@ -321,16 +342,14 @@ exec_rclone(const struct ipc_run_rclone_req *r, int conf_fd)
 	o.fsgroup = r->fs_group;
 	o.umask = -1;
 	o.disk_space_total = (int64_t)r->capacity;
+	o.fuse_fd = 4;
 	if (rclone_mount_argv(r->vfs_name, &p, &o, &av, err, sizeof(err))) {
 		fprintf(stderr, "lcw-spawner: rclone argv: %s\n", err);
 		_exit(120);
 	}
-	/* FUSE mounting needs CAP_SYS_ADMIN (fusermount3 runs as root under
-	 * no_new_privs, so it gets nothing more); nothing else survives. */
-	capng_clear(CAPNG_SELECT_BOTH);
-	capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
-		      CAP_SYS_ADMIN, -1);
-	if (capng_apply(CAPNG_SELECT_BOTH))
+	/* The mount exists already: rclone only serves it, with no
+	 * capability at all and no way to gain one. */
+	if (rclone_drop_privileges())
 		_exit(121);
 	env[n++] = path;
 	env[n++] = home;
@@ -390,6 +409,27 @@ start_rclone(const struct ipc_msg *m, int conf_fd, struct ipc_msg *ans)
 	ans->type = IPC_ANS_RUN_RCLONE;
 	ans->u.spawn_ans.pid = (uint32_t)pid;
 	return 0;
+}
+
+/* SIGTERM to an rclone of ours. Only a pid this spawner started and has
+ * not reaped yet qualifies: until it is reaped the pid cannot be reused,
+ * so the signal cannot reach anyone else. */
+static void
+stop_rclone(const struct ipc_msg *m, struct ipc_msg *ans)
+{
+	pid_t pid = (pid_t)m->u.spawn_ans.pid;
+	int ours = 0;
+
+	for (int i = 0; i < MAX_RCLONE && !ours; i++)
+		ours = pid > 0 && rclone_pids[i] == pid;
+	if (!ours || kill(pid, SIGTERM)) {
+		ans->type = IPC_ANS_ERROR;
+		ans->u.error.err_class = IPC_EC_NOT_FOUND;
+		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "no rclone of ours with pid %d",
+			 (int)pid);
+		return;
+	}
+	ans->type = IPC_ANS_STOP_RCLONE;
 }
 
 static int
@@ -595,6 +635,11 @@ spawner_main(int chan, const struct spawner_config *c)
 			start_rclone(&m, fd, &ans);
 			if (fd >= 0)
 				close(fd);
+			break;
+		case IPC_REQ_STOP_RCLONE:
+			if (fd >= 0)
+				close(fd);
+			stop_rclone(&m, &ans);
 			break;
 		case IPC_REQ_SPAWNER_STOP:
 			if (fd >= 0)
