@@ -47,7 +47,7 @@ PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/v
 	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c \
 	privd/cache_rescue.c privd/rm_tree.c privd/rclone_fuse.c
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
-	frontend/csi_node.c frontend/csi_checks.c \
+	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
 	frontend/s3_delete.c privd/k8s_client.c privd/s3_purge.c privd/s3_params.c
 
@@ -120,7 +120,7 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 # ---- tests ------------------------------------------------------------------
 
 UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath \
-	$(B)/tests/test_cache_rescue
+	$(B)/tests/test_cache_rescue $(B)/tests/test_log $(B)/tests/test_pb_strings
 HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
 FUZZ_BIN := build-fuzz/fuzz_ipc_decode
@@ -128,8 +128,18 @@ FUZZ_BIN := build-fuzz/fuzz_ipc_decode
 # Test-only rules; optional so an image build can copy just the sources.
 -include tests/k8s/k8s.mk
 -include tests/s3/s3.mk
+-include tests/adversary/adversary.mk
 
-tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS) $(K8S_TESTS) $(S3_TESTS)
+tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS) $(K8S_TESTS) $(S3_TESTS) $(ADV_TESTS)
+
+$(B)/tests/test_log: tests/unit/test_log.c $(call obj,ipc/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
+
+$(B)/tests/test_pb_strings: tests/unit/test_pb_strings.c $(call obj,frontend/pb_strings.c) \
+		$(patsubst $(GEN)/%.c,$(B)/obj/gen/%.o,$(PROTO_GEN_C))
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka libprotobuf-c)
 
 $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.c)
 	@mkdir -p $(@D)

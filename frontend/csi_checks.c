@@ -2,6 +2,7 @@
 #include "csi_checks.h"
 #include "s3_params.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +15,21 @@ kv_get(struct kv_entry *const *e, size_t n, const char *key)
 		if (e[i]->key && strcmp(e[i]->key, key) == 0)
 			return e[i]->value ? e[i]->value : "";
 	return NULL;
+}
+
+int
+check_volume_id(const char *id, char *why, size_t whylen)
+{
+	if (id[0] == '\0') {
+		snprintf(why, whylen, "volume_id is required");
+		return -1;
+	}
+	if (volid_valid(id)) {
+		snprintf(why, whylen, "volume_id is not a volume id of this driver: ids are 1-%d "
+			 "characters of [A-Za-z0-9._-], not starting with '.' or '-'", VOLID_MAX);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -144,6 +160,36 @@ check_capabilities(Csi__V1__VolumeCapability **caps, size_t n, int *fs_kind, cha
 	return 0;
 }
 
+/* Kubernetes name rules for what the volume context names: Secret data
+ * keys [-._a-zA-Z0-9]{1,253}; object names as DNS subdomains and
+ * namespaces as DNS labels (lower-case alphanumerics and '-', '.' only in
+ * subdomains, alphanumeric at both ends). */
+static int
+secret_key_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("-._", s[i]))
+			return 0;
+	return 1;
+}
+
+static int
+dns_name_ok(const char *s, size_t max, int dots)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!(islower(c) || isdigit(c) || c == '-' || (dots && c == '.')))
+			return 0;
+	}
+	return 1;
+}
+
 int
 parse_volume_context(struct kv_entry *const *e, size_t n, struct luks_ctx *out, char *why,
 		     size_t whylen)
@@ -156,8 +202,9 @@ parse_volume_context(struct kv_entry *const *e, size_t n, struct luks_ctx *out, 
 	v = kv_get(e, n, "passphraseKey");
 	if (v == NULL || v[0] == '\0')
 		v = "passphrase";
-	if (strlen(v) >= sizeof(out->passphrase_key)) {
-		snprintf(why, whylen, "passphraseKey is too long");
+	if (strlen(v) >= sizeof(out->passphrase_key) || !secret_key_ok(v)) {
+		snprintf(why, whylen, "passphraseKey must be a Secret key: 1-253 characters of "
+			 "[-._a-zA-Z0-9]");
 		return -1;
 	}
 	strcpy(out->passphrase_key, v);
@@ -165,7 +212,8 @@ parse_volume_context(struct kv_entry *const *e, size_t n, struct luks_ctx *out, 
 	if (v && v[0]) {
 		const char *ns = kv_get(e, n, "passphrase-secret-namespace");
 		if (strlen(v) >= sizeof(out->secret_name) || ns == NULL || ns[0] == '\0' ||
-		    strlen(ns) >= sizeof(out->secret_namespace)) {
+		    strlen(ns) >= sizeof(out->secret_namespace) || !dns_name_ok(v, 253, 1) ||
+		    !dns_name_ok(ns, 63, 0)) {
 			snprintf(why, whylen, "passphrase-secret-name needs passphrase-secret-namespace, "
 				 "and both must be valid Kubernetes names");
 			return -1;

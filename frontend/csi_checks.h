@@ -30,6 +30,12 @@ int check_capability(const Csi__V1__VolumeCapability *cap, struct cap_req *out, 
 int check_capabilities(Csi__V1__VolumeCapability **caps, size_t n, int *fs_kind, char *why,
 		       size_t whylen);
 
+/* Every RPC that takes a volume id checks it with this one rule (the shape
+ * volid_valid accepts, which is all this driver ever creates), so no id
+ * like "../x", "/abs" or 64 KiB of text reaches a handler's logic, a log
+ * line or privd. Failing it is INVALID_ARGUMENT. */
+int check_volume_id(const char *id, char *why, size_t whylen);
+
 /* Absolute path, at most 4095 bytes, printable, no "." or ".." component. */
 int check_path(const char *what, const char *path, char *why, size_t whylen);
 

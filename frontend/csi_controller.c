@@ -71,6 +71,16 @@ chosen_node(const Csi__V1__TopologyRequirement *req)
 	return NULL;
 }
 
+/* The one volume id rule of csi_checks, for every RPC that takes an id. */
+static grpc_status_code
+need_volume_id(struct csi_call *c, const char *id)
+{
+	char why[160];
+	if (check_volume_id(id, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	return GRPC_STATUS_OK;
+}
+
 static grpc_status_code
 create_volume(struct csi_call *c)
 {
@@ -183,8 +193,9 @@ delete_volume(struct csi_call *c)
 	const Csi__V1__DeleteVolumeRequest *r = (const void *)c->req;
 	Csi__V1__DeleteVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
 
-	if (r->volume_id[0] == '\0')
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "volume_id is required");
+	grpc_status_code idst = need_volume_id(c, r->volume_id);
+	if (idst != GRPC_STATUS_OK)
+		return idst;
 	if (s3_delete_applies(KV(r->secrets), r->n_secrets)) {
 		grpc_status_code st = s3_delete_volume(c, r->volume_id, KV(r->secrets), r->n_secrets);
 		if (st != GRPC_STATUS_OK)
@@ -204,8 +215,9 @@ controller_expand(struct csi_call *c)
 	uint64_t cap;
 	int fs_kind = FS_UNSET;
 
-	if (r->volume_id[0] == '\0')
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "volume_id is required");
+	grpc_status_code idst = need_volume_id(c, r->volume_id);
+	if (idst != GRPC_STATUS_OK)
+		return idst;
 	if (r->capacity_range == NULL ||
 	    (r->capacity_range->required_bytes == 0 && r->capacity_range->limit_bytes == 0))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "capacity_range is required");
@@ -234,8 +246,9 @@ validate_caps(struct csi_call *c)
 	char why[256];
 	int fs_kind;
 
-	if (r->volume_id[0] == '\0')
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "volume_id is required");
+	grpc_status_code idst = need_volume_id(c, r->volume_id);
+	if (idst != GRPC_STATUS_OK)
+		return idst;
 	if (r->n_volume_capabilities == 0)
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "volume_capabilities are required");
 	resp = arena_alloc(&c->arena, sizeof(*resp));

@@ -47,7 +47,11 @@ forward(struct csi_call *c, const char *volume_id, struct ipc_msg *req, struct i
 		return csi_error(c, GRPC_STATUS_ABORTED,
 				 "an operation on volume %s is already in progress", volume_id);
 	}
-	if (privd_call(req, ans, timeout_ms))
+	int rc = privd_call(req, ans, timeout_ms);
+	if (rc == PRIVD_REFUSED)
+		st = csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
+			       "a request value holds a control character or is out of range");
+	else if (rc)
 		st = csi_error(c, GRPC_STATUS_DEADLINE_EXCEEDED,
 			       "privd did not finish within %d s; the operation continues and a "
 			       "retry will report its outcome", timeout_ms / 1000);
@@ -58,14 +62,13 @@ forward(struct csi_call *c, const char *volume_id, struct ipc_msg *req, struct i
 	return st;
 }
 
+/* The one volume id rule of csi_checks (as in the controller). */
 static grpc_status_code
 need_volume_id(struct csi_call *c, const char *id)
 {
-	if (id[0] == '\0')
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "volume_id is required");
-	if (volid_valid(id))
-		return csi_error(c, GRPC_STATUS_NOT_FOUND,
-				 "no such volume: ids are 1-128 characters of [A-Za-z0-9._-]");
+	char why[160];
+	if (check_volume_id(id, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 	return GRPC_STATUS_OK;
 }
 

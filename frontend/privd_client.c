@@ -10,6 +10,7 @@
 #include "log.h"
 
 static struct rpc_chan chan;
+static int started; /* controller mode never starts the client */
 static void (*lost_cb)(void);
 
 static void __attribute__((noreturn))
@@ -50,6 +51,7 @@ privd_client_start(int sock, void (*on_lost)(void))
 
 	rpc_init(&chan, sock);
 	lost_cb = on_lost;
+	started = 1;
 	if (pthread_create(&t, NULL, receiver, NULL))
 		fatal(70, "cannot start privd receiver thread");
 	pthread_detach(t);
@@ -58,8 +60,29 @@ privd_client_start(int sock, void (*on_lost)(void))
 int
 privd_call(struct ipc_msg *req, struct ipc_msg *ans, int timeout_ms)
 {
-	int rc = rpc_call(&chan, req, -1, ans, timeout_ms);
+	int rc;
 
+	/* No privd (controller mode): a call that gets here anyway fails like
+	 * a timeout; it must not count as a lost channel and end the process. */
+	if (!started) {
+		explicit_bzero(req, sizeof(*req));
+		return -1;
+	}
+	/* The codec refuses what privd would refuse (control bytes, lengths,
+	 * ranges); ipc_send reports that like a broken channel, so check here
+	 * first and let only real channel failures end the process. */
+	uint8_t tmp[IPC_MAX_DATAGRAM];
+	size_t len = 0;
+	req->id = 1; /* rpc_call assigns the real one; 0 is out of range */
+	rc = ipc_encode(req, tmp, sizeof(tmp), &len);
+	explicit_bzero(tmp, len);
+	if (rc) {
+		log_info("not sending %s to privd: %s", ipc_type_name(req->type),
+			 ipc_codec_strerror(rc));
+		explicit_bzero(req, sizeof(*req));
+		return PRIVD_REFUSED;
+	}
+	rc = rpc_call(&chan, req, -1, ans, timeout_ms);
 	if (rc < -1)
 		lost("cannot send to privd");
 	return rc;

@@ -14,7 +14,11 @@ void privd_client_start(int sock, void (*on_lost)(void));
 
 /* Send *req (its id is assigned here) and wait up to timeout_ms for the
  * answer. Returns 0 with *ans filled (type = paired answer or
- * IPC_ANS_ERROR), or -1 on timeout. */
+ * IPC_ANS_ERROR), -1 on timeout (or without a channel: controller mode), or
+ * PRIVD_REFUSED when the codec will not encode req (a string with a control
+ * byte, a value out of range): that is the request's fault, not the
+ * channel's, so the caller answers INVALID_ARGUMENT and the process lives. */
+#define PRIVD_REFUSED 1
 int privd_call(struct ipc_msg *req, struct ipc_msg *ans, int timeout_ms);
 
 #endif

@@ -26,6 +26,7 @@
 #include "csi.pb-c.h"
 #include "csi_handlers.h"
 #include "log.h"
+#include "pb_strings.h"
 #include "sandbox.h"
 #include "wipe_alloc.h"
 
@@ -39,6 +40,7 @@ struct method_slot {
 	char path[128];
 	const ProtobufCMessageDescriptor *input;
 	csi_handler_fn fn;
+	const char *unimplemented; /* status message when fn is NULL */
 	void *handle;
 };
 
@@ -180,12 +182,27 @@ handle(struct call_ctx *c)
 	grpc_byte_buffer_reader_destroy(&rd);
 	cc.req = protobuf_c_message_unpack(c->m->input, &wipe_allocator,
 					   GRPC_SLICE_LENGTH(raw), GRPC_SLICE_START_PTR(raw));
+	/* protobuf-c cuts strings at a NUL: look for one in the bytes received
+	 * before they are gone, so no handler acts on a shortened value. */
+	char field[128] = "";
+	int nul = cc.req ? pb_find_nul_string(c->m->input, GRPC_SLICE_START_PTR(raw),
+					      GRPC_SLICE_LENGTH(raw), field, sizeof(field))
+			 : 0;
 	explicit_bzero(GRPC_SLICE_START_PTR(raw), GRPC_SLICE_LENGTH(raw));
 	grpc_slice_unref(raw);
-	if (cc.req == NULL) {
+	if (cc.req == NULL || nul < 0) {
+		if (cc.req)
+			protobuf_c_message_free_unpacked((ProtobufCMessage *)cc.req, &wipe_allocator);
 		log_info("%s: INVALID_ARGUMENT malformed request", c->m->path);
 		reply(c, GRPC_STATUS_INVALID_ARGUMENT,
 		      "malformed request: not a valid protobuf message of this method", NULL);
+		return;
+	}
+	if (nul) {
+		protobuf_c_message_free_unpacked((ProtobufCMessage *)cc.req, &wipe_allocator);
+		snprintf(cc.msg, sizeof(cc.msg), "field %s holds a NUL byte", field);
+		log_info("%s: INVALID_ARGUMENT %s", c->m->path, cc.msg);
+		reply(c, GRPC_STATUS_INVALID_ARGUMENT, cc.msg, NULL);
 		return;
 	}
 	st = c->m->fn(&cc);
@@ -273,6 +290,14 @@ register_service(const ProtobufCServiceDescriptor *svc)
 		snprintf(m->path, sizeof(m->path), "/%s/%s", svc->name, svc->methods[i].name);
 		m->input = svc->methods[i].input;
 		m->fn = find_handler(m->path);
+		m->unimplemented = "method not implemented by this driver";
+		if (fe_config.controller_mode && svc == &csi__v1__node__descriptor) {
+			/* The controller has no privd: a Node call must get an
+			 * answer here, not reach the privd client. */
+			m->fn = NULL;
+			m->unimplemented = "this is the controller plugin: Node service calls go to "
+					   "the node plugin on the volume's node";
+		}
 		m->handle = grpc_server_register_method(srv, m->path, NULL,
 							GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 		if (m->handle == NULL)
@@ -296,7 +321,7 @@ on_event(grpc_event ev)
 		if (!shutting_down)
 			arm_registered(c->m);
 		if (c->m->fn == NULL) {
-			reply(c, GRPC_STATUS_UNIMPLEMENTED, "method not implemented by this driver", NULL);
+			reply(c, GRPC_STATUS_UNIMPLEMENTED, c->m->unimplemented, NULL);
 			return;
 		}
 		enqueue(c);

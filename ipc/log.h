@@ -19,6 +19,13 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
+/* Escape inlen bytes of in into out (always NUL-terminated, at most
+ * outlen - 1 bytes, never half an escape): backslash, \n, \r, \t as C
+ * escapes, other control bytes, DEL, C1 controls, U+2028/9 and bytes that are not
+ * well-formed UTF-8 as \xHH; printable ASCII and UTF-8 unchanged. Every log
+ * line goes through it. Returns the length written. */
+size_t log_escape(char *out, size_t outlen, const char *in, size_t inlen);
+
 /* Format a message into a caller's error buffer (NULL or 0 length: none),
  * for pure functions that report why they refused something. */
 void errfmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

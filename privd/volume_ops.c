@@ -13,11 +13,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -160,7 +162,8 @@ create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_
 {
 	uint64_t t0 = audit_now_ns();
 	struct stat st;
-	int fd;
+	int rootfd, dirfd, fd;
+	const char *leaf = strrchr(v->file, '/') + 1;
 
 	*created = 0;
 	if (mkdir(privd_cfg.local_root, 0755) && errno != EEXIST) {
@@ -168,14 +171,38 @@ create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_
 				   privd_cfg.local_root, strerror(errno));
 		return -1;
 	}
-	if (mkdir(v->dir, 0700) && errno != EEXIST) {
-		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s", v->dir,
-				   strerror(errno));
+	/* Below the (operator-chosen) local root nothing is followed: the
+	 * volume directory and the file are made and opened through
+	 * descriptors, so a <local root>/<id> planted as a symlink cannot get
+	 * a file created or allocated anywhere else. */
+	rootfd = open(privd_cfg.local_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot open %s: %s",
+				   privd_cfg.local_root, strerror(errno));
 		return -1;
 	}
-	fd = open(v->file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (mkdirat(rootfd, v->id, 0700) && errno != EEXIST) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s", v->dir,
+				   strerror(errno));
+		close(rootfd);
+		return -1;
+	}
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	dirfd = (int)syscall(SYS_openat2, rootfd, v->id, &how, sizeof(how));
+	int e = errno;
+	close(rootfd);
+	if (dirfd < 0) {
+		privd_answer_error(ans, e == ELOOP || e == ENOTDIR ? IPC_EC_PRECONDITION
+								     : IPC_EC_INTERNAL,
+				   e, "%s is not a directory (a symlink?): refusing to use it (%s)",
+				   v->dir, strerror(e));
+		return -1;
+	}
+	fd = openat(dirfd, leaf, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 && errno == EEXIST) {
-		fd = open(v->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = openat(dirfd, leaf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		close(dirfd);
 		if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 			if (fd >= 0)
 				close(fd);
@@ -187,8 +214,10 @@ create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_
 		return 0;
 	}
 	if (fd < 0) {
-		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s", v->file,
-				   strerror(errno));
+		e = errno;
+		close(dirfd);
+		privd_answer_error(ans, IPC_EC_INTERNAL, e, "cannot create %s: %s", v->file,
+				   strerror(e));
 		return -1;
 	}
 	int rc = fallocate(fd, 0, 0, (off_t)capacity);
@@ -198,11 +227,12 @@ create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_
 			     ? ftruncate(fd, (off_t)capacity)
 			     : (errno = ENOSPC, -1);
 	}
-	int e = errno;
+	e = errno;
 	close(fd);
 	audit_step(v, "create_backing_file", v->file, NULL, rc ? -e : 0, t0, NULL);
 	if (rc) {
-		unlink(v->file);
+		unlinkat(dirfd, leaf, 0);
+		close(dirfd);
 		if (e == ENOSPC || e == EDQUOT)
 			privd_answer_error(ans, IPC_EC_EXHAUSTED, e,
 					   "not enough space in %s for a %llu-byte volume",
@@ -212,6 +242,7 @@ create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_
 					   strerror(e));
 		return -1;
 	}
+	close(dirfd);
 	*created = 1;
 	return 0;
 }

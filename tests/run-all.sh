@@ -4,7 +4,7 @@
 # total over all of them: "N passed, N failed, N skipped".
 #
 # Environment: FUZZ_SECONDS (default 60), SUITES (space-separated subset of
-# "unit seccomp blockops k8s s3 chart fuzz wire luks e2e"; default all). The luks and e2e
+# "unit seccomp blockops k8s s3 adversary chart fuzz wire luks e2e"; default all). The luks and e2e
 # suites need device-mapper: they run in the qemu VM of tests/vm when the
 # host has none.
 set -uo pipefail
@@ -13,7 +13,7 @@ ROOT=$PWD
 LOGS=$ROOT/build/test-logs
 mkdir -p "$LOGS"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-SUITES=${SUITES:-"unit seccomp blockops k8s s3 chart fuzz wire luks e2e"}
+SUITES=${SUITES:-"unit seccomp blockops k8s s3 adversary chart fuzz wire luks e2e"}
 PY=/usr/bin/python3
 
 PASSED=0 FAILED=0 SKIPPED=0
@@ -88,7 +88,8 @@ dm_run() {
 
 if want unit; then
 	for b in build build-san; do
-		for t in test_codec test_policy test_flags test_kpath test_cache_rescue test_s3_params; do
+		for t in test_codec test_policy test_flags test_kpath test_cache_rescue test_s3_params test_log \
+			 test_pb_strings; do
 			run_cmocka "$b/tests/$t" "unit:$t${b#build}"
 		done
 	done
@@ -120,6 +121,22 @@ fi
 if want s3; then
 	for b in build build-san; do
 		run_counted "s3${b#build}" tests/s3/run.sh "$b/tests/test_s3_live"
+	done
+fi
+
+# ---- the real privd against a compromised frontend (tests/adversary) ------
+# Each program performs attacks and asserts they fail. adv_vm_* need
+# device-mapper and run where it exists (the VM); the others on the host.
+if want adversary; then
+	for b in build build-san; do
+		for t in "$b"/tests/adv_*; do
+			[ -x "$t" ] || continue
+			n=$(basename "$t")
+			case $n in
+			adv_vm_*) run_counted "adversary:${n#adv_}${b#build}" dm_run env LCW_BIN_DIR="$ROOT/$b/bin" "$t" ;;
+			*) run_counted "adversary:${n#adv_}${b#build}" env LCW_BIN_DIR="$ROOT/$b/bin" "$t" ;;
+			esac
+		done
 	done
 fi
 
