@@ -713,9 +713,14 @@ mount_start(struct vol *v, const char *vfs, const char *mp, const char *cache, b
 			break;
 		usleep(100000);
 	}
-	/* The mount exists before rclone runs: wait for strace's child. */
-	for (i = 0; traced && i < 100 && first_child(pid) <= 0; i++)
+	/* The mount exists before rclone runs: wait until strace's child
+	 * has exec'd rclone. */
+	for (i = 0; traced && i < 100; i++) {
+		pid_t c = first_child(pid);
+		if (c > 0 && proc_file_has(c, "cmdline", "mount2", NULL, 0))
+			break;
 		usleep(100000);
+	}
 	if (traced)
 		*rclone_pid = first_child(pid);
 	if (!fuse_mounted(mp, vfs)) {
