@@ -46,7 +46,8 @@ PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/v
 	$(BLOCK_SRC) \
 	privd/audit.c privd/socket_dir.c \
 	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c \
-	privd/cache_rescue.c privd/rm_tree.c privd/pv_stage.c privd/pv_bind.c privd/s3_mounts.c
+	privd/cache_rescue.c privd/rm_tree.c privd/pv_stage.c privd/pv_bind.c privd/s3_mounts.c \
+	privd/rclone_fuse.c
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
@@ -105,9 +106,12 @@ $(GEN)/py/csi_pb2.py: proto/csi.proto | $(GEN)/.stamp
 		--python_out=$(GEN)/py --grpc_python_out=$(GEN)/py proto/csi.proto
 
 $(POLICY_TEXTS): policy/embed.sh policy/frontend.seccomp policy/controller.seccomp policy/privd.seccomp \
-		policy/spawner.seccomp policy/privd.caps policy/spawner.caps | $(GEN)/.stamp
+		policy/spawner.seccomp policy/privd.caps policy/spawner.caps \
+		policy/frontend_serving.seccomp policy/controller_serving.seccomp | $(GEN)/.stamp
 	sh policy/embed.sh $@ policy_frontend_seccomp=policy/frontend.seccomp \
 		policy_controller_seccomp=policy/controller.seccomp \
+		policy_frontend_serving_seccomp=policy/frontend_serving.seccomp \
+		policy_controller_serving_seccomp=policy/controller_serving.seccomp \
 		policy_privd_seccomp=policy/privd.seccomp policy_spawner_seccomp=policy/spawner.seccomp \
 		policy_privd_caps=policy/privd.caps policy_spawner_caps=policy/spawner.caps
 

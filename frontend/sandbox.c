@@ -10,6 +10,7 @@
 #include "policy.h"
 
 static struct pol_seccomp pol; /* large: keep it off the stack */
+static int mode_controller;
 
 void
 frontend_sandbox(int controller)
@@ -29,9 +30,23 @@ frontend_sandbox(int controller)
 		fatal(2, "cannot clear capabilities");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		fatal(2, "cannot set no_new_privs");
+	mode_controller = controller;
 	/* The controller (no privd) also needs TCP: Kubernetes API, S3. */
 	if (pol_parse(controller ? policy_controller_seccomp : policy_frontend_seccomp, &pol, err,
 		      sizeof(err)) ||
 	    pol_seccomp_load(&pol, 0, err, sizeof(err)))
 		fatal(2, "frontend seccomp policy: %s", err);
+}
+
+void
+frontend_sandbox_serving(void)
+{
+	char err[256];
+
+	/* tsync: gRPC's threads exist by now, and all of them get it. */
+	if (pol_parse(mode_controller ? policy_controller_serving_seccomp
+				      : policy_frontend_serving_seccomp,
+		      &pol, err, sizeof(err)) ||
+	    pol_seccomp_load(&pol, 1, err, sizeof(err)))
+		fatal(2, "frontend seccomp policy (serving): %s", err);
 }

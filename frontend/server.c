@@ -27,6 +27,7 @@
 #include "csi_handlers.h"
 #include "log.h"
 #include "pb_strings.h"
+#include "sandbox.h"
 #include "wipe_alloc.h"
 
 #define NUM_WORKERS 8
@@ -375,6 +376,7 @@ server_run(const char *socket_path, int sigfd)
 		return 2;
 	}
 	grpc_server_start(srv);
+	frontend_sandbox_serving(); /* bound and listening: no more names */
 	for (size_t i = 0; i < nmethods; i++)
 		arm_registered(&methods[i]);
 	arm_generic();

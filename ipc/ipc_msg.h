@@ -84,6 +84,12 @@ enum ipc_type {
 	 * sealed memfd holding its config. Answered once it is started. */
 	IPC_REQ_RUN_RCLONE = 30,
 	IPC_ANS_RUN_RCLONE = 31,
+
+	/* privd -> spawner: SIGTERM to an rclone this spawner started and has
+	 * not reaped yet (u.spawn_ans.pid). privd itself signals no process:
+	 * only the spawner knows which pids are its children. */
+	IPC_REQ_STOP_RCLONE = 44,
+	IPC_ANS_STOP_RCLONE = 45,
 };
 
 /* Error classes carried by IPC_ANS_ERROR; the frontend maps them to gRPC

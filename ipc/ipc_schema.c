@@ -185,6 +185,8 @@ static const struct ipc_schema catalogue[] = {
 	EMPTY(IPC_ANS_STAGE_S3, IPC_FROM_PRIVD),
 	ENTRY(IPC_REQ_RUN_RCLONE, IPC_FROM_PRIVD_SP, f_run_rclone),
 	ENTRY(IPC_ANS_RUN_RCLONE, IPC_FROM_SPAWNER, f_spawn_ans),
+	ENTRY(IPC_REQ_STOP_RCLONE, IPC_FROM_PRIVD, f_spawn_ans),
+	EMPTY(IPC_ANS_STOP_RCLONE, IPC_FROM_SPAWNER),
 };
 
 const struct ipc_schema *

@@ -10,7 +10,10 @@
  *   kill NAME...                           kill the whole process
  * COND is "aN == VALUE" or "aN & MASK == VALUE", N in 0..5; VALUE and MASK
  * are numbers (decimal or 0x hex) or constants known to policy_parse.c,
- * joined with '|'. Several lines for one syscall are alternatives.
+ * joined with '|'; a leading '~' complements the whole expression, so
+ * "aN & ~A|B == 0" means "no bit but A and B is set". VALUE may also be
+ * "$NAME", a value found when the filter is loaded (enum pol_runtime),
+ * only after a MASK. Several lines for one syscall are alternatives.
  *
  * Capability file grammar: one capability name per line (CAP_SYS_ADMIN),
  * followed by a '#' comment that says why it is needed.
@@ -27,10 +30,20 @@
 
 enum pol_action { POL_ALLOW = 1, POL_ERRNO = 2, POL_KILL = 3 };
 
+/* Values a policy can only name, because the kernel decides them at run
+ * time (see pol_runtime_value). */
+enum pol_runtime {
+	POL_RT_NONE = 0,
+	/* device-mapper's block major, in the major bits (DEVT_MAJOR_MASK)
+	 * of the kernel's 32-bit dev_t: what mknodat's dev argument holds */
+	POL_RT_DM_MAJOR_DEVT = 1,
+};
+
 struct pol_cond {
 	unsigned arg;  /* 0..5 */
 	uint64_t mask; /* all ones for plain equality */
 	uint64_t value;
+	unsigned runtime; /* enum pol_runtime: value resolved at load time */
 };
 
 struct pol_rule {
@@ -62,6 +75,11 @@ int pol_caps_parse(const char *text, int *caps, size_t max, char *err, size_t er
  * node. Returns 0 or -1 with a message. */
 int pol_seccomp_load(const struct pol_seccomp *p, int tsync, char *err, size_t errlen);
 
+/* The value of a runtime constant now, or -1 if the kernel has none (for
+ * POL_RT_DM_MAJOR_DEVT: no device-mapper; the rule then matches major 0,
+ * which no block driver uses). Reads /proc/devices. */
+int64_t pol_runtime_value(enum pol_runtime what);
+
 /* Write the compiled filter in libseccomp's PFC text form to fd (for review
  * and for the golden-file test). */
 int pol_seccomp_export_pfc(const struct pol_seccomp *p, int fd, char *err, size_t errlen);
@@ -74,6 +92,8 @@ int pol_caps_apply(const int *caps, size_t n, char *err, size_t errlen);
 /* Embedded policy texts (generated). */
 extern const char policy_frontend_seccomp[];
 extern const char policy_controller_seccomp[];
+extern const char policy_frontend_serving_seccomp[];
+extern const char policy_controller_serving_seccomp[];
 extern const char policy_privd_seccomp[];
 extern const char policy_spawner_seccomp[];
 extern const char policy_privd_caps[];

@@ -5,6 +5,7 @@
 
 #include <cap-ng.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,39 @@ action_of(enum pol_action a, int err)
 	return SCMP_ACT_KILL_PROCESS;
 }
 
+int64_t
+pol_runtime_value(enum pol_runtime what)
+{
+	char line[128];
+	int in_block = 0;
+	long major = -1;
+
+	if (what != POL_RT_DM_MAJOR_DEVT)
+		return -1;
+	/* Opening the control node loads dm-mod if it is a module, which is
+	 * when the kernel picks device-mapper's block major. */
+	int cfd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+	if (cfd >= 0)
+		close(cfd);
+	FILE *f = fopen("/proc/devices", "re");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		long m;
+		char name[64];
+		if (strncmp(line, "Block devices:", 14) == 0)
+			in_block = 1;
+		else if (strncmp(line, "Character devices:", 18) == 0)
+			in_block = 0;
+		else if (in_block && sscanf(line, "%ld %63s", &m, name) == 2 &&
+			 strcmp(name, "device-mapper") == 0)
+			major = m;
+	}
+	fclose(f);
+	/* new_encode_dev: majors up to 4095 sit in bits 8..19 */
+	return major > 0 && major < 4096 ? (int64_t)major << 8 : -1;
+}
+
 static scmp_filter_ctx
 build(const struct pol_seccomp *p, int tsync, char *err, size_t errlen)
 {
@@ -31,6 +65,13 @@ build(const struct pol_seccomp *p, int tsync, char *err, size_t errlen)
 		return NULL;
 	}
 	/* Only the native architecture: any other one is killed. */
+	/* A process already under no_new_privs (a second, stacked filter)
+	 * need not set it again: its first filter may not allow that prctl. */
+	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 &&
+	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)) {
+		snprintf(err, errlen, "seccomp_attr_set failed");
+		goto fail;
+	}
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) ||
 	    (tsync && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1))) {
 		snprintf(err, errlen, "seccomp_attr_set failed");
@@ -46,9 +87,20 @@ build(const struct pol_seccomp *p, int tsync, char *err, size_t errlen)
 			snprintf(err, errlen, "line %u: unknown syscall %s", r->line, r->name);
 			goto fail;
 		}
-		for (unsigned c = 0; c < r->ncond; c++)
+		for (unsigned c = 0; c < r->ncond; c++) {
+			uint64_t v = r->cond[c].value;
+			if (r->cond[c].runtime) {
+				int64_t rv = pol_runtime_value(r->cond[c].runtime);
+				v = rv < 0 ? 0 : (uint64_t)rv;
+				if ((v & r->cond[c].mask) != v) {
+					snprintf(err, errlen, "line %u: run-time value 0x%llx outside its mask",
+						 r->line, (unsigned long long)v);
+					goto fail;
+				}
+			}
 			cmp[c] = (struct scmp_arg_cmp){ r->cond[c].arg, SCMP_CMP_MASKED_EQ,
-							r->cond[c].mask, r->cond[c].value };
+							r->cond[c].mask, v };
+		}
 		rc = seccomp_rule_add_array(ctx, action_of(r->action, r->err), nr,
 					    r->ncond, cmp);
 		if (rc) {

@@ -12,8 +12,30 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <linux/capability.h>
+#include <linux/blkzoned.h>
+#include <linux/dm-ioctl.h>
+#include <linux/fs.h>
+#include <linux/loop.h>
+#include <linux/netlink.h>
+#include <signal.h>
+
+/* Not in every libc's headers yet (new mount API, Linux 5.2). */
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
 
 struct named { const char *name; uint64_t value; };
 
@@ -39,13 +61,59 @@ static const struct named constants[] = {
 	{ "PR_CAP_AMBIENT", PR_CAP_AMBIENT }, { "PR_SET_KEEPCAPS", PR_SET_KEEPCAPS },
 	{ "PR_GET_SECUREBITS", PR_GET_SECUREBITS }, { "PR_SET_SECUREBITS", PR_SET_SECUREBITS },
 	{ "FIONREAD", FIONREAD }, { "FIONBIO", FIONBIO }, { "TIOCGWINSZ", TIOCGWINSZ },
-	{ "FIOCLEX", FIOCLEX },
+	{ "FIOCLEX", FIOCLEX }, { "TCGETS", TCGETS },
+	/* loop devices (privd/loopdev.c) */
+	{ "LOOP_SET_FD", LOOP_SET_FD }, { "LOOP_CLR_FD", LOOP_CLR_FD },
+	{ "LOOP_SET_STATUS64", LOOP_SET_STATUS64 }, { "LOOP_GET_STATUS64", LOOP_GET_STATUS64 },
+	{ "LOOP_SET_CAPACITY", LOOP_SET_CAPACITY }, { "LOOP_SET_DIRECT_IO", LOOP_SET_DIRECT_IO },
+	{ "LOOP_CONFIGURE", LOOP_CONFIGURE }, { "LOOP_CTL_GET_FREE", LOOP_CTL_GET_FREE },
+	/* Every device-mapper ioctl is _IOWR(DM_IOCTL, nr, struct dm_ioctl):
+	 * masking off the command number leaves this constant. */
+	{ "DM_IOCTL_CMD_MASK", 0xffffff00 },
+	{ "DM_IOCTL_BASE", DM_VERSION & 0xffffff00 },
+	/* block-device queries (libcryptsetup, libblkid, loopdev.c) */
+	{ "BLKGETSIZE64", BLKGETSIZE64 }, { "BLKSSZGET", BLKSSZGET },
+	{ "BLKPBSZGET", BLKPBSZGET }, { "BLKROGET", BLKROGET }, { "BLKIOMIN", BLKIOMIN },
+	{ "BLKIOOPT", BLKIOOPT }, { "BLKALIGNOFF", BLKALIGNOFF },
+	{ "BLKDISCARDZEROES", BLKDISCARDZEROES }, { "BLKGETZONESZ", BLKGETZONESZ },
+	{ "BLKFLSBUF", BLKFLSBUF }, { "BLKRRPART", BLKRRPART }, { "BLKDISCARD", BLKDISCARD },
+	{ "BLKRAGET", BLKRAGET }, { "BLKZEROOUT", BLKZEROOUT },
+	{ "FIFREEZE", FIFREEZE }, { "FITRIM", FITRIM },
+	/* mount(2) and umount2(2) flags */
+	{ "MS_RDONLY", MS_RDONLY }, { "MS_NOSUID", MS_NOSUID }, { "MS_NODEV", MS_NODEV },
+	{ "MS_NOEXEC", MS_NOEXEC }, { "MS_REMOUNT", MS_REMOUNT }, { "MS_BIND", MS_BIND },
+	{ "MS_REC", MS_REC }, { "MS_SILENT", MS_SILENT }, { "MS_NOATIME", MS_NOATIME },
+	{ "MS_NODIRATIME", MS_NODIRATIME }, { "MS_RELATIME", MS_RELATIME },
+	{ "MS_STRICTATIME", MS_STRICTATIME }, { "MS_LAZYTIME", MS_LAZYTIME },
+	{ "MS_PRIVATE", MS_PRIVATE }, { "MS_SLAVE", MS_SLAVE }, { "MS_SHARED", MS_SHARED },
+	{ "MS_UNBINDABLE", MS_UNBINDABLE }, { "MS_MOVE", MS_MOVE },
+	{ "MS_MGC_VAL", MS_MGC_VAL }, { "MS_MGC_MSK", MS_MGC_MSK },
+	{ "MNT_FORCE", MNT_FORCE }, { "MNT_DETACH", MNT_DETACH }, { "MNT_EXPIRE", MNT_EXPIRE },
+	{ "UMOUNT_NOFOLLOW", UMOUNT_NOFOLLOW },
+	/* fd-based mounts */
+	{ "OPEN_TREE_CLONE", OPEN_TREE_CLONE }, { "OPEN_TREE_CLOEXEC", OPEN_TREE_CLOEXEC },
+	{ "AT_EMPTY_PATH", AT_EMPTY_PATH }, { "AT_RECURSIVE", 0x8000 },
+	{ "AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW },
+	{ "MOVE_MOUNT_F_EMPTY_PATH", MOVE_MOUNT_F_EMPTY_PATH },
+	{ "MOVE_MOUNT_T_EMPTY_PATH", MOVE_MOUNT_T_EMPTY_PATH },
+	/* device nodes: the file-type bits of a mode, and the major number
+	 * bits of the kernel's 32-bit dev_t encoding (new_encode_dev) */
+	{ "S_IFMT", S_IFMT }, { "S_IFBLK", S_IFBLK }, { "S_IFCHR", S_IFCHR },
+	{ "DEVT_MAJOR_MASK", 0xfff00 },
+	{ "NETLINK_ROUTE", NETLINK_ROUTE }, { "NETLINK_KOBJECT_UEVENT", NETLINK_KOBJECT_UEVENT },
+	{ "SIGTERM", SIGTERM },
+};
+
+/* Values known only when the filter is loaded ('$NAME' in a policy);
+ * policy_load.c looks them up (pol_runtime_value). */
+static const char *const runtime_names[] = {
+	[POL_RT_DM_MAJOR_DEVT] = "DM_MAJOR_DEVT",
 };
 
 static const struct named errnos[] = {
 	{ "EPERM", EPERM }, { "EACCES", EACCES }, { "ENOSYS", ENOSYS },
 	{ "EAFNOSUPPORT", EAFNOSUPPORT }, { "EROFS", EROFS }, { "EINVAL", EINVAL },
-	{ "ENOTSUP", ENOTSUP },
+	{ "ENOTSUP", ENOTSUP }, { "ENOTTY", ENOTTY },
 };
 
 static int
@@ -62,14 +130,18 @@ lookup(const struct named *t, size_t n, const char *name, uint64_t *v)
 #define NCONST (sizeof(constants) / sizeof(constants[0]))
 #define NERRNO (sizeof(errnos) / sizeof(errnos[0]))
 
-/* VALUE: term ('|' term)*, term a number or a constant name. */
+/* VALUE: ['~'] term ('|' term)*, term a number or a constant name; a
+ * leading '~' complements the whole value (as a mask: "every bit but
+ * these", so "a3 & ~A|B == 0" says only bits A and B may be set). */
 static int
 parse_value(const char *tok, uint64_t *out)
 {
-	char buf[128];
+	char buf[512];
 	char *save = NULL, *t;
 	uint64_t acc = 0;
+	int complement = tok[0] == '~';
 
+	tok += complement;
 	size_t n = strlen(tok);
 
 	/* strtok_r would skip empty terms: "|" alone would read as 0. */
@@ -95,7 +167,7 @@ parse_value(const char *tok, uint64_t *out)
 			return -1;
 		acc |= v;
 	}
-	*out = acc;
+	*out = complement ? ~acc : acc;
 	return 0;
 }
 
@@ -145,7 +217,18 @@ parse_cond(char **tok, int ntok, int *i, struct pol_cond *c)
 			return -1;
 		*i += 2;
 	}
-	if (*i + 1 >= ntok || strcmp(tok[*i], "==") || parse_value(tok[*i + 1], &value))
+	if (*i + 1 >= ntok || strcmp(tok[*i], "=="))
+		return -1;
+	c->runtime = 0;
+	value = 0;
+	if (tok[*i + 1][0] == '$') {
+		/* Resolved at load time; only in a mask that leaves room for it. */
+		for (size_t k = 1; k < sizeof(runtime_names) / sizeof(runtime_names[0]); k++)
+			if (runtime_names[k] && strcmp(tok[*i + 1] + 1, runtime_names[k]) == 0)
+				c->runtime = (unsigned)k;
+		if (c->runtime == 0 || mask == ~0ULL)
+			return -1;
+	} else if (parse_value(tok[*i + 1], &value))
 		return -1;
 	*i += 2;
 	if ((value & mask) != value)

@@ -310,6 +310,16 @@ privd_spawn_rclone(const struct ipc_run_rclone_req *r, int conf_fd, char *err, s
 	return (int)ans.u.spawn_ans.pid;
 }
 
+int
+privd_stop_rclone(int pid)
+{
+	struct ipc_msg req = { .type = IPC_REQ_STOP_RCLONE }, ans;
+	char err[IPC_ERRMSG_MAX + 1];
+
+	req.u.spawn_ans.pid = (uint32_t)pid;
+	return pid > 0 && spawner_call(&req, -1, &ans, err, sizeof(err)) == 0 ? 0 : -1;
+}
+
 static void
 on_spawner_message(const struct ipc_msg *m)
 {
@@ -453,6 +463,12 @@ stop_all(struct supervisor *s)
 			if (ans.type == IPC_ANS_SPAWNER_STOP)
 				break;
 	}
+	/* The frontend may remove no file once it serves (its second seccomp
+	 * filter): its socket goes here, after it stopped. unlink does not
+	 * follow a final symlink, and the directory is privd's. */
+	struct stat sst;
+	if (lstat(flags.socket_path, &sst) == 0 && S_ISSOCK(sst.st_mode))
+		unlink(flags.socket_path);
 	pthread_mutex_lock(&fe_mu);
 	if (fe_fd >= 0)
 		close(fe_fd);

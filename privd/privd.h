@@ -40,5 +40,8 @@ int privd_run_tool(uint32_t req_type, const char *volid, int fs_kind, const char
  * memfd) as its config. Returns the pid (> 0), or -1 with err. */
 struct ipc_run_rclone_req;
 int privd_spawn_rclone(const struct ipc_run_rclone_req *r, int conf_fd, char *err, size_t errlen);
+/* SIGTERM, through the spawner, to an rclone it started and still runs
+ * (privd's seccomp filter allows no kill). 0 sent, -1 not ours or gone. */
+int privd_stop_rclone(int pid);
 
 #endif

@@ -587,9 +587,14 @@ rclone_mount_argv(const char *vfs_name, const struct s3_vol_params *p,
 	}
 
 	arg(&b, "%s", o->rclone_path ? o->rclone_path : "rclone");
-	arg(&b, "mount");
+	/* go-fuse's mount2 serves a mounted /dev/fuse descriptor named as
+	 * /dev/fd/N; the mount point itself is then not rclone's business. */
+	arg(&b, o->fuse_fd > 0 ? "mount2" : "mount");
 	arg(&b, "%s:", vfs_name);
-	arg(&b, "%s", o->mountpoint);
+	if (o->fuse_fd > 0)
+		arg(&b, "/dev/fd/%d", o->fuse_fd);
+	else
+		arg(&b, "%s", o->mountpoint);
 	arg(&b, "--config");
 	arg(&b, "%s", cfg);
 	arg(&b, "--cache-dir");

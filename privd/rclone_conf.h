@@ -115,6 +115,10 @@ struct rclone_mount_opts {
 				     reported the cache volume's size) */
 	bool chunk_streams_supported; /* rclone >= 1.68; false for Debian's 1.60 */
 	bool read_only;
+	int fuse_fd; /* > 0: the mount point is already mounted and served
+			through this /dev/fuse descriptor (rclone_fuse.h):
+			`rclone mount2 ... /dev/fd/N`; 0: `rclone mount` on
+			mountpoint, which needs CAP_SYS_ADMIN */
 	const char *log_level; /* NULL = rclone's default (NOTICE); or "ERROR",
 				  "INFO", "DEBUG": INFO and DEBUG log plaintext
 				  file names */

@@ -713,7 +713,7 @@ start_rclone(struct s3v *e, struct ipc_msg *ans)
 		}
 		sleep_ms(100);
 	}
-	kill(pid, SIGTERM);
+	privd_stop_rclone(pid);
 	s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, rr.mountpoint, -ETIMEDOUT, t0,
 		 "no mount");
 	privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
@@ -756,7 +756,7 @@ wait_rclone_gone(struct s3v *e, int tries, int term_at)
 		if (pid <= 0)
 			return 0;
 		if (i == term_at)
-			kill(pid, SIGTERM);
+			privd_stop_rclone(pid);
 		sleep_ms(100);
 	}
 	pthread_mutex_lock(&mu);

@@ -286,6 +286,29 @@ finish_tools(int chan)
 	}
 }
 
+/* rclone's descriptors: the sealed config on fd 3, nothing else above 2.
+ *
+ * rclone runs as `rclone mount` with CAP_SYS_ADMIN (and nothing else) to
+ * make its own FUSE mount on privd's private mountpoint. The capability-free
+ * mode (rclone_fuse.h: this child mounts /dev/fuse, rclone `mount2` serves
+ * /dev/fd/N) works with Debian's rclone 1.60 and is tested in tests/s3, but
+ * its go-fuse backend answers statfs with zeros: pods would see a file
+ * system of size 0 with no free space, and software that checks free space
+ * before writing would stop. It stays off until rclone reports sizes there
+ * (SECURITY.md, "rclone"). */
+static int
+rclone_fds(int conf_fd)
+{
+	if (conf_fd != 3) {
+		if (dup2(conf_fd, 3) < 0)
+			return -1;
+	} else if (fcntl(3, F_SETFD, 0) < 0) {
+		return -1;
+	}
+	close_range(4, ~0U, 0);
+	return 0;
+}
+
 /* rclone is exec'd on purpose: it is the FUSE server of an S3 volume,
  * speaking rclone crypt (the format existing users' data is in). Its
  * config, with the credentials and crypt passwords, is the sealed memfd on
@@ -306,13 +329,8 @@ exec_rclone(const struct ipc_run_rclone_req *r, int conf_fd)
 
 	if (setsid() < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0)
 		_exit(120);
-	if (conf_fd != 3) {
-		if (dup2(conf_fd, 3) < 0)
-			_exit(120);
-	} else if (fcntl(3, F_SETFD, 0) < 0) {
+	if (rclone_fds(conf_fd))
 		_exit(120);
-	}
-	close_range(4, ~0U, 0);
 	s3_params_from_tuning(&r->t, &p);
 	o.rclone_path = cfg->rclone_path;
 	o.cache_dir = r->cache_dir;
@@ -390,6 +408,27 @@ start_rclone(const struct ipc_msg *m, int conf_fd, struct ipc_msg *ans)
 	ans->type = IPC_ANS_RUN_RCLONE;
 	ans->u.spawn_ans.pid = (uint32_t)pid;
 	return 0;
+}
+
+/* SIGTERM to an rclone of ours. Only a pid this spawner started and has
+ * not reaped yet qualifies: until it is reaped the pid cannot be reused,
+ * so the signal cannot reach anyone else. */
+static void
+stop_rclone(const struct ipc_msg *m, struct ipc_msg *ans)
+{
+	pid_t pid = (pid_t)m->u.spawn_ans.pid;
+	int ours = 0;
+
+	for (int i = 0; i < MAX_RCLONE && !ours; i++)
+		ours = pid > 0 && rclone_pids[i] == pid;
+	if (!ours || kill(pid, SIGTERM)) {
+		ans->type = IPC_ANS_ERROR;
+		ans->u.error.err_class = IPC_EC_NOT_FOUND;
+		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "no rclone of ours with pid %d",
+			 (int)pid);
+		return;
+	}
+	ans->type = IPC_ANS_STOP_RCLONE;
 }
 
 static int
@@ -595,6 +634,11 @@ spawner_main(int chan, const struct spawner_config *c)
 			start_rclone(&m, fd, &ans);
 			if (fd >= 0)
 				close(fd);
+			break;
+		case IPC_REQ_STOP_RCLONE:
+			if (fd >= 0)
+				close(fd);
+			stop_rclone(&m, &ans);
 			break;
 		case IPC_REQ_SPAWNER_STOP:
 			if (fd >= 0)

@@ -349,7 +349,9 @@ def rclone_pids(vol):
                 argv = f.read().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "mount" in argv and any(remote_ok(a, vol) for a in argv) and alive(int(p)):
+        # "mount2": rclone serves the FUSE mount the spawner made (/dev/fd/4)
+        if ("mount" in argv or "mount2" in argv) and any(remote_ok(a, vol) for a in argv) \
+                and alive(int(p)):
             pids.append(int(p))
     return pids
 

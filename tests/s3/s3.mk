@@ -18,10 +18,10 @@ $(B)/tests/test_s3_params: tests/s3/test_s3_params.c \
 
 # Against real rclone and s3rver: run it through tests/s3/run.sh.
 $(B)/tests/test_s3_live: tests/s3/test_s3_live.c \
-		$(call obj,$(S3_SRC) privd/cache_rescue.c privd/rm_tree.c ipc/secmem.c ipc/volparams.c ipc/base64.c ipc/log.c)
+		$(call obj,$(S3_SRC) privd/cache_rescue.c privd/rm_tree.c privd/rclone_fuse.c ipc/secmem.c ipc/volparams.c ipc/base64.c ipc/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,$(S3_PKGS)) $(LDFLAGS) -o $@ \
-		$(filter-out %.h,$^) $(call pc_libs,$(S3_PKGS))
+		$(filter-out %.h,$^) $(call pc_libs,$(S3_PKGS) libcap-ng)
 
 # Coarse header dependencies, as for the rest of the tree.
 $(S3_TESTS) $(call obj,$(S3_SRC)): $(wildcard ipc/*.h privd/*.h)

@@ -45,6 +45,7 @@
 
 #include "cache_rescue.h"
 #include "rclone_conf.h"
+#include "rclone_fuse.h"
 #include "s3_params.h"
 #include "s3_purge.h"
 
@@ -113,6 +114,11 @@ min_env(void)
 	return env;
 }
 
+/* >= 0: the next spawn() is rclone serving this mounted /dev/fuse
+ * descriptor, as privd's spawner runs it: the descriptor on fd 4, and no
+ * capability left (rclone_fuse.h). */
+static int spawn_fuse_fd = -1;
+
 static pid_t
 spawn(const char *const *argv, int cfg_fd, int in_fd, int out_fd, const char *errlog)
 {
@@ -129,7 +135,14 @@ spawn(const char *const *argv, int cfg_fd, int in_fd, int out_fd, const char *er
 			fcntl(3, F_SETFD, 0);
 		else if (cfg_fd >= 0)
 			dup2(cfg_fd, 3);
-		closefrom(cfg_fd >= 0 ? 4 : 3);
+		if (spawn_fuse_fd >= 0) {
+			if (dup2(spawn_fuse_fd, 4) < 0)
+				_exit(126);
+			closefrom(5);
+			if (rclone_drop_privileges())
+				_exit(126);
+		} else
+			closefrom(cfg_fd >= 0 ? 4 : 3);
 		execve(argv[0], (char *const *)argv, min_env());
 		_exit(127);
 	}
@@ -660,8 +673,19 @@ mount_start(struct vol *v, const char *vfs, const char *mp, const char *cache, b
 	int n = 0, i;
 	pid_t pid;
 
+	/* The mount is made here, as the spawner makes it; rclone only
+	 * serves it, without capabilities. */
+	int fuse = rclone_fuse_mount(mp, vfs, false, 0, 0);
+	if (fuse < 0) {
+		fprintf(stderr, "FUSE mount at %s: %s\n", mp, strerror(-fuse));
+		free(a);
+		return -1;
+	}
+	o.fuse_fd = 4;
 	if (rclone_mount_argv(vfs, &v->p, &o, a, err, sizeof(err))) {
 		fprintf(stderr, "argv: %s\n", err);
+		umount2(mp, MNT_DETACH);
+		close(fuse);
 		free(a);
 		return -1;
 	}
@@ -678,11 +702,22 @@ mount_start(struct vol *v, const char *vfs, const char *mp, const char *cache, b
 		argv[n++] = a->argv[i];
 	argv[n] = NULL;
 	snprintf(log, sizeof(log), "%s/mount-%s.log", LOGS, vfs);
+	spawn_fuse_fd = fuse;
 	pid = spawn(argv, v->fd, -1, -1, log);
+	spawn_fuse_fd = -1;
+	close(fuse);
 	free(a);
 	*rclone_pid = pid;
 	for (i = 0; i < 200; i++) {
 		if (fuse_mounted(mp, vfs) || waitpid(pid, NULL, WNOHANG) == pid)
+			break;
+		usleep(100000);
+	}
+	/* The mount exists before rclone runs: wait until strace's child
+	 * has exec'd rclone. */
+	for (i = 0; traced && i < 100; i++) {
+		pid_t c = first_child(pid);
+		if (c > 0 && proc_file_has(c, "cmdline", "mount2", NULL, 0))
 			break;
 		usleep(100000);
 	}
@@ -802,6 +837,19 @@ test_mount(void)
 		      strstr(cmd, "--vfs-cache-max-age 4h") && strstr(cmd, "--vfs-cache-poll-interval 1m") &&
 		      strstr(cmd, "--vfs-cache-mode full"),
 	      "argv %s", cmd);
+	/* The spawner's way: rclone serves a mount made for it, holding no
+	 * capability in any set and unable to gain one. */
+	CHECK("mount: rclone runs without capabilities (all sets zero, no_new_privs)",
+	      proc_file_has(rpid, "status", "\nCapPrm:\t0000000000000000\n", NULL, 0) &&
+		      proc_file_has(rpid, "status", "\nCapEff:\t0000000000000000\n", NULL, 0) &&
+		      proc_file_has(rpid, "status", "\nCapBnd:\t0000000000000000\n", NULL, 0) &&
+		      proc_file_has(rpid, "status", "\nCapAmb:\t0000000000000000\n", NULL, 0) &&
+		      proc_file_has(rpid, "status", "\nNoNewPrivs:\t1\n", NULL, 0),
+	      "status of pid %d", (int)rpid);
+	CHECK("mount: rclone serves /dev/fd/4 with mount2 (no fusermount)",
+	      proc_file_has(rpid, "cmdline", "mount2", NULL, 0) &&
+		      proc_file_has(rpid, "cmdline", "/dev/fd/4", NULL, 0),
+	      "cmdline of pid %d", (int)rpid);
 	CHECK("mount: rclone's environment is PATH and HOME only",
 	      !proc_file_has(rpid, "environ", "AWS_", NULL, 0) &&
 		      !proc_file_has(rpid, "environ", PASS_MARK, NULL, 0) &&

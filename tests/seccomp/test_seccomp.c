@@ -35,6 +35,12 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/sysmacros.h>
+#include <sys/mount.h>
+#include <sys/ioctl.h>
+#include <sys/un.h>
+#include <linux/loop.h>
+#include <linux/netlink.h>
 #include <unistd.h>
 
 #include "policy.h"
@@ -51,7 +57,7 @@ enum {
 	C_MARK = 124,      /* could not write the marker */
 };
 
-enum { P_FRONTEND, P_PRIVD, P_SPAWNER, P_CONTROLLER, P_END = -1 };
+enum { P_FRONTEND, P_PRIVD, P_SPAWNER, P_CONTROLLER, P_FE_SERVING, P_CT_SERVING, P_END = -1 };
 
 /* tsync as in the binaries: privd syncs its threads, the others load
  * before they have any. */
@@ -64,6 +70,9 @@ static const struct {
 	[P_PRIVD] = { "privd", policy_privd_seccomp, 1 },
 	[P_SPAWNER] = { "spawner", policy_spawner_seccomp, 0 },
 	[P_CONTROLLER] = { "controller", policy_controller_seccomp, 0 },
+	/* the frontend's second layer, loaded into its threads once it listens */
+	[P_FE_SERVING] = { "frontend_serving", policy_frontend_serving_seccomp, 1 },
+	[P_CT_SERVING] = { "controller_serving", policy_controller_serving_seccomp, 1 },
 };
 
 static struct pol_seccomp pol; /* large: not on the stack */
@@ -345,6 +354,237 @@ p_kill_cont(void)
 	return kill(getpid(), SIGCONT) ? errcode() : C_OK;
 }
 
+/* ---- narrowed arguments: "reaches the kernel" means the filter let the
+ * call through and the kernel answered for itself (a missing target:
+ * nothing changes). */
+
+/* The answer the kernel gives when the call passes the filter. */
+static int
+reached(long rc, int kernel_errno)
+{
+	if (rc == 0)
+		return C_WRONG; /* the targets do not exist: success is wrong */
+	return errno == kernel_errno ? C_OK : errcode();
+}
+
+static int
+p_ioctl_loop_get_free(void)
+{
+	long fd = syscall(SYS_openat, AT_FDCWD, "/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return C_WRONG;
+	long idx = syscall(SYS_ioctl, fd, LOOP_CTL_GET_FREE);
+	int e = errno;
+	close((int)fd);
+	errno = e;
+	return idx >= 0 ? C_OK : errcode();
+}
+
+/* LOOP_CTL_REMOVE of a device that does not exist: ENODEV when allowed. */
+static int
+p_ioctl_loop_remove(void)
+{
+	long fd = syscall(SYS_openat, AT_FDCWD, "/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return C_WRONG;
+	long rc = syscall(SYS_ioctl, fd, LOOP_CTL_REMOVE, 1048575);
+	int e = errno;
+	close((int)fd);
+	errno = e;
+	return rc < 0 ? errcode() : C_WRONG;
+}
+
+/* TIOCSTI (push input into a terminal) on /dev/null: ENOTTY when allowed. */
+static int
+p_ioctl_tiocsti(void)
+{
+	char c = 'x';
+	long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return C_WRONG;
+	long rc = syscall(SYS_ioctl, fd, TIOCSTI, &c);
+	int e = errno;
+	close((int)fd);
+	errno = e;
+	return rc < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_mount_bind(void)
+{
+	return reached(syscall(SYS_mount, tmp_path, MOUNT_TARGET, NULL, MS_BIND, NULL), ENOENT);
+}
+
+static int
+p_mount_nosuid_nodev(void)
+{
+	return reached(syscall(SYS_mount, "none", MOUNT_TARGET, "tmpfs",
+			       MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), ENOENT);
+}
+
+static int
+p_mount_remount_bind(void)
+{
+	return reached(syscall(SYS_mount, NULL, MOUNT_TARGET, NULL,
+			       MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_RDONLY, NULL), ENOENT);
+}
+
+/* The same calls with one flag too many or too few: refused by the filter;
+ * the kernel would have said ENOENT. */
+static int
+p_mount_without_nosuid(void)
+{
+	return reached(syscall(SYS_mount, "none", MOUNT_TARGET, "tmpfs", MS_NODEV, NULL), ENOENT)
+			       == C_OK ? C_WRONG : errcode();
+}
+
+static int
+p_mount_bind_rec(void)
+{
+	return syscall(SYS_mount, tmp_path, MOUNT_TARGET, NULL, MS_BIND | MS_REC, NULL) < 0
+		       ? errcode() : C_WRONG;
+}
+
+static int
+p_mount_shared(void)
+{
+	return syscall(SYS_mount, NULL, MOUNT_TARGET, NULL, MS_SHARED, NULL) < 0 ? errcode()
+										: C_WRONG;
+}
+
+static int
+p_mount_move(void)
+{
+	return syscall(SYS_mount, tmp_path, MOUNT_TARGET, NULL, MS_MOVE, NULL) < 0 ? errcode()
+										 : C_WRONG;
+}
+
+static int
+p_remount_bind_suid(void)
+{
+	/* a remount that would drop nosuid */
+	return syscall(SYS_mount, NULL, MOUNT_TARGET, NULL, MS_REMOUNT | MS_BIND | MS_NODEV,
+		       NULL) < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_umount_nofollow(void)
+{
+	return reached(syscall(SYS_umount2, MOUNT_TARGET, UMOUNT_NOFOLLOW | MNT_DETACH), ENOENT);
+}
+
+static int
+p_umount_force(void)
+{
+	return syscall(SYS_umount2, MOUNT_TARGET, MNT_FORCE) < 0 ? errcode() : C_WRONG;
+}
+
+/* Device nodes: a block node of device-mapper's major (0 where the kernel
+ * has no device-mapper, as here) reaches the kernel; a character device
+ * or another driver's block device does not. */
+static int
+p_mknod_blk_dm(void)
+{
+	int64_t devt = pol_runtime_value(POL_RT_DM_MAJOR_DEVT);
+	unsigned maj = devt > 0 ? (unsigned)(devt >> 8) : 0;
+	return reached(syscall(SYS_mknodat, AT_FDCWD, MOUNT_TARGET "/x", S_IFBLK | 0600,
+			       (unsigned)makedev(maj, 0)), ENOENT);
+}
+
+static int
+p_mknod_blk_sd(void)
+{
+	return syscall(SYS_mknodat, AT_FDCWD, MOUNT_TARGET "/x", S_IFBLK | 0600,
+		       (unsigned)makedev(8, 0)) < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_mknod_chr(void)
+{
+	return syscall(SYS_mknodat, AT_FDCWD, MOUNT_TARGET "/x", S_IFCHR | 0600,
+		       (unsigned)makedev(1, 3)) < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_netlink(int proto)
+{
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, proto);
+	if (fd < 0)
+		return errcode();
+	close(fd);
+	return C_OK;
+}
+
+static int p_netlink_route(void) { return p_netlink(NETLINK_ROUTE); }
+static int p_netlink_uevent(void) { return p_netlink(NETLINK_KOBJECT_UEVENT); }
+static int p_netlink_audit(void) { return p_netlink(NETLINK_AUDIT); }
+
+/* The new mount API with the flags of an fd-based bind: the kernel answers
+ * for a missing path (ENOENT) or a bad descriptor (EBADF). */
+static int
+p_open_tree_clone(void)
+{
+	return reached(syscall(SYS_open_tree, AT_FDCWD, MOUNT_TARGET, 1 /* OPEN_TREE_CLONE */ |
+			       O_CLOEXEC | AT_RECURSIVE), ENOENT);
+}
+
+static int
+p_open_tree_noclone(void)
+{
+	/* without OPEN_TREE_CLONE: an O_PATH descriptor of "/" when allowed */
+	long fd = syscall(SYS_open_tree, AT_FDCWD, "/", O_CLOEXEC);
+	if (fd < 0)
+		return errcode();
+	close((int)fd);
+	return C_WRONG;
+}
+
+static int
+p_move_mount_fds(void)
+{
+	return reached(syscall(SYS_move_mount, -1, "", -1, "", 0x4 | 0x40), EBADF);
+}
+
+static int
+p_move_mount_symlinks(void)
+{
+	/* MOVE_MOUNT_F_SYMLINKS: follow symlinks of the source path */
+	return syscall(SYS_move_mount, -1, "", -1, "", 0x1 | 0x40) < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_unlink_missing(void)
+{
+	return reached(syscall(SYS_unlinkat, AT_FDCWD, MOUNT_TARGET, 0), ENOENT);
+}
+
+static int
+p_unlink_missing_raw(void)
+{
+	return syscall(SYS_unlinkat, AT_FDCWD, MOUNT_TARGET, 0) < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_chmod_missing_raw(void)
+{
+	return syscall(SYS_fchmodat, AT_FDCWD, MOUNT_TARGET, 0777) < 0 ? errcode() : C_WRONG;
+}
+
+static int
+p_connect_unix(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return C_WRONG;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", MOUNT_TARGET);
+	int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc < 0 ? errcode() : C_WRONG;
+}
+
 static int
 p_fork(void)
 {
@@ -616,7 +856,9 @@ main(void)
 	static const int SP[] = { P_SPAWNER, P_END };
 	static const int STACK[] = { P_SPAWNER, P_FRONTEND, P_END };
 	static const int CT[] = { P_CONTROLLER, P_END };
-	enum { NCHECKS = 54 };
+	static const int FE_SV[] = { P_FRONTEND, P_FE_SERVING, P_END };
+	static const int CT_SV[] = { P_CONTROLLER, P_CT_SERVING, P_END };
+	enum { NCHECKS = 54 + 23 + 9 };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0) {
@@ -653,6 +895,20 @@ main(void)
 	check("frontend: clone3 -> ENOSYS", FE, p_clone3, ERRNO(ENOSYS), NULL);
 	check("frontend: unlisted chdir -> EPERM", FE, p_chdir, ERRNO(EPERM), NULL);
 	check("frontend: unlisted getpgid -> EPERM", FE, p_getpgid, ERRNO(EPERM), NULL);
+	check("frontend: connect (to any unix socket) -> EPERM", FE, p_connect_unix, ERRNO(EPERM),
+	      NULL);
+	check("frontend: unlink reaches the kernel before it serves (stale socket)", FE,
+	      p_unlink_missing, WORKS, NULL);
+	/* Once it listens: the second layer, judged against the first alone. */
+	check("frontend serving: unlink -> EPERM", FE_SV, p_unlink_missing_raw, ERRNO(EPERM), FE);
+	check("frontend serving: chmod -> EPERM", FE_SV, p_chmod_missing_raw, ERRNO(EPERM), FE);
+	check("frontend serving: socket(AF_UNIX) -> EPERM", FE_SV, p_socket_unix, ERRNO(EPERM), FE);
+	check("frontend serving: pthread_create works", FE_SV, p_pthread, WORKS, NULL);
+	check("frontend serving: openat /etc/hostname reads it", FE_SV, p_open_hostname_ro, WORKS,
+	      NULL);
+	check("controller serving: unlink -> EPERM", CT_SV, p_unlink_missing_raw, ERRNO(EPERM), CT);
+	check("controller serving: socket(AF_INET, SOCK_STREAM) still works", CT_SV, p_socket_inet,
+	      WORKS, NULL);
 
 	/* privd: an allowlist; never execs, never forks. */
 	check("privd: init_module is killed", PD, p_init_module, KILL, NULL);
@@ -677,8 +933,53 @@ main(void)
 	      NULL);
 	check("privd: futimens works (rescued files keep their mtime)", PD, p_futimens, WORKS,
 	      NULL);
-	check("privd: kill with SIGTERM works (a stuck rclone)", PD, p_kill_term, WORKS, NULL);
+	/* privd signals nobody: the spawner stops its own rclone children */
+	check("privd: kill with SIGTERM -> EPERM (the spawner stops rclone)", PD, p_kill_term,
+	      ERRNO(EPERM), NULL);
 	check("privd: kill with another signal -> EPERM", PD, p_kill_cont, ERRNO(EPERM), NULL);
+	/* ioctl: only the request numbers privd's code and libraries use */
+	check("privd: ioctl LOOP_CTL_GET_FREE works", PD, p_ioctl_loop_get_free, WORKS, NULL);
+	check("privd: ioctl LOOP_CTL_REMOVE -> EPERM", PD, p_ioctl_loop_remove, ERRNO(EPERM), NULL);
+	check("privd: ioctl TIOCSTI -> EPERM", PD, p_ioctl_tiocsti, ERRNO(EPERM), NULL);
+	/* mount: binds without flags, new mounts nosuid+nodev, remounts of
+	 * binds that keep nosuid+nodev; nothing else */
+	check("privd: mount MS_BIND reaches the kernel", PD, p_mount_bind, WORKS, NULL);
+	check("privd: mount tmpfs nosuid,nodev,noexec reaches the kernel", PD,
+	      p_mount_nosuid_nodev, WORKS, NULL);
+	check("privd: remount,bind nosuid,nodev,ro reaches the kernel", PD, p_mount_remount_bind,
+	      WORKS, NULL);
+	check("privd: mount without nosuid -> EPERM", PD, p_mount_without_nosuid, ERRNO(EPERM),
+	      NULL);
+	check("privd: mount MS_BIND|MS_REC -> EPERM", PD, p_mount_bind_rec, ERRNO(EPERM), NULL);
+	check("privd: mount MS_SHARED (propagation) -> EPERM", PD, p_mount_shared, ERRNO(EPERM),
+	      NULL);
+	check("privd: mount MS_MOVE -> EPERM", PD, p_mount_move, ERRNO(EPERM), NULL);
+	check("privd: remount,bind without nosuid -> EPERM", PD, p_remount_bind_suid,
+	      ERRNO(EPERM), NULL);
+	check("privd: umount2 UMOUNT_NOFOLLOW|MNT_DETACH reaches the kernel", PD,
+	      p_umount_nofollow, WORKS, NULL);
+	check("privd: umount2 MNT_FORCE -> EPERM", PD, p_umount_force, ERRNO(EPERM), NULL);
+	check("privd: open_tree(OPEN_TREE_CLONE|AT_RECURSIVE) reaches the kernel", PD,
+	      p_open_tree_clone, WORKS, NULL);
+	check("privd: open_tree without OPEN_TREE_CLONE -> EPERM", PD, p_open_tree_noclone,
+	      ERRNO(EPERM), NULL);
+	check("privd: move_mount(F_EMPTY_PATH|T_EMPTY_PATH) reaches the kernel", PD,
+	      p_move_mount_fds, WORKS, NULL);
+	check("privd: move_mount with MOVE_MOUNT_F_SYMLINKS -> EPERM", PD, p_move_mount_symlinks,
+	      ERRNO(EPERM), NULL);
+	/* mknod: block nodes of device-mapper's major only */
+	check("privd: mknodat of a device-mapper block node reaches the kernel", PD,
+	      p_mknod_blk_dm, WORKS, NULL);
+	check("privd: mknodat of a block node of major 8 (sd) -> EPERM", PD, p_mknod_blk_sd,
+	      ERRNO(EPERM), NULL);
+	check("privd: mknodat of a character device -> EPERM", PD, p_mknod_chr, ERRNO(EPERM),
+	      NULL);
+	/* netlink: NETLINK_ROUTE (getaddrinfo) only */
+	check("privd: socket(AF_NETLINK, NETLINK_ROUTE) works", PD, p_netlink_route, WORKS, NULL);
+	check("privd: socket(AF_NETLINK, NETLINK_KOBJECT_UEVENT) -> EPERM", PD, p_netlink_uevent,
+	      ERRNO(EPERM), NULL);
+	check("privd: socket(AF_NETLINK, NETLINK_AUDIT) -> EPERM", PD, p_netlink_audit,
+	      ERRNO(EPERM), NULL);
 
 	/* Spawner (and every program it runs): a denylist. */
 	check("spawner: ptrace is killed", SP, p_ptrace, KILL, NULL);

@@ -32,6 +32,9 @@ static const struct {
 	{ "frontend.seccomp", policy_frontend_seccomp },
 	{ "privd.seccomp", policy_privd_seccomp },
 	{ "spawner.seccomp", policy_spawner_seccomp },
+	{ "controller.seccomp", policy_controller_seccomp },
+	{ "frontend_serving.seccomp", policy_frontend_serving_seccomp },
+	{ "controller_serving.seccomp", policy_controller_serving_seccomp },
 };
 #define NSHIPPED (sizeof(shipped) / sizeof(shipped[0]))
 
@@ -321,6 +324,91 @@ test_actions(void **state)
 	assert_int_equal(r->line, 4);
 	/* Names with digits and underscores are fine. */
 	assert_int_equal(parse("default kill\nallow pread64 set_robust_list\n"), 0);
+}
+
+/* privd's filter narrows every dangerous call by its arguments: no
+ * unconditional ioctl, mount, umount2, mknodat, open_tree or move_mount;
+ * no kill and no mknod at all; new mounts keep nosuid and nodev; device
+ * nodes are block nodes; netlink is NETLINK_ROUTE only. */
+static void
+test_shipped_privd_narrow(void **state)
+{
+	static const char *const narrowed[] = { "ioctl", "mount", "umount2", "mknodat",
+						"open_tree", "move_mount" };
+	(void)state;
+
+	assert_int_equal(parse(policy_privd_seccomp), 0);
+	for (size_t i = 0; i < pol.nrules; i++) {
+		const struct pol_rule *q = &pol.rules[i];
+		if (q->action != POL_ALLOW)
+			continue;
+		if (strcmp(q->name, "kill") == 0 || strcmp(q->name, "mknod") == 0 ||
+		    strcmp(q->name, "tkill") == 0 || strcmp(q->name, "pidfd_send_signal") == 0)
+			fail_msg("line %u: privd may %s", q->line, q->name);
+		for (size_t k = 0; k < sizeof(narrowed) / sizeof(narrowed[0]); k++)
+			if (strcmp(q->name, narrowed[k]) == 0 && q->ncond == 0)
+				fail_msg("line %u: %s without a condition", q->line, q->name);
+		if (strcmp(q->name, "mount") == 0) {
+			/* MS_NOSUID|MS_NODEV required, or a plain bind with no
+			 * flag at all (it keeps its source's flags). */
+			int safe = 0;
+			for (unsigned c = 0; c < q->ncond; c++) {
+				const struct pol_cond *k = &q->cond[c];
+				if (k->arg != 3)
+					continue;
+				/* 0x6: MS_NOSUID|MS_NODEV; 0x1000: MS_BIND;
+				 * 0x4000: MS_REC, which must be masked to zero */
+				safe = ((k->mask & k->value & 0x6) == 0x6 ||
+					(k->mask == ~0ULL && k->value == 0x1000)) &&
+				       (k->mask & 0x4000) && !(k->value & 0x4000);
+			}
+			if (!safe)
+				fail_msg("line %u: a mount without nosuid,nodev or with MS_REC", q->line);
+		}
+		if (strcmp(q->name, "mknodat") == 0) {
+			int blk = 0, major = 0;
+			for (unsigned c = 0; c < q->ncond; c++) {
+				const struct pol_cond *k = &q->cond[c];
+				blk |= k->arg == 2 && k->mask == 0170000 && k->value == 0060000;
+				major |= k->arg == 3 && k->runtime == POL_RT_DM_MAJOR_DEVT;
+			}
+			if (!blk || !major)
+				fail_msg("line %u: mknodat not pinned to dm block nodes", q->line);
+		}
+		if (strcmp(q->name, "socket") == 0 && q->cond[0].value == AF_NETLINK &&
+		    (q->ncond != 2 || q->cond[1].arg != 2 || q->cond[1].value != 0))
+			fail_msg("line %u: netlink not pinned to NETLINK_ROUTE", q->line);
+	}
+}
+
+/* '~' complements a value; '$NAME' defers it to load time. */
+static void
+test_complement_and_runtime(void **state)
+{
+	(void)state;
+
+	assert_int_equal(parse("default kill\nallow umount2 if a1 & ~MNT_DETACH|UMOUNT_NOFOLLOW == 0\n"), 0);
+	assert_int_equal(pol.rules[0].cond[0].mask, ~(uint64_t)(2 | 8));
+	assert_int_equal(pol.rules[0].cond[0].value, 0);
+	/* required bits must lie inside the mask: here they do */
+	assert_int_equal(parse("default kill\nallow mount if a3 & ~MS_RDONLY == MS_NOSUID\n"), 0);
+	/* ... and here the required bit is one the mask ignores */
+	reject("default kill\nallow mount if a3 & ~MS_RDONLY|MS_NOSUID == MS_NOSUID\n");
+	reject("default kill\nallow mount if a3 & ~ == 0\n");
+	reject("default kill\nallow mount if a3 & ~~MS_RDONLY == 0\n");
+
+	assert_int_equal(parse("default kill\nallow mknodat if a3 & DEVT_MAJOR_MASK == $DM_MAJOR_DEVT\n"), 0);
+	assert_int_equal(pol.rules[0].cond[0].runtime, POL_RT_DM_MAJOR_DEVT);
+	assert_int_equal(pol.rules[0].cond[0].mask, 0xfff00);
+	reject("default kill\nallow mknodat if a3 == $DM_MAJOR_DEVT\n"); /* no mask */
+	reject("default kill\nallow mknodat if a3 & 0xfff00 == $NO_SUCH\n");
+	reject("default kill\nallow mknodat if a3 & 0xfff00 == $\n");
+	/* the shipped rule compiles whatever the kernel's dm major is */
+	assert_int_equal(parse(policy_privd_seccomp), 0);
+	char *pfc = export_pfc(&pol);
+	if (pfc == NULL)
+		fail_msg("%s", err);
+	free(pfc);
 }
 
 static void
@@ -621,6 +709,8 @@ main(void)
 		cmocka_unit_test(test_shipped_compile),
 		cmocka_unit_test(test_shipped_frontend_shape),
 		cmocka_unit_test(test_shipped_privd_shape),
+		cmocka_unit_test(test_shipped_privd_narrow),
+		cmocka_unit_test(test_complement_and_runtime),
 		cmocka_unit_test(test_shipped_spawner_shape),
 		cmocka_unit_test(test_shipped_no_conflicts),
 		cmocka_unit_test(test_pfc_content),
