@@ -714,8 +714,9 @@ mount_start(struct vol *v, const char *vfs, const char *mp, const char *cache, b
 		usleep(100000);
 	}
 	/* The mount exists before rclone runs: wait until strace's child
-	 * has exec'd rclone. */
-	for (i = 0; traced && i < 100; i++) {
+	 * has exec'd rclone (up to 60 s: a loaded 2-core host can take more
+	 * than 10). */
+	for (i = 0; traced && i < 600; i++) {
 		pid_t c = first_child(pid);
 		if (c > 0 && proc_file_has(c, "cmdline", "mount2", NULL, 0))
 			break;
