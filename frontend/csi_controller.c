@@ -71,16 +71,6 @@ chosen_node(const Csi__V1__TopologyRequirement *req)
 	return NULL;
 }
 
-/* The one volume id rule of csi_checks, for every RPC that takes an id. */
-static grpc_status_code
-need_volume_id(struct csi_call *c, const char *id)
-{
-	char why[160];
-	if (check_volume_id(id, why, sizeof(why)))
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
-	return GRPC_STATUS_OK;
-}
-
 static grpc_status_code
 create_volume(struct csi_call *c)
 {
@@ -194,7 +184,7 @@ delete_volume(struct csi_call *c)
 	const Csi__V1__DeleteVolumeRequest *r = (const void *)c->req;
 	Csi__V1__DeleteVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
 
-	grpc_status_code idst = need_volume_id(c, r->volume_id);
+	grpc_status_code idst = csi_need_volume_id(c, r->volume_id);
 	if (idst != GRPC_STATUS_OK)
 		return idst;
 	if (s3_delete_applies(KV(r->secrets), r->n_secrets)) {
@@ -216,7 +206,7 @@ controller_expand(struct csi_call *c)
 	uint64_t cap;
 	int fs_kind = FS_UNSET;
 
-	grpc_status_code idst = need_volume_id(c, r->volume_id);
+	grpc_status_code idst = csi_need_volume_id(c, r->volume_id);
 	if (idst != GRPC_STATUS_OK)
 		return idst;
 	if (r->capacity_range == NULL ||
@@ -247,7 +237,7 @@ validate_caps(struct csi_call *c)
 	char why[256];
 	int fs_kind;
 
-	grpc_status_code idst = need_volume_id(c, r->volume_id);
+	grpc_status_code idst = csi_need_volume_id(c, r->volume_id);
 	if (idst != GRPC_STATUS_OK)
 		return idst;
 	if (r->n_volume_capabilities == 0)

@@ -41,4 +41,8 @@ extern struct frontend_config fe_config;
 grpc_status_code csi_error(struct csi_call *c, grpc_status_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The one volume id rule of csi_checks, for every RPC that takes an id:
+ * OK, or INVALID_ARGUMENT with the reason answered. */
+grpc_status_code csi_need_volume_id(struct csi_call *c, const char *id);
+
 #endif

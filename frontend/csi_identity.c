@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "csi.pb-c.h"
+#include "csi_checks.h"
 #include "csi_handlers.h"
 #include "ipc_msg.h"
 #include "privd_client.h"
@@ -20,6 +21,16 @@ csi_error(struct csi_call *c, grpc_status_code code, const char *fmt, ...)
 	va_end(ap);
 	c->resp = NULL;
 	return code;
+}
+
+grpc_status_code
+csi_need_volume_id(struct csi_call *c, const char *id)
+{
+	char why[160];
+
+	if (check_volume_id(id, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	return GRPC_STATUS_OK;
 }
 
 static grpc_status_code

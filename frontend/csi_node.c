@@ -62,16 +62,6 @@ forward(struct csi_call *c, const char *volume_id, struct ipc_msg *req, struct i
 	return st;
 }
 
-/* The one volume id rule of csi_checks (as in the controller). */
-static grpc_status_code
-need_volume_id(struct csi_call *c, const char *id)
-{
-	char why[160];
-	if (check_volume_id(id, why, sizeof(why)))
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
-	return GRPC_STATUS_OK;
-}
-
 #define CHECK(expr)                                   \
 	do {                                          \
 		grpc_status_code _st = (expr);        \
@@ -166,7 +156,7 @@ node_stage(struct csi_call *c)
 	int has_gid;
 	uint32_t gid = 0;
 
-	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(csi_need_volume_id(c, r->volume_id));
 	CHECK(path_arg(c, "staging_target_path", r->staging_target_path));
 	if (check_capability(r->volume_capability, &cap, why, sizeof(why)))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
@@ -208,7 +198,7 @@ node_unstage(struct csi_call *c)
 	const Csi__V1__NodeUnstageVolumeRequest *r = (const void *)c->req;
 	struct ipc_msg req = { .type = IPC_REQ_UNSTAGE }, ans;
 
-	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(csi_need_volume_id(c, r->volume_id));
 	CHECK(path_arg(c, "staging_target_path", r->staging_target_path));
 	strcpy(req.u.unstage.volume_id, r->volume_id);
 	strcpy(req.u.unstage.staging_path, r->staging_target_path);
@@ -227,7 +217,7 @@ node_publish(struct csi_call *c)
 	struct cap_req cap;
 	char why[256];
 
-	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(csi_need_volume_id(c, r->volume_id));
 	if (r->staging_target_path[0] == '\0')
 		return csi_error(c, GRPC_STATUS_FAILED_PRECONDITION,
 				 "staging_target_path is required: this driver stages volumes");
@@ -252,7 +242,7 @@ node_unpublish(struct csi_call *c)
 	const Csi__V1__NodeUnpublishVolumeRequest *r = (const void *)c->req;
 	struct ipc_msg req = { .type = IPC_REQ_UNPUBLISH }, ans;
 
-	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(csi_need_volume_id(c, r->volume_id));
 	CHECK(path_arg(c, "target_path", r->target_path));
 	strcpy(req.u.unpublish.volume_id, r->volume_id);
 	strcpy(req.u.unpublish.target_path, r->target_path);
@@ -272,7 +262,7 @@ node_expand(struct csi_call *c)
 	uint64_t want;
 	int fs_kind = FS_UNSET;
 
-	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(csi_need_volume_id(c, r->volume_id));
 	CHECK(path_arg(c, "volume_path", r->volume_path));
 	if (r->capacity_range == NULL ||
 	    (r->capacity_range->required_bytes == 0 && r->capacity_range->limit_bytes == 0))
@@ -318,7 +308,7 @@ node_stats(struct csi_call *c)
 	const Csi__V1__NodeGetVolumeStatsRequest *r = (const void *)c->req;
 	struct ipc_msg req = { .type = IPC_REQ_STATS }, ans;
 
-	CHECK(need_volume_id(c, r->volume_id));
+	CHECK(csi_need_volume_id(c, r->volume_id));
 	CHECK(path_arg(c, "volume_path", r->volume_path));
 	strcpy(req.u.stats.volume_id, r->volume_id);
 	strcpy(req.u.stats.volume_path, r->volume_path);

@@ -311,29 +311,30 @@ mnt_id_of(int fd, unsigned long long *id)
 	return mnt_id_fdinfo(fd, id);
 }
 
+struct id_lookup {
+	unsigned long long id;
+	struct mnt_info *mi;
+	int rc;
+};
+
+static int
+visit_id(struct libmnt_fs *fs, void *ud)
+{
+	struct id_lookup *l = ud;
+
+	if ((unsigned long long)mnt_fs_get_id(fs) != l->id)
+		return 0;
+	l->rc = l->mi ? fill_info(fs, l->mi) : 1;
+	return 1;
+}
+
 static int
 lookup_id(unsigned long long id, struct mnt_info *mi)
 {
-	struct libmnt_table *tb;
-	struct libmnt_iter *it;
-	struct libmnt_fs *fs;
-	int rc;
+	struct id_lookup l = { id, mi, 0 };
+	int rc = each_mount(visit_id, &l);
 
-	if (!(tb = mountinfo(&rc)))
-		return rc;
-	if (!(it = mnt_new_iter(MNT_ITER_FORWARD))) {
-		mnt_unref_table(tb);
-		return -ENOMEM;
-	}
-	rc = 0;
-	while (mnt_table_next_fs(tb, it, &fs) == 0)
-		if ((unsigned long long)mnt_fs_get_id(fs) == id) {
-			rc = mi ? fill_info(fs, mi) : 1;
-			break;
-		}
-	mnt_free_iter(it);
-	mnt_unref_table(tb);
-	return rc;
+	return rc ? rc : l.rc;
 }
 
 int
