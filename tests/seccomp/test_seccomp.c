@@ -422,6 +422,14 @@ p_mount_nosuid_nodev(void)
 			       MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL), ENOENT);
 }
 
+/* The StorageClass mount options "sync" and "dirsync" (volparams.c). */
+static int
+p_mount_sync_dirsync(void)
+{
+	return reached(syscall(SYS_mount, "none", MOUNT_TARGET, "tmpfs",
+			       MS_NOSUID | MS_NODEV | MS_SYNCHRONOUS | MS_DIRSYNC, NULL), ENOENT);
+}
+
 static int
 p_mount_remount_bind(void)
 {
@@ -858,7 +866,7 @@ main(void)
 	static const int CT[] = { P_CONTROLLER, P_END };
 	static const int FE_SV[] = { P_FRONTEND, P_FE_SERVING, P_END };
 	static const int CT_SV[] = { P_CONTROLLER, P_CT_SERVING, P_END };
-	enum { NCHECKS = 54 + 23 + 9 };
+	enum { NCHECKS = 54 + 23 + 10 };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0) {
@@ -946,6 +954,8 @@ main(void)
 	check("privd: mount MS_BIND reaches the kernel", PD, p_mount_bind, WORKS, NULL);
 	check("privd: mount tmpfs nosuid,nodev,noexec reaches the kernel", PD,
 	      p_mount_nosuid_nodev, WORKS, NULL);
+	check("privd: mount tmpfs nosuid,nodev,sync,dirsync reaches the kernel", PD,
+	      p_mount_sync_dirsync, WORKS, NULL);
 	check("privd: remount,bind nosuid,nodev,ro reaches the kernel", PD, p_mount_remount_bind,
 	      WORKS, NULL);
 	check("privd: mount without nosuid -> EPERM", PD, p_mount_without_nosuid, ERRNO(EPERM),

@@ -716,6 +716,18 @@ test_frontend_surface(void **state)
 		if (s && (s->senders & IPC_FROM_PRIVD_SP) && (s->senders & ~IPC_FROM_PRIVD_SP))
 			fail_msg("%s: spawner request with another sender", ipc_type_name(t));
 	}
+	/* ... and every request the spawner serves comes only on privd's
+	 * spawner channel (the spawner receives nothing else: a request
+	 * marked otherwise would be refused there and end the spawner). */
+	static const uint32_t sp[] = { IPC_REQ_SPAWN_FRONTEND, IPC_REQ_SPAWNER_STOP,
+				       IPC_REQ_RUN_MKFS, IPC_REQ_RUN_GROWFS, IPC_REQ_RUN_RCLONE,
+				       IPC_REQ_STOP_RCLONE };
+	for (size_t i = 0; i < sizeof(sp) / sizeof(sp[0]); i++) {
+		const struct ipc_schema *s = ipc_schema_find(sp[i]);
+		if (!s || s->senders != IPC_FROM_PRIVD_SP)
+			fail_msg("%s: not sendable on privd's spawner channel alone",
+				 ipc_type_name(sp[i]));
+	}
 	assert_null(ipc_schema_find(22));
 	assert_null(ipc_schema_find(23));
 	b.n = 0;
