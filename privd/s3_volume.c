@@ -776,6 +776,18 @@ any_live(void *ud, const char *target, const struct mnt_info *mi)
 	return *(int *)ud;
 }
 
+/* mnt_foreach_source callback: is this a live bind of the volume at a pod's
+ * publish target (kubelet's shape)? */
+static int
+live_publish_bind(void *ud, const char *target, const struct mnt_info *mi)
+{
+	(void)mi;
+	if (kpath_shape(privd_cfg.kubelet_root, target, KPATH_TARGET, NULL, 0) == 0 &&
+	    statvfs_ok(target))
+		*(int *)ud = 1;
+	return *(int *)ud;
+}
+
 /* Before rclone starts over this volume's cache: move its never-uploaded
  * files aside. rclone must not be running: wait for one we started.
  * Safe: renames within the encrypted cache volume only, below names
@@ -1166,6 +1178,22 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 	}
 	s3_audit(r->volume_id, "drain_uploads", r->staging_path, NULL, 0, t0, "queue empty");
 
+	/* Kubelet unpublishes every pod first. A pod that still writes
+	 * through a publish bind would keep rclone alive past the drain
+	 * above, and its newest writes would be in the cache removed below. */
+	{
+		char src[IPC_VFSNAME_MAX + 2];
+		int published = 0;
+		snprintf(src, sizeof(src), "%s:", vfs);
+		mnt_foreach_source(src, FUSE_TYPE, live_publish_bind, &published);
+		if (published) {
+			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+					   "volume %s is still published to a pod; unpublish it first",
+					   r->volume_id);
+			goto keep;
+		}
+	}
+
 	/* Unmount: strict for a live mount (busy is an error), a detach for a
 	 * dead one (its data is all in the cache, and uploaded); each checked
 	 * by its mount id. Then rclone's own mount on the private mountpoint. */
@@ -1180,9 +1208,21 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 		}
 	}
 	s3m_release_private(r->volume_id, vfs);
-	/* rclone exits by itself once its mount is gone. */
-	if (e)
-		wait_rclone_gone(e, 100, 99);
+	/* rclone exits by itself once its mount is gone. Its cache is removed
+	 * only once it is gone and nothing in it waits for upload: whatever
+	 * reached rclone after the drain above stays in the cache (the
+	 * supervisor mounts the volume again and uploads it). */
+	if (e && wait_rclone_gone(e, 100, 99)) {
+		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+				   "the rclone of volume %s has not exited yet; retry", r->volume_id);
+		goto keep;
+	}
+	if (cache_pending(vfs, &dirty, err, sizeof(err)) || dirty) {
+		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
+				   "volume %s got writes while it was being unstaged; they are kept "
+				   "in the cache and uploaded first, retry", r->volume_id);
+		goto keep;
+	}
 	cache_forget(vfs);
 	rescue_forget(vfs_cache_dirfd(), vfs);
 	record_remove(r->volume_id);

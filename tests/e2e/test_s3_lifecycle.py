@@ -1334,6 +1334,45 @@ def test_nested_trees_after_restarts_over_warm_cache(node, env, kube, s3):
 
 # ---- 7. DeleteVolume ----------------------------------------------------------------
 
+def test_unstage_while_published_is_refused_and_keeps_every_write(node, env, s3):
+    """Kubelet unpublishes every pod before NodeUnstage; a compromised
+    frontend need not. A pod writing through its bind must not lose a byte:
+    the unstage is refused while a publish bind is live, and the volume goes
+    on serving."""
+    vol = volid()
+    ctx = s3_ctx()
+    stage(node, env, vol, ctx)
+    t = env.target(vol)
+    publish(node, env, vol, t)
+    written = {}
+    for i in range(20):
+        name = f"w{i:02d}.bin"
+        data = os.urandom(64 * 1024)
+        with open(os.path.join(t, name), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        written[name] = hashlib.sha256(data).hexdigest()
+        if i == 10:
+            with pytest.raises(grpc.RpcError) as ei:
+                unstage(node, env, vol)
+            assert ei.value.code() == grpc.StatusCode.FAILED_PRECONDITION, ei.value
+            assert "published" in ei.value.details(), ei.value.details()
+    STAGED.setdefault(vol, set()).add(t)
+    assert fuse_ok(t, vol), f"the pod's mount died\n{diag(node, env, [vol])}"
+    for name, digest in written.items():
+        assert sha256_file(os.path.join(t, name)) == digest, name
+    unpublish(node, vol, t)
+    unstage(node, env, vol)
+    assert_unstaged(env, vol)
+    stage(node, env, vol, ctx)
+    publish(node, env, vol, t)
+    for name, digest in written.items():
+        assert sha256_file(os.path.join(t, name)) == digest, f"{name} lost"
+    unpublish(node, vol, t)
+    unstage(node, env, vol)
+
+
 def test_delete_volume_purges_exactly_one_volume(node, env, kube, s3):
     prefix = "del-pre"
     va, vb = volid(), volid()
