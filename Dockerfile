@@ -31,6 +31,7 @@ WORKDIR /src
 # the Makefile includes the k8s test fragment, which only defines rules).
 COPY Makefile ./
 COPY ipc/ ipc/
+COPY common/ common/
 COPY policy/ policy/
 COPY privd/ privd/
 COPY frontend/ frontend/

@@ -22,11 +22,16 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	-D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE \
 	-DLCW_VERSION='"$(VERSION)"' $(SANFLAGS)
 LDFLAGS += -pie -Wl,-z,relro,-z,now $(SANFLAGS)
-CPPFLAGS += -Iipc -Ipolicy -Iprivd -Ifrontend -I$(B)/gen
+# One -I per folder: a file names the header, the folder rules live here.
+INC_DIRS := ipc common policy privd privd/node privd/k8s privd/luks privd/s3 frontend
+CPPFLAGS += $(addprefix -I,$(INC_DIRS)) -I$(B)/gen
+HDRS := $(foreach d,$(INC_DIRS),$(wildcard $(d)/*.h))
 
 PKG_COMMON := msgpack libseccomp libcap-ng
 PKG_PRIVD := $(PKG_COMMON) json-c libcryptsetup mount blkid libcurl libxml-2.0 libcrypto
 PKG_FRONTEND := $(PKG_COMMON) grpc libprotobuf-c libcurl json-c libxml-2.0 libcrypto
+# common/ is linked into both; it may not see gRPC or protobuf either.
+PKG_SHARED := $(PKG_COMMON) json-c libcurl libxml-2.0 libcrypto
 
 pc_cflags = $(shell pkg-config --cflags $(1))
 pc_libs = $(shell pkg-config --libs $(1))
@@ -37,26 +42,34 @@ PROTO_GEN_C := $(GEN)/csi.pb-c.c $(GEN)/google/protobuf/descriptor.pb-c.c \
 	$(GEN)/google/protobuf/timestamp.pb-c.c $(GEN)/google/protobuf/wrappers.pb-c.c
 POLICY_TEXTS := $(GEN)/policy_texts.c
 
-BLOCK_SRC := privd/loopdev.c privd/blkprobe.c privd/mountops.c privd/kpath.c
-IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c ipc/log.c ipc/secmem.c ipc/volparams.c ipc/keyed_lock.c ipc/base64.c
+# Source lists, one per folder; the folders say where code runs (README
+# "Architecture"). tests/layout/check-layout.sh checks that every .c file
+# is listed once, and what each binary may link.
+IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c
+COMMON_SRC := common/log.c common/secmem.c common/volparams.c common/keyed_lock.c common/base64.c \
+	common/k8s_client.c common/s3_params.c common/s3_purge.c
 POLICY_SRC := policy/policy_parse.c policy/policy_load.c
-PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/volume_ops.c \
-	privd/kdf_budget.c privd/luks.c privd/dm_stale.c privd/k8s_client.c privd/reclaim.c privd/jobq.c \
-	privd/node_limits.c privd/vol_owner.c privd/vol_admit.c \
-	$(BLOCK_SRC) \
-	privd/audit.c privd/socket_dir.c \
-	privd/s3_volume.c privd/vfs_cache.c privd/s3_params.c privd/rclone_conf.c privd/s3_purge.c \
-	privd/cache_rescue.c privd/rm_tree.c privd/pv_stage.c privd/pv_bind.c privd/s3_mounts.c \
-	privd/rclone_fuse.c
+PRIVD_CORE_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/jobq.c \
+	privd/socket_dir.c
+PRIVD_NODE_SRC := privd/node/mountops.c privd/node/kpath.c privd/node/rm_tree.c privd/node/audit.c \
+	privd/node/vol_owner.c privd/node/node_limits.c privd/node/vol_admit.c
+PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c
+PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/kdf_budget.c privd/luks/luks.c \
+	privd/luks/dm_stale.c privd/luks/loopdev.c privd/luks/blkprobe.c
+PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/vfs_cache.c privd/s3/rclone_conf.c \
+	privd/s3/cache_rescue.c privd/s3/s3_mounts.c privd/s3/rclone_fuse.c
+PRIVD_SRC := $(PRIVD_CORE_SRC) $(PRIVD_NODE_SRC) $(PRIVD_K8S_SRC) $(PRIVD_LUKS_SRC) $(PRIVD_S3_SRC)
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
-	frontend/s3_delete.c privd/k8s_client.c privd/s3_purge.c privd/s3_params.c
+	frontend/s3_delete.c
+# The block-device primitives the host tests exercise on real loop devices.
+BLOCK_SRC := privd/luks/loopdev.c privd/luks/blkprobe.c privd/node/mountops.c privd/node/kpath.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-PRIVD_OBJ := $(call obj,$(PRIVD_SRC) $(IPC_SRC) $(POLICY_SRC)) $(B)/obj/gen/policy_texts.o
-FRONTEND_OBJ := $(call obj,$(FRONTEND_SRC) $(IPC_SRC) $(POLICY_SRC)) $(B)/obj/gen/policy_texts.o \
+PRIVD_OBJ := $(call obj,$(PRIVD_SRC) $(COMMON_SRC) $(IPC_SRC) $(POLICY_SRC)) $(B)/obj/gen/policy_texts.o
+FRONTEND_OBJ := $(call obj,$(FRONTEND_SRC) $(COMMON_SRC) $(IPC_SRC) $(POLICY_SRC)) $(B)/obj/gen/policy_texts.o \
 	$(patsubst $(GEN)/%.c,$(B)/obj/gen/%.o,$(PROTO_GEN_C))
 
 BINS := $(B)/bin/lukscryptwalker-csi $(B)/bin/lcw-frontend
@@ -75,6 +88,10 @@ $(B)/bin/lcw-frontend: $(FRONTEND_OBJ)
 $(B)/obj/privd/%.o: privd/%.c | $(GEN)/.stamp
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,$(PKG_PRIVD)) -c -o $@ $<
+
+$(B)/obj/common/%.o: common/%.c | $(GEN)/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,$(PKG_SHARED)) -c -o $@ $<
 
 $(B)/obj/frontend/%.o: frontend/%.c | $(GEN)/.stamp
 	@mkdir -p $(@D)
@@ -134,7 +151,7 @@ FUZZ_BIN := build-fuzz/fuzz_ipc_decode
 
 tests: $(UNIT_TESTS) $(SECCOMP_TEST) $(HOST_TESTS) $(K8S_TESTS) $(S3_TESTS) $(ADV_TESTS)
 
-$(B)/tests/test_log: tests/unit/test_log.c $(call obj,ipc/log.c)
+$(B)/tests/test_log: tests/unit/test_log.c $(call obj,common/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
 
@@ -143,26 +160,26 @@ $(B)/tests/test_pb_strings: tests/unit/test_pb_strings.c $(call obj,frontend/pb_
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka libprotobuf-c)
 
-$(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/kpath.c ipc/log.c)
+$(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/node/kpath.c common/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
 
-$(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/cache_rescue.c privd/rm_tree.c ipc/log.c)
+$(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/s3/cache_rescue.c privd/node/rm_tree.c common/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
 
-$(B)/tests/test_limits: tests/unit/test_limits.c $(call obj,privd/jobq.c privd/node_limits.c \
-		privd/vol_owner.c privd/flags.c privd/s3_params.c ipc/volparams.c ipc/secmem.c ipc/log.c)
+$(B)/tests/test_limits: tests/unit/test_limits.c $(call obj,privd/jobq.c privd/node/node_limits.c \
+		privd/node/vol_owner.c privd/flags.c common/s3_params.c common/volparams.c common/secmem.c common/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c) -lpthread
 
 # Real loop devices, libblkid and libmount on the host (root, no dm needed).
-$(B)/tests/test_blockops: tests/host/test_blockops.c $(call obj,$(BLOCK_SRC) ipc/log.c)
+$(B)/tests/test_blockops: tests/host/test_blockops.c $(call obj,$(BLOCK_SRC) common/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,mount blkid) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,mount blkid)
 
 # libcryptsetup on real dm-crypt: runs where device-mapper exists (the VM).
-$(B)/tests/test_luks: tests/host/test_luks.c $(call obj,privd/luks.c $(BLOCK_SRC) ipc/secmem.c ipc/log.c)
+$(B)/tests/test_luks: tests/host/test_luks.c $(call obj,privd/luks/luks.c $(BLOCK_SRC) common/secmem.c common/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcryptsetup mount blkid) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libcryptsetup mount blkid)
 
@@ -170,15 +187,15 @@ $(B)/tests/test_codec: tests/unit/test_codec.c $(call obj,$(IPC_SRC))
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,msgpack cmocka)
 
-$(B)/tests/test_policy: tests/unit/test_policy.c $(call obj,$(POLICY_SRC) ipc/log.c) $(B)/obj/gen/policy_texts.o
+$(B)/tests/test_policy: tests/unit/test_policy.c $(call obj,$(POLICY_SRC) common/log.c) $(B)/obj/gen/policy_texts.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libseccomp libcap-ng cmocka)
 
-$(B)/tests/test_flags: tests/unit/test_flags.c $(call obj,privd/flags.c ipc/log.c privd/s3_params.c ipc/secmem.c)
+$(B)/tests/test_flags: tests/unit/test_flags.c $(call obj,privd/flags.c common/log.c common/s3_params.c common/secmem.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
 
-$(SECCOMP_TEST): tests/seccomp/test_seccomp.c $(call obj,$(POLICY_SRC) ipc/log.c) $(B)/obj/gen/policy_texts.o
+$(SECCOMP_TEST): tests/seccomp/test_seccomp.c $(call obj,$(POLICY_SRC) common/log.c) $(B)/obj/gen/policy_texts.o
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libseccomp libcap-ng)
 
@@ -189,8 +206,7 @@ $(FUZZ_BIN): tests/fuzz/fuzz_ipc_decode.c ipc/ipc_codec.c ipc/ipc_schema.c
 		-o $@ $(filter-out %.h,$^) $(call pc_libs,msgpack)
 
 # Every object depends on every project header: coarse but never stale.
-HDRS := $(wildcard ipc/*.h policy/*.h privd/*.h frontend/*.h)
-$(call obj,$(IPC_SRC) $(POLICY_SRC) $(PRIVD_SRC) $(FRONTEND_SRC)) $(UNIT_TESTS) \
+$(call obj,$(IPC_SRC) $(COMMON_SRC) $(POLICY_SRC) $(PRIVD_SRC) $(FRONTEND_SRC)) $(UNIT_TESTS) \
 	$(SECCOMP_TEST) $(HOST_TESTS) $(FUZZ_BIN): $(HDRS)
 
 check:

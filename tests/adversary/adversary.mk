@@ -1,7 +1,7 @@
 # The adversary suite: the real privd with a compromised frontend
 # (tests/adversary/adv.h). Included from the Makefile.
 
-ADV_DEPS := $(call obj,tests/adversary/adv.c ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/log.c)
+ADV_DEPS := $(call obj,tests/adversary/adv.c ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c common/log.c)
 ADV_PROGS := test_protocol test_local_root test_pv_bound test_bounds test_volumes test_paths
 ADV_TESTS := $(B)/tests/hostile_frontend $(addprefix $(B)/tests/adv_,$(ADV_PROGS))
 

@@ -2,29 +2,29 @@
 # top-level Makefile before its "tests:" rule (uses its B, CC, CPPFLAGS,
 # CFLAGS, LDFLAGS, obj, pc_cflags, pc_libs and the privd/ object rule).
 
-K8S_SRC := privd/k8s_client.c privd/reclaim.c
+K8S_SRC := common/k8s_client.c privd/k8s/reclaim.c
 K8S_TESTS := $(B)/tests/test_k8s_client $(B)/tests/test_reclaim $(B)/tests/test_pv_stage
 
 # HTTPS against tests/k8s/fake_apiserver.py; run it through tests/k8s/run.sh.
-$(B)/tests/test_k8s_client: tests/k8s/test_k8s_client.c $(call obj,privd/k8s_client.c ipc/secmem.c ipc/base64.c)
+$(B)/tests/test_k8s_client: tests/k8s/test_k8s_client.c $(call obj,common/k8s_client.c common/secmem.c common/base64.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c) $(LDFLAGS) -o $@ \
 		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c) -lpthread
 
 # cmocka: the keep/grace/erase decision and the scan driver.
 $(B)/tests/test_reclaim: tests/k8s/test_reclaim.c \
-		$(call obj,$(K8S_SRC) ipc/volparams.c ipc/secmem.c ipc/log.c ipc/base64.c)
+		$(call obj,$(K8S_SRC) common/volparams.c common/secmem.c common/log.c common/base64.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c cmocka) $(LDFLAGS) -o $@ \
 		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c cmocka) -lpthread
 
 # cmocka: stage parameters from PersistentVolume objects (JSON fixtures).
 $(B)/tests/test_pv_stage: tests/k8s/test_pv_stage.c \
-		$(call obj,privd/pv_stage.c privd/k8s_client.c privd/s3_params.c ipc/volparams.c \
-		ipc/secmem.c ipc/log.c ipc/base64.c)
+		$(call obj,privd/k8s/pv_stage.c common/k8s_client.c common/s3_params.c common/volparams.c \
+		common/secmem.c common/log.c common/base64.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c cmocka) $(LDFLAGS) -o $@ \
 		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c cmocka) -lpthread
 
 # Coarse header dependencies, as for the rest of the tree.
-$(K8S_TESTS) $(call obj,$(K8S_SRC)): $(wildcard ipc/*.h privd/*.h)
+$(K8S_TESTS) $(call obj,$(K8S_SRC)): $(HDRS)
