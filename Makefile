@@ -49,13 +49,13 @@ IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c
 COMMON_SRC := common/log.c common/secmem.c common/volparams.c common/keyed_lock.c common/base64.c \
 	common/k8s_client.c common/s3_params.c common/s3_purge.c
 POLICY_SRC := policy/policy_parse.c policy/policy_load.c
-PRIVD_CORE_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/jobq.c \
+PRIVD_CORE_SRC := privd/main.c privd/flags.c privd/spawner.c privd/spawner_client.c privd/dispatch.c privd/jobq.c \
 	privd/socket_dir.c
-PRIVD_NODE_SRC := privd/node/mountops.c privd/node/kpath.c privd/node/rm_tree.c privd/node/audit.c \
-	privd/node/vol_owner.c privd/node/node_limits.c privd/node/vol_admit.c
+PRIVD_NODE_SRC := privd/node/answer.c privd/node/mountops.c privd/node/kpath.c privd/node/rm_tree.c privd/node/audit.c
 PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c
 PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/kdf_budget.c privd/luks/luks.c \
-	privd/luks/dm_stale.c privd/luks/loopdev.c privd/luks/blkprobe.c
+	privd/luks/dm_stale.c privd/luks/loopdev.c privd/luks/blkprobe.c privd/luks/vol_owner.c \
+	privd/luks/node_limits.c privd/luks/vol_admit.c
 PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/vfs_cache.c privd/s3/rclone_conf.c \
 	privd/s3/cache_rescue.c privd/s3/s3_mounts.c privd/s3/rclone_fuse.c
 PRIVD_SRC := $(PRIVD_CORE_SRC) $(PRIVD_NODE_SRC) $(PRIVD_K8S_SRC) $(PRIVD_LUKS_SRC) $(PRIVD_S3_SRC)
@@ -168,8 +168,8 @@ $(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/s3
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
 
-$(B)/tests/test_limits: tests/unit/test_limits.c $(call obj,privd/jobq.c privd/node/node_limits.c \
-		privd/node/vol_owner.c privd/flags.c common/s3_params.c common/volparams.c common/secmem.c common/log.c)
+$(B)/tests/test_limits: tests/unit/test_limits.c $(call obj,privd/jobq.c privd/luks/node_limits.c \
+		privd/luks/vol_owner.c privd/flags.c common/s3_params.c common/volparams.c common/secmem.c common/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c) -lpthread
 
@@ -226,3 +226,7 @@ clean:
 
 .PHONY: all tests check demo bench deps clean
 .DELETE_ON_ERROR:
+
+# Print a variable (tests/layout/check-layout.sh reads the source lists).
+print-%:
+	@echo $($*)

@@ -10,41 +10,39 @@
 #include "s3_volume.h"
 #include "volume_ops.h"
 
-void
-privd_answer_error(struct ipc_msg *ans, uint32_t err_class, int sys_errno, const char *fmt, ...)
-{
-	va_list ap;
-
-	ans->type = IPC_ANS_ERROR;
-	ans->u.error.err_class = err_class;
-	ans->u.error.sys_errno = (uint32_t)(sys_errno > 0 && sys_errno < 4096 ? sys_errno : 0);
-	va_start(ap, fmt);
-	vsnprintf(ans->u.error.msg, sizeof(ans->u.error.msg), fmt, ap);
-	va_end(ap);
-	/* The codec rejects control bytes; messages built from errno texts
-	 * and validated ids never carry any, but make sure. */
-	for (char *p = ans->u.error.msg; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-}
-
 /* PING: reports liveness and version. Safe: reads no input, touches no
  * resource, reveals only the version and uptime. */
 static void
-op_ping(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+op_ping(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	(void)req;
 	ans->type = IPC_ANS_PING;
 	snprintf(ans->u.ping_ans.version, sizeof(ans->u.ping_ans.version), "%s", LCW_VERSION);
-	ans->u.ping_ans.uptime_ms = (audit_now_ns() - st->started_ns) / 1000000u;
+	ans->u.ping_ans.uptime_ms = (audit_now_ns() - ctx->started_ns) / 1000000u;
 }
+
+/* The volume-agnostic requests carry no backend: the S3 backend answers
+ * those about its rclone mounts (or volumes it knows as S3), the LUKS
+ * backend the rest. */
+#define ROUTE(name)                                                                        \
+	static void op_##name(const struct privd_ctx *ctx, const struct ipc_msg *req,     \
+			      struct ipc_msg *ans)                                         \
+	{                                                                                  \
+		if (!s3_##name(ctx, req, ans))                                             \
+			luks_##name(ctx, req, ans);                                        \
+	}
+ROUTE(unstage)
+ROUTE(publish)
+ROUTE(unpublish)
+ROUTE(expand)
+ROUTE(stats)
 
 /* The whole privileged surface. Each reason is repeated next to its
  * handler and in SECURITY.md. */
 static const struct privd_op ops[] = {
 	{ IPC_REQ_PING, op_ping, 0,
 	  "no input, no resource touched; answers version and uptime only" },
-	{ IPC_REQ_STAGE_LUKS, op_stage, 1,
+	{ IPC_REQ_STAGE_LUKS, luks_stage, 1,
 	  "file, loop and mapping derived from the validated id; target of kubelet's staging "
 	  "shape, opened once without symlinks, mounted through that fd; formats only a provably "
 	  "empty device; nodev,nosuid; creates a backing file only within the node-wide limits "

@@ -7,13 +7,7 @@
 #include <stdint.h>
 
 #include "ipc_msg.h"
-
-struct privd_state {
-	uint64_t started_ns;
-};
-
-typedef void (*privd_handler_fn)(struct privd_state *st, const struct ipc_msg *req,
-				 struct ipc_msg *ans);
+#include "privd_ctx.h"
 
 struct privd_op {
 	uint32_t type;
@@ -24,9 +18,5 @@ struct privd_op {
 
 /* Find the handler for a request type, or NULL (fatal to the channel). */
 const struct privd_op *privd_op_find(uint32_t type);
-
-/* Fill *ans as an error answer. */
-void privd_answer_error(struct ipc_msg *ans, uint32_t err_class, int sys_errno,
-			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -49,6 +49,7 @@
 #include "privd.h"
 #include "socket_dir.h"
 #include "spawner.h"
+#include "spawner_client.h"
 #include "version.h"
 
 #define BACKOFF_MIN_MS 500
@@ -56,13 +57,11 @@
 #define STABLE_AFTER_MS 60000
 #define NUM_WORKERS 8
 #define DRAIN_S 30
-#define TOOL_TIMEOUT_MS (15 * 60 * 1000)
 /* A frontend that does not read its answers for this long is dropped
  * (restarted), so it cannot park privd's main thread in send. */
 #define ANSWER_TIMEOUT_MS 10000
 
-struct privd_config privd_cfg;
-struct k8s_client *privd_k8s;
+static struct privd_config cfg;
 static struct lcw_flags flags;
 static struct pol_seccomp pol;
 static char frontend_path[PATH_MAX];
@@ -78,7 +77,9 @@ static unsigned fe_gen;
 static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t job_cv = PTHREAD_COND_INITIALIZER;
 static struct jobq jobs;
-static struct privd_state pstate;
+/* What every handler is given (privd/node/privd_ctx.h). */
+static struct privd_ctx pctx = { .kubelet_root = cfg.kubelet_root, .nodeid = cfg.nodeid,
+				 .luks = &cfg.luks, .s3 = &cfg.s3, .tools = &spawner_tools };
 
 struct supervisor {
 	uint64_t fe_started;
@@ -169,7 +170,7 @@ run_job(const struct privd_op *op, unsigned gen, struct ipc_msg *req)
 		snprintf(id, sizeof(id), "%s", vid);
 		keyed_lock(id); /* against the reclaimer */
 	}
-	op->fn(&pstate, req, &ans);
+	op->fn(&pctx, req, &ans);
 	if (id[0])
 		keyed_unlock(id);
 	explicit_bzero(req, sizeof(*req));
@@ -264,61 +265,6 @@ drain_jobs(void)
 }
 
 /* ---- spawner ----------------------------------------------------------- */
-
-/* One request to the spawner: 0 with its answer, or -1 with why in err
- * (no answer in time, spawner gone, or its error message). */
-static int
-spawner_call(struct ipc_msg *req, int pass_fd, struct ipc_msg *ans, char *err, size_t errlen)
-{
-	int rc = rpc_call(&spawner_rpc, req, pass_fd, ans, TOOL_TIMEOUT_MS);
-	if (rc) {
-		snprintf(err, errlen, "%s", rc == -1 ? "spawner did not answer in time"
-						     : "spawner is gone");
-		return -1;
-	}
-	if (ans->type == IPC_ANS_ERROR) {
-		snprintf(err, errlen, "%s", ans->u.error.msg);
-		return -1;
-	}
-	return 0;
-}
-
-int
-privd_run_tool(uint32_t req_type, const char *volid, int fs_kind, const char *mount_path,
-	       char *out, size_t outlen)
-{
-	struct ipc_msg req = { .type = req_type }, ans;
-
-	snprintf(req.u.run_tool.volume_id, sizeof(req.u.run_tool.volume_id), "%s", volid);
-	req.u.run_tool.fs_kind = (uint32_t)fs_kind;
-	snprintf(req.u.run_tool.mount_path, sizeof(req.u.run_tool.mount_path), "%s", mount_path);
-	out[0] = '\0';
-	if (spawner_call(&req, -1, &ans, out, outlen))
-		return -1;
-	snprintf(out, outlen, "%s", ans.u.run_tool_ans.output);
-	return (int)ans.u.run_tool_ans.wstatus;
-}
-
-int
-privd_spawn_rclone(const struct ipc_run_rclone_req *r, int conf_fd, char *err, size_t errlen)
-{
-	struct ipc_msg req = { .type = IPC_REQ_RUN_RCLONE }, ans;
-
-	req.u.run_rclone = *r;
-	if (spawner_call(&req, conf_fd, &ans, err, errlen))
-		return -1;
-	return (int)ans.u.spawn_ans.pid;
-}
-
-int
-privd_stop_rclone(int pid)
-{
-	struct ipc_msg req = { .type = IPC_REQ_STOP_RCLONE }, ans;
-	char err[IPC_ERRMSG_MAX + 1];
-
-	req.u.spawn_ans.pid = (uint32_t)pid;
-	return pid > 0 && spawner_call(&req, -1, &ans, err, sizeof(err)) == 0 ? 0 : -1;
-}
 
 static void
 on_spawner_message(const struct ipc_msg *m)
@@ -543,7 +489,7 @@ static int
 reclaim_is_staged(void *ctx, const char *id)
 {
 	(void)ctx;
-	return volume_is_staged(id); /* -1, unknown, counts as staged */
+	return volume_is_staged(&pctx, id); /* -1, unknown, counts as staged */
 }
 
 static int
@@ -555,7 +501,7 @@ reclaim_erase(void *ctx, const char *id)
 	/* Never wait for, and never race, a volume operation. */
 	if (keyed_trylock(id))
 		return -1;
-	rc = erase_volume(id, err, sizeof(err));
+	rc = erase_volume(&pctx, id, err, sizeof(err));
 	keyed_unlock(id);
 	if (rc)
 		log_warn("reclaim: volume %s not erased: %s", id, err);
@@ -567,7 +513,7 @@ reclaim_erase(void *ctx, const char *id)
 static void *
 reclaim_main(void *arg)
 {
-	struct reclaim_k8s_ctx kctx = { privd_k8s, LCW_DRIVER_NAME };
+	struct reclaim_k8s_ctx kctx = { pctx.k8s, LCW_DRIVER_NAME };
 	struct reclaim_ops ops = { .ctx = &kctx, .is_staged = reclaim_is_staged,
 				   .pv_exists = reclaim_k8s_pv_exists, .erase = reclaim_erase };
 	struct reclaim_state st;
@@ -578,7 +524,7 @@ reclaim_main(void *arg)
 	for (;;) {
 		struct reclaim_report rep;
 		memset(&rep, 0, sizeof(rep));
-		reclaim_scan(&st, privd_cfg.local_root, &ops, &rep);
+		reclaim_scan(&st, cfg.luks.local_root, &ops, &rep);
 		if (rep.candidates)
 			log_info("reclaim: %zu volumes, %zu staged, %zu kept, %zu in grace, %zu erased, "
 				 "%zu API errors", rep.candidates, rep.staged, rep.kept,
@@ -597,10 +543,10 @@ init_k8s(void)
 	char err[512];
 
 	if (k8s_client_from_config(flags.kube_api, flags.kube_token_file, flags.kube_ca_file,
-				   &privd_k8s, err, sizeof(err)))
+				   &pctx.k8s, err, sizeof(err)))
 		fatal(2, "Kubernetes API client: %s", err);
-	if (privd_k8s)
-		log_info("Kubernetes API at %s", k8s_client_base_url(privd_k8s));
+	if (pctx.k8s)
+		log_info("Kubernetes API at %s", k8s_client_base_url(pctx.k8s));
 	else
 		log_info("no Kubernetes API configured: hardened passphrase mode and volume "
 			 "reclaim are off");
@@ -612,29 +558,29 @@ init_config(void)
 	const char *lp = getenv("CSI_LOCAL_PATH");
 	char rp[PATH_MAX];
 
-	snprintf(privd_cfg.local_root, sizeof(privd_cfg.local_root), "%s",
+	snprintf(cfg.luks.local_root, sizeof(cfg.luks.local_root), "%s",
 		 lp && lp[0] == '/' ? lp : "/opt/local-path-provisioner");
 	/* Compare kubelet paths against the real directory (some
 	 * distributions make the kubelet root a symlink). */
-	snprintf(privd_cfg.kubelet_root, sizeof(privd_cfg.kubelet_root), "%s",
+	snprintf(cfg.kubelet_root, sizeof(cfg.kubelet_root), "%s",
 		 realpath(flags.kubelet_root, rp) ? rp : flags.kubelet_root);
-	privd_cfg.kdf = (struct luks_pbkdf){ flags.kdf_memory_kib, flags.kdf_iterations, 1 };
-	snprintf(privd_cfg.nodeid, sizeof(privd_cfg.nodeid), "%s", flags.nodeid);
-	snprintf(privd_cfg.vfs_cache_root, sizeof(privd_cfg.vfs_cache_root), "%s",
+	cfg.luks.kdf = (struct luks_pbkdf){ flags.kdf_memory_kib, flags.kdf_iterations, 1 };
+	snprintf(cfg.nodeid, sizeof(cfg.nodeid), "%s", flags.nodeid);
+	snprintf(cfg.s3.vfs_cache_root, sizeof(cfg.s3.vfs_cache_root), "%s",
 		 flags.vfs_cache_root);
-	snprintf(privd_cfg.vfs_cache_mount, sizeof(privd_cfg.vfs_cache_mount), "%s",
+	snprintf(cfg.s3.vfs_cache_mount, sizeof(cfg.s3.vfs_cache_mount), "%s",
 		 flags.vfs_cache_mount);
-	privd_cfg.vfs_cache_bytes = flags.vfs_cache_bytes;
-	privd_cfg.limits = (struct local_limits){ flags.max_local_volumes, flags.max_local_bytes,
+	cfg.s3.vfs_cache_bytes = flags.vfs_cache_bytes;
+	cfg.luks.limits = (struct local_limits){ flags.max_local_volumes, flags.max_local_bytes,
 						  flags.local_reserve_bytes,
 						  flags.local_reserve_pct };
-	privd_cfg.max_s3_mounts = flags.max_s3_mounts;
-	privd_cfg.legacy_volumes = flags.legacy_volumes;
-	snprintf(privd_cfg.cache_secret_namespace, sizeof(privd_cfg.cache_secret_namespace), "%s",
+	cfg.s3.max_s3_mounts = flags.max_s3_mounts;
+	cfg.luks.legacy_volumes = flags.legacy_volumes;
+	snprintf(cfg.s3.cache_secret_namespace, sizeof(cfg.s3.cache_secret_namespace), "%s",
 		 flags.luks_secret_namespace);
-	snprintf(privd_cfg.cache_secret_name, sizeof(privd_cfg.cache_secret_name), "%s",
+	snprintf(cfg.s3.cache_secret_name, sizeof(cfg.s3.cache_secret_name), "%s",
 		 flags.luks_secret_name);
-	snprintf(privd_cfg.cache_secret_key, sizeof(privd_cfg.cache_secret_key), "%s",
+	snprintf(cfg.s3.cache_secret_key, sizeof(cfg.s3.cache_secret_key), "%s",
 		 flags.luks_secret_key);
 	kdf_budget_init((uint64_t)flags.kdf_budget_mib * 1024);
 }
@@ -669,7 +615,7 @@ main(int argc, char **argv)
 	init_k8s();
 	if (s3_purge_global_init()) /* libxml2 for the S3 bucket probe, before threads */
 		fatal(2, "cannot initialise the S3 client");
-	pstate.started_ns = now_ns();
+	pctx.started_ns = now_ns();
 	if (audit_open(flags.audit_log))
 		fatal(2, "cannot open audit log %s: %s", flags.audit_log, strerror(errno));
 	if (socket_dir_prepare(flags.socket_path, flags.frontend_uid, flags.frontend_gid,
@@ -697,6 +643,7 @@ main(int argc, char **argv)
 	}
 	close(sp[1]);
 	rpc_init(&spawner_rpc, sp[0]);
+	spawner_client_init(&spawner_rpc);
 	/* SIGCHLD of the spawner itself is seen as EOF on its channel. */
 	sigdelset(&ss, SIGCHLD);
 	sigfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -704,7 +651,7 @@ main(int argc, char **argv)
 		fatal(2, "signalfd: %s", strerror(errno));
 
 	log_info("lukscryptwalker-csi %s starting: node %s, endpoint %s, volumes in %s",
-		 LCW_VERSION, flags.nodeid, flags.endpoint, privd_cfg.local_root);
+		 LCW_VERSION, flags.nodeid, flags.endpoint, cfg.luks.local_root);
 	/* locked memory for queued requests, before the capability drop */
 	if (jobq_init(&jobs, JOBQ_MAX, JOBQ_PER_VOLUME))
 		fatal(2, "cannot lock memory for the request queue: %s", strerror(errno));
@@ -715,16 +662,16 @@ main(int argc, char **argv)
 			fatal(2, "cannot start worker threads");
 		pthread_detach(t);
 	}
-	if (privd_k8s && flags.reclaim_interval_s) {
+	if (pctx.k8s && flags.reclaim_interval_s) {
 		pthread_t t;
 		if (pthread_create(&t, NULL, reclaim_main, NULL))
 			fatal(2, "cannot start the reclaim thread");
 		pthread_detach(t);
 	}
-	if (s3_supervisor_start())
+	if (s3_supervisor_start(&pctx))
 		fatal(2, "cannot start the S3 mount supervisor");
 	audit_write(&(struct audit_rec){ .op = "privd_start", .ok = 1, .start_ns = now_ns(),
-		.paths = { flags.socket_path, privd_cfg.local_root, NULL }, .detail = LCW_VERSION });
+		.paths = { flags.socket_path, cfg.luks.local_root, NULL }, .detail = LCW_VERSION });
 	start_frontend(&s);
 
 	for (;;) {

@@ -8,9 +8,8 @@
 #include <string.h>
 
 #include "audit.h"
-#include "dispatch.h"
 #include "k8s_client.h"
-#include "privd.h"
+#include "privd_ctx.h"
 #include "pv_stage.h"
 #include "version.h"
 
@@ -37,14 +36,14 @@ audit_pv(const char *id, const char *pv_name, int ok, uint64_t t0, const char *w
 
 /* Find and parse the PV of id: 0 with *pv, or -1 answered. */
 static int
-pv_fetch(const char *id, struct pv_stage *pv, struct ipc_msg *ans)
+pv_fetch(const struct privd_ctx *ctx, const char *id, struct pv_stage *pv, struct ipc_msg *ans)
 {
 	char err[512] = "", why[256] = "";
 	char *json = NULL;
 	size_t len = 0;
 	int found = 0;
 	uint64_t t0 = audit_now_ns();
-	int rc = k8s_pv_for_handle(privd_k8s, LCW_DRIVER_NAME, id, &json, &len, &found, err,
+	int rc = k8s_pv_for_handle(ctx->k8s, LCW_DRIVER_NAME, id, &json, &len, &found, err,
 				   sizeof(err));
 
 	if (rc != K8S_OK) {
@@ -85,33 +84,33 @@ refuse(const char *id, const struct pv_stage *pv, const char *why, uint64_t t0,
 }
 
 int
-pv_bind_luks(const struct ipc_stage_req *r, uint64_t *capacity, struct ipc_msg *ans)
+pv_bind_luks(const struct privd_ctx *ctx, const struct ipc_stage_req *r, uint64_t *capacity, struct ipc_msg *ans)
 {
 	struct pv_stage pv;
 	char why[256];
 	uint64_t t0 = audit_now_ns();
 
 	*capacity = r->capacity;
-	if (privd_k8s == NULL)
+	if (ctx->k8s == NULL)
 		return 0; /* local test mode: no PV to hold the request against */
-	if (pv_fetch(r->volume_id, &pv, ans))
+	if (pv_fetch(ctx, r->volume_id, &pv, ans))
 		return -1;
-	if (pv_stage_check_luks(&pv, r, privd_cfg.nodeid, capacity, why, sizeof(why)))
+	if (pv_stage_check_luks(&pv, r, ctx->nodeid, capacity, why, sizeof(why)))
 		return refuse(r->volume_id, &pv, why, t0, ans);
 	audit_pv(r->volume_id, pv.pv_name, 1, t0, pv.secret_name[0] ? "hardened" : "node-stage");
 	return 0;
 }
 
 int
-pv_bind_s3(const struct ipc_stage_s3_req *r, struct ipc_msg *ans)
+pv_bind_s3(const struct privd_ctx *ctx, const struct ipc_stage_s3_req *r, struct ipc_msg *ans)
 {
 	struct pv_stage pv;
 	char why[256];
 	uint64_t t0 = audit_now_ns();
 
-	if (privd_k8s == NULL)
+	if (ctx->k8s == NULL)
 		return 0;
-	if (pv_fetch(r->volume_id, &pv, ans))
+	if (pv_fetch(ctx, r->volume_id, &pv, ans))
 		return -1;
 	if (pv_stage_check_s3(&pv, r, why, sizeof(why)))
 		return refuse(r->volume_id, &pv, why, t0, ans);

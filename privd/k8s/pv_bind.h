@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "ipc_msg.h"
+#include "privd_ctx.h"
 
 /* 0 when the request may go on (*capacity: the size a new backing file
  * gets, the PV's where there is an API, else the request's), or -1 with
@@ -16,7 +17,7 @@
  * FAILED_PRECONDITION when the PV is unusable or the request disagrees
  * with it, PERMISSION_DENIED / UNAVAILABLE when the API cannot tell. Runs
  * before anything on the node is touched. */
-int pv_bind_luks(const struct ipc_stage_req *r, uint64_t *capacity, struct ipc_msg *ans);
-int pv_bind_s3(const struct ipc_stage_s3_req *r, struct ipc_msg *ans);
+int pv_bind_luks(const struct privd_ctx *ctx, const struct ipc_stage_req *r, uint64_t *capacity, struct ipc_msg *ans);
+int pv_bind_s3(const struct privd_ctx *ctx, const struct ipc_stage_s3_req *r, struct ipc_msg *ans);
 
 #endif

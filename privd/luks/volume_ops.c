@@ -25,7 +25,6 @@
 
 #include "audit.h"
 #include "blkprobe.h"
-#include "dispatch.h"
 #include "dm_stale.h"
 #include "k8s_client.h"
 #include "kdf_budget.h"
@@ -35,21 +34,21 @@
 #include "luks.h"
 #include "mountops.h"
 #include "node_limits.h"
-#include "privd.h"
+#include "luks_config.h"
+#include "privd_ctx.h"
 #include "pv_bind.h"
 #include "vol_admit.h"
-#include "s3_volume.h"
 #include "secmem.h"
 #include "vol.h"
 #include "vol_owner.h"
 #include "volparams.h"
 
 static int
-vol_derive(const char *id, struct vol *v, struct ipc_msg *ans)
+vol_derive(const struct privd_ctx *ctx, const char *id, struct vol *v, struct ipc_msg *ans)
 {
 	if (volid_valid(id) || luks_dm_name(id, v->dm, sizeof(v->dm)) ||
-	    luks_backing_dir(privd_cfg.local_root, id, v->dir, sizeof(v->dir)) ||
-	    luks_backing_file(privd_cfg.local_root, id, v->file, sizeof(v->file))) {
+	    luks_backing_dir(ctx->luks->local_root, id, v->dir, sizeof(v->dir)) ||
+	    luks_backing_file(ctx->luks->local_root, id, v->file, sizeof(v->file))) {
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid volume id");
 		return -1;
 	}
@@ -97,18 +96,18 @@ kind_of(const char *what)
  * returns -ENOENT unanswered (for idempotent teardown). Every later step
  * acts on this fd, never on the text again. */
 int
-open_kpath(const char *what, const char *path, enum kpath_leaf leaf, int missing_ok,
+open_kpath(const struct privd_ctx *ctx, const char *what, const char *path, enum kpath_leaf leaf, int missing_ok,
 	   struct ipc_msg *ans)
 {
 	char why[256];
 	int fd;
 
-	if (kpath_shape(privd_cfg.kubelet_root, path, kind_of(what), why, sizeof(why))) {
+	if (kpath_shape(ctx->kubelet_root, path, kind_of(what), why, sizeof(why))) {
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "%s: %s (kubelet root %s)", what, why,
-				   privd_cfg.kubelet_root);
+				   ctx->kubelet_root);
 		return -1;
 	}
-	fd = kpath_open_dir(privd_cfg.kubelet_root, path, leaf);
+	fd = kpath_open_dir(ctx->kubelet_root, path, leaf);
 	if (fd == -ENOENT && missing_ok)
 		return -ENOENT;
 	if (fd < 0)
@@ -123,10 +122,10 @@ fdpath(int fd, char *out, size_t len)
 }
 
 int
-unmount_kpath(const char *path, unsigned long long id)
+unmount_kpath(const struct privd_ctx *ctx, const char *path, unsigned long long id)
 {
 	const char *leaf;
-	int pfd = kpath_open_parent(privd_cfg.kubelet_root, path, &leaf);
+	int pfd = kpath_open_parent(ctx->kubelet_root, path, &leaf);
 
 	if (pfd < 0)
 		return pfd;
@@ -298,7 +297,7 @@ create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_
 /* Attach (or find) the loop device, open (or format and open) the LUKS
  * mapping. On success *opened says whether this call opened it. */
 int
-open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, int *opened,
+open_mapping(const struct privd_ctx *ctx, const struct vol *v, const struct lcw_secret *pass, int *attached, int *opened,
 	     int *formatted, char *loop, size_t looplen, struct ipc_msg *ans)
 {
 	char type[64], err[256];
@@ -359,9 +358,9 @@ open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, 
 	}
 	if (rc == BLK_EMPTY) {
 		/* Provably empty: no signature anywhere. Safe to format. */
-		uint64_t res = kdf_budget_reserve(privd_cfg.kdf.memory_kib);
+		uint64_t res = kdf_budget_reserve(ctx->luks->kdf.memory_kib);
 		t0 = audit_now_ns();
-		rc = luks_format(loop, pass, &privd_cfg.kdf, err, sizeof(err));
+		rc = luks_format(loop, pass, &ctx->luks->kdf, err, sizeof(err));
 		/* audit first: its end time then shows when the KDF memory was
 		 * still held, so the log can prove the budget */
 		audit_step(v, "luks_format", v->file, loop, rc, t0, rc ? err : "luks2 aes-xts-plain64");
@@ -382,9 +381,9 @@ open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, 
 		return -1;
 	}
 
-	uint32_t kib = privd_cfg.kdf.memory_kib;
+	uint32_t kib = ctx->luks->kdf.memory_kib;
 	if (!*formatted && luks_unlock_memory_kib(loop, &kib))
-		kib = privd_cfg.kdf.memory_kib;
+		kib = ctx->luks->kdf.memory_kib;
 	uint64_t res = kdf_budget_reserve(kib);
 	t0 = audit_now_ns();
 	rc = luks_open(loop, v->dm, pass, err, sizeof(err));
@@ -413,7 +412,7 @@ wait_ok(int ws)
 /* Make sure the mapping carries a file system of the wanted kind; mkfs
  * only if it carries no signature at all. Returns the kind in *kind. */
 int
-ensure_fs(const struct vol *v, int want, int *kind, struct ipc_msg *ans)
+ensure_fs(const struct privd_ctx *ctx, const struct vol *v, int want, int *kind, struct ipc_msg *ans)
 {
 	char type[64], out[IPC_ERRMSG_MAX + 1];
 	int rc = blk_probe(v->mapper, type, sizeof(type));
@@ -421,7 +420,7 @@ ensure_fs(const struct vol *v, int want, int *kind, struct ipc_msg *ans)
 	if (rc == BLK_EMPTY) {
 		int k = want == FS_UNSET ? FS_EXT4 : want;
 		uint64_t t0 = audit_now_ns();
-		int ws = privd_run_tool(IPC_REQ_RUN_MKFS, v->id, k, "", out, sizeof(out));
+		int ws = ctx->tools->run_tool(IPC_REQ_RUN_MKFS, v->id, k, "", out, sizeof(out));
 		audit_step(v, "mkfs", v->mapper, NULL, wait_ok(ws) ? 0 : -EIO, t0, fs_kind_name(k));
 		if (!wait_ok(ws)) {
 			privd_answer_error(ans, IPC_EC_INTERNAL, 0, "mkfs.%s failed: %s",
@@ -491,21 +490,21 @@ apply_fs_group(const struct vol *v, int dirfd, uint32_t gid, uint32_t mode, stru
  * locked memory; the frontend only forwarded its name. Same byte rules as
  * a node-stage secret (up to the first newline). */
 static int
-fetch_passphrase(const struct vol *v, const struct ipc_stage_req *r, struct lcw_secret *pass,
+fetch_passphrase(const struct privd_ctx *ctx, const struct vol *v, const struct ipc_stage_req *r, struct lcw_secret *pass,
 		 struct ipc_msg *ans)
 {
 	char err[512];
 	uint64_t t0 = audit_now_ns();
 	int rc;
 
-	if (privd_k8s == NULL) {
+	if (ctx->k8s == NULL) {
 		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
 				   "the StorageClass names passphrase Secret %s/%s, but this node has "
 				   "no Kubernetes API access configured", r->secret_namespace,
 				   r->secret_name);
 		return -1;
 	}
-	rc = k8s_get_secret_value(privd_k8s, r->secret_namespace, r->secret_name, r->secret_key,
+	rc = k8s_get_secret_value(ctx->k8s, r->secret_namespace, r->secret_name, r->secret_key,
 				  pass, err, sizeof(err));
 	char d[600];
 	snprintf(d, sizeof(d), "secret %s/%s key %s", r->secret_namespace, r->secret_name,
@@ -538,7 +537,7 @@ fetch_passphrase(const struct vol *v, const struct ipc_stage_req *r, struct lcw_
  * only within the node-wide limits, an existing one only if it is ours
  * (vol_admit.h). */
 void
-op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+luks_stage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_stage_req *r = &req->u.stage;
 	struct lcw_secret pass = { 0 };
@@ -551,8 +550,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	    legacy;
 	uint64_t t0, capacity;
 
-	(void)st;
-	if (vol_derive(r->volume_id, &v, ans))
+	if (vol_derive(ctx, r->volume_id, &v, ans))
 		return;
 	if (r->fs_kind > FS_MAX || mount_opts_split(r->mount_opts, &flags, data, sizeof(data)) ||
 	    r->capacity < LUKS2_HEADER_BYTES + MIB || r->capacity > MAX_CAPACITY ||
@@ -561,9 +559,9 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		return;
 	}
 	/* With an API: only a volume with a PV, as its PV says (pv_bind.h). */
-	if (pv_bind_luks(r, &capacity, ans))
+	if (pv_bind_luks(ctx, r, &capacity, ans))
 		return;
-	if ((dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
+	if ((dirfd = open_kpath(ctx, "staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
 		return;
 
 	int m = mounted_here(&v, dirfd, &mi, NULL);
@@ -583,19 +581,19 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		goto out;
 	}
 	if (r->secret_name[0]) {
-		if (fetch_passphrase(&v, r, &pass, ans))
+		if (fetch_passphrase(ctx, &v, r, &pass, ans))
 			goto out;
 	} else if (secret_set(&pass, r->passphrase,
 			      luks_passphrase_len(r->passphrase, r->passphrase_len))) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
 		goto out;
 	}
-	if (create_backing_owned(&v, capacity, &created, &legacy, ans))
+	if (create_backing_owned(ctx, &v, capacity, &created, &legacy, ans))
 		goto out;
-	if (open_mapping(&v, &pass, &attached, &opened, &formatted, loop, sizeof(loop), ans))
+	if (open_mapping(ctx, &v, &pass, &attached, &opened, &formatted, loop, sizeof(loop), ans))
 		goto fail;
 	secret_free(&pass);
-	if (ensure_fs(&v, (int)r->fs_kind, &kind, ans))
+	if (ensure_fs(ctx, &v, (int)r->fs_kind, &kind, ans))
 		goto fail;
 
 	t0 = audit_now_ns();
@@ -609,7 +607,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	/* dirfd names the directory under the new mount: find the mount the
 	 * same symlink-free way, and act on it only once it proves to be this
 	 * volume's (its device), whatever was done to the path meanwhile. */
-	mfd = kpath_open_dir(privd_cfg.kubelet_root, r->staging_path, KPATH_MUST_EXIST);
+	mfd = kpath_open_dir(ctx->kubelet_root, r->staging_path, KPATH_MUST_EXIST);
 	if (mfd < 0 || mounted_here(&v, mfd, &mi, &mid) != 1) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, mfd < 0 ? -mfd : 0,
 				   "the new mount of %s is not at %s any more", v.mapper,
@@ -621,7 +619,7 @@ op_stage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 		goto fail;
 	if (legacy) /* a Go-driver volume, now known: a later swap is refused */
 		audit_step(&v, "record_owner", v.file, NULL,
-			   vol_owner_mark(privd_cfg.local_root, &v), audit_now_ns(), "legacy volume");
+			   vol_owner_mark(ctx->luks->local_root, &v), audit_now_ns(), "legacy volume");
 	ans->type = IPC_ANS_STAGE_LUKS;
 	ans->u.stage_ans.formatted = (uint8_t)formatted;
 	goto out;
@@ -632,7 +630,7 @@ fail:
 		close(mfd);
 	mfd = -1;
 	if (mounted)
-		unmount_kpath(r->staging_path, mid);
+		unmount_kpath(ctx, r->staging_path, mid);
 	if (opened)
 		luks_close(v.dm);
 	if (attached)
@@ -640,7 +638,7 @@ fail:
 	if (created && !formatted) {
 		unlink(v.file);
 		rmdir(v.dir);
-		vol_owner_forget(privd_cfg.local_root, v.id);
+		vol_owner_forget(ctx->luks->local_root, v.id);
 	}
 out:
 	secret_free(&pass);
@@ -656,7 +654,7 @@ out:
  * and on the loop device of its own backing file; never lazily, so a busy
  * volume reports an error instead of vanishing under its users. */
 void
-op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+luks_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_unstage_req *r = &req->u.unstage;
 	struct mnt_info mi;
@@ -666,12 +664,9 @@ op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	uint64_t t0;
 	int dirfd, rc;
 
-	(void)st;
-	if (s3_unstage(req, ans))
+	if (vol_derive(ctx, r->volume_id, &v, ans))
 		return;
-	if (vol_derive(r->volume_id, &v, ans))
-		return;
-	dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MUST_EXIST, 1, ans);
+	dirfd = open_kpath(ctx, "staging_target_path", r->staging_path, KPATH_MUST_EXIST, 1, ans);
 	if (dirfd == -1)
 		return;
 	if (dirfd >= 0) {
@@ -692,7 +687,7 @@ op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 			close(dirfd);
 			dirfd = -1;
 			t0 = audit_now_ns();
-			rc = unmount_kpath(r->staging_path, mid); /* the mount checked above */
+			rc = unmount_kpath(ctx, r->staging_path, mid); /* the mount checked above */
 			audit_step(&v, "unmount", r->staging_path, NULL, rc, t0, NULL);
 			if (rc) {
 				privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
@@ -745,7 +740,7 @@ op_unstage(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
  * volume's own staged mount; both paths are below the kubelet root and
  * opened without symlinks; a bind adds no new device access. */
 void
-op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+luks_publish(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_publish_req *r = &req->u.publish;
 	struct mnt_info mi, ti;
@@ -753,12 +748,9 @@ op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 	char err[256];
 	int sfd = -1, tfd = -1;
 
-	(void)st;
-	if (s3_publish(req, ans))
+	if (vol_derive(ctx, r->volume_id, &v, ans))
 		return;
-	if (vol_derive(r->volume_id, &v, ans))
-		return;
-	sfd = open_kpath("staging_target_path", r->staging_path, KPATH_MUST_EXIST, 1, ans);
+	sfd = open_kpath(ctx, "staging_target_path", r->staging_path, KPATH_MUST_EXIST, 1, ans);
 	if (sfd == -1)
 		return;
 	if (sfd < 0 || mounted_here(&v, sfd, &mi, NULL) != 1) {
@@ -766,7 +758,7 @@ op_publish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *an
 				   r->staging_path);
 		goto out;
 	}
-	if ((tfd = open_kpath("target_path", r->target_path, KPATH_MKDIR, 0, ans)) < 0)
+	if ((tfd = open_kpath(ctx, "target_path", r->target_path, KPATH_MKDIR, 0, ans)) < 0)
 		goto out;
 	int m = mounted_here(&v, tfd, &ti, NULL);
 	if (m == 1) {
@@ -803,7 +795,7 @@ out:
  * directory publish created. Safe: only mounts of this volume's file system
  * are unmounted; a foreign mount is reported, not touched. */
 void
-op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+luks_unpublish(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_unpublish_req *r = &req->u.unpublish;
 	struct mnt_info mi;
@@ -811,14 +803,11 @@ op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *
 	unsigned long long mid = 0;
 	int tfd, rc;
 
-	(void)st;
-	if (s3_unpublish(req, ans))
-		return;
-	if (vol_derive(r->volume_id, &v, ans))
+	if (vol_derive(ctx, r->volume_id, &v, ans))
 		return;
 	for (int i = 0; i < 16; i++) {
 		/* Reopened each round: an fd inside a mount would pin it. */
-		tfd = open_kpath("target_path", r->target_path, KPATH_MUST_EXIST, 1, ans);
+		tfd = open_kpath(ctx, "target_path", r->target_path, KPATH_MUST_EXIST, 1, ans);
 		if (tfd == -ENOENT) {
 			ans->type = IPC_ANS_UNPUBLISH;
 			return;
@@ -836,7 +825,7 @@ op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *
 			return;
 		}
 		uint64_t t0 = audit_now_ns();
-		rc = unmount_kpath(r->target_path, mid); /* only the mount checked above */
+		rc = unmount_kpath(ctx, r->target_path, mid); /* only the mount checked above */
 		audit_step(&v, "unmount", r->target_path, NULL, rc, t0, NULL);
 		if (rc) {
 			privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
@@ -844,7 +833,7 @@ op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *
 			return;
 		}
 	}
-	rc = kpath_remove_dir(privd_cfg.kubelet_root, r->target_path);
+	rc = kpath_remove_dir(ctx->kubelet_root, r->target_path);
 	if (rc && rc != -ENOENT && rc != -ENOTEMPTY) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot remove %s: %s", r->target_path,
 				   strerror(-rc));
@@ -861,7 +850,7 @@ op_unpublish(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *
  * volume's own file, loop and mapping, and only while volume_path is this
  * volume's mount; it never shrinks anything. */
 void
-op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+luks_expand(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_expand_req *r = &req->u.expand;
 	struct mnt_info mi;
@@ -872,16 +861,13 @@ op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans
 	uint64_t t0;
 	int fd, rc;
 
-	(void)st;
-	if (s3_expand(req, ans))
-		return;
-	if (vol_derive(r->volume_id, &v, ans))
+	if (vol_derive(ctx, r->volume_id, &v, ans))
 		return;
 	if (r->new_size > MAX_CAPACITY) {
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "size too large");
 		return;
 	}
-	if ((fd = open_kpath("volume_path", r->volume_path, KPATH_MUST_EXIST, 0, ans)) < 0)
+	if ((fd = open_kpath(ctx, "volume_path", r->volume_path, KPATH_MUST_EXIST, 0, ans)) < 0)
 		return;
 	rc = mounted_here(&v, fd, &mi, NULL);
 	close(fd);
@@ -901,7 +887,7 @@ op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans
 	rc = (fd < 0 || fstat(fd, &sb)) ? -errno : 0;
 	if (rc == 0 && (uint64_t)sb.st_size < r->new_size) {
 		local_limits_lock();
-		if (admit_local(&v, r->new_size - (uint64_t)sb.st_size, 0, ans)) {
+		if (admit_local(ctx, &v, r->new_size - (uint64_t)sb.st_size, 0, ans)) {
 			local_limits_unlock();
 			close(fd);
 			return;
@@ -943,7 +929,7 @@ op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans
 		return;
 	}
 	t0 = audit_now_ns();
-	int ws = privd_run_tool(IPC_REQ_RUN_GROWFS, v.id, kind, r->volume_path, out, sizeof(out));
+	int ws = ctx->tools->run_tool(IPC_REQ_RUN_GROWFS, v.id, kind, r->volume_path, out, sizeof(out));
 	audit_step(&v, "grow_fs", v.mapper, r->volume_path, wait_ok(ws) ? 0 : -EIO, t0, mi.fstype);
 	if (!wait_ok(ws)) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, 0, "growing %s failed: %s", mi.fstype,
@@ -959,7 +945,7 @@ op_expand(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans
 /* STATS: usage of the volume's file system and its health. Safe: read-only
  * queries (statvfs, mount table, mapping status) on this volume only. */
 void
-op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+luks_stats(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_stats_req *r = &req->u.stats;
 	struct ipc_stats_ans *a = &ans->u.stats_ans;
@@ -969,12 +955,9 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
 	char loop[64];
 	int fd, m;
 
-	(void)st;
-	if (s3_stats(req, ans))
+	if (vol_derive(ctx, r->volume_id, &v, ans))
 		return;
-	if (vol_derive(r->volume_id, &v, ans))
-		return;
-	fd = open_kpath("volume_path", r->volume_path, KPATH_MUST_EXIST, 1, ans);
+	fd = open_kpath(ctx, "volume_path", r->volume_path, KPATH_MUST_EXIST, 1, ans);
 	if (fd == -1)
 		return;
 	if (fd < 0) {
@@ -1036,13 +1019,13 @@ op_stats(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
  * for it: only the reclaimer (which checks the PersistentVolume is gone)
  * calls it, inside privd. */
 int
-volume_is_staged(const char *id)
+volume_is_staged(const struct privd_ctx *ctx, const char *id)
 {
 	struct ipc_msg ans;
 	struct vol v;
 	char under[PATH_MAX], loop[64];
 
-	if (vol_derive(id, &v, &ans))
+	if (vol_derive(ctx, id, &v, &ans))
 		return -1;
 	int a = luks_active(v.dm, under, sizeof(under));
 	int l = loop_find_by_file(v.file, loop, sizeof(loop));
@@ -1052,19 +1035,19 @@ volume_is_staged(const char *id)
 }
 
 int
-erase_volume(const char *id, char *err, size_t errlen)
+erase_volume(const struct privd_ctx *ctx, const char *id, char *err, size_t errlen)
 {
 	struct ipc_msg ans;
 	struct vol v;
 	struct stat sb;
 	int rc;
 
-	if (vol_derive(id, &v, &ans)) {
+	if (vol_derive(ctx, id, &v, &ans)) {
 		snprintf(err, errlen, "invalid volume id");
 		return -EINVAL;
 	}
 	/* Not knowing counts as staged. */
-	if (volume_is_staged(id) != 0) {
+	if (volume_is_staged(ctx, id) != 0) {
 		snprintf(err, errlen, "volume %s is staged on this node; unstage it first", v.id);
 		return -EBUSY;
 	}
@@ -1081,7 +1064,7 @@ erase_volume(const char *id, char *err, size_t errlen)
 		rc = unlink(v.file) ? -errno : 0;
 		audit_step(&v, "remove_backing_file", v.file, NULL, rc, t0, NULL);
 		if (rc == 0)
-			vol_owner_forget(privd_cfg.local_root, v.id);
+			vol_owner_forget(ctx->luks->local_root, v.id);
 		if (rc) {
 			snprintf(err, errlen, "cannot remove %s: %s", v.file, strerror(-rc));
 			return rc;

@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "privd.h"
+#include "privd_ctx.h"
+#include "s3_config.h"
 #include "rclone_conf.h"
 #include "vol.h"
 
@@ -38,12 +39,12 @@ private_dir(const char *path)
 }
 
 int
-s3m_private_path(const char *id, char *out, size_t len, int create)
+s3m_private_path(const struct privd_ctx *ctx, const char *id, char *out, size_t len, int create)
 {
 	char parent[4096], dir[4096];
 	int rc;
 
-	snprintf(parent, sizeof(parent), "%s", privd_cfg.vfs_cache_mount);
+	snprintf(parent, sizeof(parent), "%s", ctx->s3->vfs_cache_mount);
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/" PRIVATE_DIR, dirname(parent)) >= sizeof(dir) ||
 	    (size_t)snprintf(out, len, "%s/%s", dir, id) >= len)
 		return -ENAMETOOLONG;
@@ -83,21 +84,21 @@ s3m_fd_state(int fd, const char *id, const char *vfs, struct mnt_info *mi,
 }
 
 int
-s3m_kfd(const char *path, enum kpath_kind kind, enum kpath_leaf leaf)
+s3m_kfd(const struct privd_ctx *ctx, const char *path, enum kpath_kind kind, enum kpath_leaf leaf)
 {
-	if (kpath_shape(privd_cfg.kubelet_root, path, kind, NULL, 0))
+	if (kpath_shape(ctx->kubelet_root, path, kind, NULL, 0))
 		return -EINVAL;
-	return kpath_open_dir(privd_cfg.kubelet_root, path, leaf);
+	return kpath_open_dir(ctx->kubelet_root, path, leaf);
 }
 
 int
-s3m_open_target(const char *id, const char *vfs, const char *path, enum kpath_kind kind,
+s3m_open_target(const struct privd_ctx *ctx, const char *id, const char *vfs, const char *path, enum kpath_kind kind,
 		enum mstate *state, char *err, size_t errlen)
 {
 	struct mnt_info mi;
 
 	for (int i = 0; i < 8; i++) {
-		int tfd = s3m_kfd(path, kind, KPATH_MKDIR), rc;
+		int tfd = s3m_kfd(ctx, path, kind, KPATH_MKDIR), rc;
 		if (tfd < 0) {
 			snprintf(err, errlen, "%s: %s", path, strerror(-tfd));
 			return tfd;
@@ -127,10 +128,10 @@ s3m_open_target(const char *id, const char *vfs, const char *path, enum kpath_ki
 }
 
 int
-s3m_open_private(const char *id)
+s3m_open_private(const struct privd_ctx *ctx, const char *id)
 {
 	char p[4096];
-	int rc = s3m_private_path(id, p, sizeof(p), 0);
+	int rc = s3m_private_path(ctx, id, p, sizeof(p), 0);
 
 	if (rc)
 		return rc;
@@ -139,11 +140,11 @@ s3m_open_private(const char *id)
 }
 
 int
-s3m_bind(int sfd, const char *id, const char *vfs, const char *path, enum kpath_kind kind,
+s3m_bind(const struct privd_ctx *ctx, int sfd, const char *id, const char *vfs, const char *path, enum kpath_kind kind,
 	 int readonly, char *err, size_t errlen)
 {
 	enum mstate st;
-	int tfd = s3m_open_target(id, vfs, path, kind, &st, err, errlen), rc;
+	int tfd = s3m_open_target(ctx, id, vfs, path, kind, &st, err, errlen), rc;
 
 	if (tfd < 0)
 		return tfd;
@@ -154,13 +155,13 @@ s3m_bind(int sfd, const char *id, const char *vfs, const char *path, enum kpath_
 }
 
 int
-s3m_unmount(const char *id, const char *path, enum kpath_kind kind)
+s3m_unmount(const struct privd_ctx *ctx, const char *id, const char *path, enum kpath_kind kind)
 {
 	struct mnt_info mi;
 	unsigned long long mid = 0;
 
 	for (int i = 0; i < 16; i++) {
-		int fd = s3m_kfd(path, kind, KPATH_MUST_EXIST), rc;
+		int fd = s3m_kfd(ctx, path, kind, KPATH_MUST_EXIST), rc;
 		if (fd == -ENOENT)
 			return 0;
 		if (fd < 0)
@@ -168,7 +169,7 @@ s3m_unmount(const char *id, const char *path, enum kpath_kind kind)
 		enum mstate ms = s3m_fd_state(fd, id, NULL, &mi, &mid);
 		if (ms == M_LIVE) {
 			close(fd); /* it would pin the mount */
-			rc = unmount_kpath(path, mid);
+			rc = unmount_kpath(ctx, path, mid);
 		} else if (ms == M_DEAD) {
 			rc = mnt_detach_fd(fd);
 			close(fd);
@@ -183,15 +184,15 @@ s3m_unmount(const char *id, const char *path, enum kpath_kind kind)
 }
 
 void
-s3m_release_private(const char *id, const char *vfs)
+s3m_release_private(const struct privd_ctx *ctx, const char *id, const char *vfs)
 {
 	char p[4096];
 	struct mnt_info mi;
 
-	if (s3m_private_path(id, p, sizeof(p), 0))
+	if (s3m_private_path(ctx, id, p, sizeof(p), 0))
 		return;
 	for (int i = 0; i < 8; i++) {
-		int fd = s3m_open_private(id);
+		int fd = s3m_open_private(ctx, id);
 		if (fd < 0)
 			return;
 		enum mstate ms = s3m_fd_state(fd, id, vfs, &mi, NULL);

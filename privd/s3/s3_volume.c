@@ -38,7 +38,8 @@
 #include "keyed_lock.h"
 #include "log.h"
 #include "mountops.h"
-#include "privd.h"
+#include "privd_ctx.h"
+#include "s3_config.h"
 #include "rclone_conf.h"
 #include "rm_tree.h"
 #include "s3_params.h"
@@ -145,12 +146,12 @@ find_locked(const char *id)
 /* Is there room for volume id: it is known already, or fewer than
  * --max-s3-mounts volumes are (each has one rclone process)? */
 static int
-room_locked(const char *id)
+room_locked(const struct privd_ctx *ctx, const char *id)
 {
 	int n = 0;
 	for (int i = 0; i < MAX_S3_VOLUMES; i++)
 		n += vols[i].used;
-	return find_locked(id) != NULL || n < (int)privd_cfg.max_s3_mounts;
+	return find_locked(id) != NULL || n < (int)ctx->s3->max_s3_mounts;
 }
 
 static struct s3v *
@@ -205,9 +206,9 @@ s3_rclone_exited(int pid, int wstatus)
 /* What is mounted at the kubelet path (staging or target), for the
  * volume whose rclone remote is vfs: looked up symlink-free (kpath). */
 static enum mstate
-mount_state(const char *path, const char *vfs, struct mnt_info *mi)
+mount_state(const struct privd_ctx *ctx, const char *path, const char *vfs, struct mnt_info *mi)
 {
-	int fd = s3m_kfd(path, KPATH_VOLUME, KPATH_MUST_EXIST);
+	int fd = s3m_kfd(ctx, path, KPATH_VOLUME, KPATH_MUST_EXIST);
 	if (fd < 0)
 		return M_NONE;
 	enum mstate ms = s3m_fd_state(fd, "", vfs, mi, NULL);
@@ -217,10 +218,10 @@ mount_state(const char *path, const char *vfs, struct mnt_info *mi)
 
 /* What is mounted at the volume's private mountpoint (rclone's own). */
 static enum mstate
-priv_state(const struct s3v *e)
+priv_state(const struct privd_ctx *ctx, const struct s3v *e)
 {
 	struct mnt_info mi;
-	int fd = s3m_open_private(e->rec.volume_id);
+	int fd = s3m_open_private(ctx, e->rec.volume_id);
 	if (fd < 0)
 		return M_NONE;
 	enum mstate ms = s3m_fd_state(fd, e->rec.volume_id, e->vfs, &mi, NULL);
@@ -239,9 +240,9 @@ statvfs_ok(const char *path)
  * volume id, whatever its state? Looked up symlink-free (kpath), so only
  * a mount really at that path counts. */
 static int
-is_our_fuse(const char *id, const char *path, enum kpath_kind kind, struct mnt_info *mi)
+is_our_fuse(const struct privd_ctx *ctx, const char *id, const char *path, enum kpath_kind kind, struct mnt_info *mi)
 {
-	int fd = s3m_kfd(path, kind, KPATH_MUST_EXIST);
+	int fd = s3m_kfd(ctx, path, kind, KPATH_MUST_EXIST);
 	if (fd < 0)
 		return 0;
 	enum mstate ms = s3m_fd_state(fd, id, NULL, mi, NULL);
@@ -389,7 +390,7 @@ record_exists(const char *id)
 
 /* Read every record into the table (after a privd start). */
 static void
-records_load(void)
+records_load(const struct privd_ctx *ctx)
 {
 	static struct ipc_msg m;
 	uint8_t buf[IPC_MAX_DATAGRAM];
@@ -421,8 +422,8 @@ records_load(void)
 			struct s3v *e = add_locked(&m.u.stage_s3);
 			if (e) {
 				struct mnt_info mi;
-				e->pid = priv_state(e) == M_LIVE ||
-						 mount_state(e->rec.staging_path, e->vfs, &mi) == M_LIVE
+				e->pid = priv_state(ctx, e) == M_LIVE ||
+						 mount_state(ctx, e->rec.staging_path, e->vfs, &mi) == M_LIVE
 					 ? -1 : 0;
 				e->dormant = old && e->pid == 0; /* no mount outlives a reboot */
 				log_info("S3 volume %s was staged at %s before this start; %s",
@@ -472,9 +473,9 @@ k8s_class(int rc)
 }
 
 static int
-need_api(const char *what, struct ipc_msg *ans)
+need_api(const struct privd_ctx *ctx, const char *what, struct ipc_msg *ans)
 {
-	if (privd_k8s)
+	if (ctx->k8s)
 		return 0;
 	privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
 			   "%s, but this node has no Kubernetes API access configured", what);
@@ -498,14 +499,14 @@ s3_fill_key(void *ud, const char *key, const void *val, size_t len)
 /* The S3 credentials Secret named by s3-secret-namespace/-name, in one
  * request: every key decoded from locked memory straight into *sec. */
 static int
-fetch_s3_secret(const char *ns, const char *name, struct s3_secret *sec, struct ipc_msg *ans)
+fetch_s3_secret(const struct privd_ctx *ctx, const char *ns, const char *name, struct s3_secret *sec, struct ipc_msg *ans)
 {
 	char err[512] = "";
 	struct s3_fill f = { sec, err, sizeof(err) };
 
-	if (need_api("S3 volumes read their S3 Secret from the API", ans))
+	if (need_api(ctx, "S3 volumes read their S3 Secret from the API", ans))
 		return -1;
-	int r = k8s_get_secret_values(privd_k8s, ns, name, s3_fill_key, &f, err, sizeof(err));
+	int r = k8s_get_secret_values(ctx->k8s, ns, name, s3_fill_key, &f, err, sizeof(err));
 	if (r != K8S_OK) {
 		privd_answer_error(ans, r == K8S_ERR_SHAPE ? IPC_EC_INVALID : k8s_class(r), 0,
 				   "S3 Secret %s/%s: %s", ns, name, err);
@@ -523,7 +524,7 @@ fetch_s3_secret(const char *ns, const char *name, struct s3_secret *sec, struct 
  * node-stage-secret mode, from the Secret the PV's nodeStageSecretRef
  * names (the provisioner copies the StorageClass's reference there). */
 static int
-fetch_passphrase(const struct ipc_stage_s3_req *r, const uint8_t *given, size_t glen,
+fetch_passphrase(const struct privd_ctx *ctx, const struct ipc_stage_s3_req *r, const uint8_t *given, size_t glen,
 		 struct lcw_secret *pass, struct ipc_msg *ans)
 {
 	char err[512], ns[IPC_K8S_NS_MAX + 1], name[IPC_K8S_NAME_MAX + 1];
@@ -537,7 +538,7 @@ fetch_passphrase(const struct ipc_stage_s3_req *r, const uint8_t *given, size_t 
 		}
 		return 0;
 	}
-	if (need_api("the passphrase of this S3 volume must be read from the API", ans))
+	if (need_api(ctx, "the passphrase of this S3 volume must be read from the API", ans))
 		return -1;
 	if (r->secret_name[0]) {
 		snprintf(ns, sizeof(ns), "%s", r->secret_namespace);
@@ -545,7 +546,7 @@ fetch_passphrase(const struct ipc_stage_s3_req *r, const uint8_t *given, size_t 
 		key = r->secret_key;
 	} else {
 		int found = 0;
-		rc = k8s_pv_stage_secret_ref(privd_k8s, LCW_DRIVER, r->volume_id, ns, sizeof(ns), name,
+		rc = k8s_pv_stage_secret_ref(ctx->k8s, LCW_DRIVER, r->volume_id, ns, sizeof(ns), name,
 					     sizeof(name), &found, err, sizeof(err));
 		if (rc != K8S_OK) {
 			privd_answer_error(ans, k8s_class(rc), 0,
@@ -560,7 +561,7 @@ fetch_passphrase(const struct ipc_stage_s3_req *r, const uint8_t *given, size_t 
 		}
 		key = r->passphrase_key[0] ? r->passphrase_key : "passphrase";
 	}
-	rc = k8s_get_secret_value(privd_k8s, ns, name, key, pass, err, sizeof(err));
+	rc = k8s_get_secret_value(ctx->k8s, ns, name, key, pass, err, sizeof(err));
 	if (rc != K8S_OK) {
 		privd_answer_error(ans, k8s_class(rc), 0, "passphrase Secret %s/%s: %s", ns, name, err);
 		return -1;
@@ -588,7 +589,7 @@ s3_class(int rc)
 
 /* Build the sealed config memfd of one volume: secrets, probe, config. */
 static int
-make_config(const struct ipc_stage_s3_req *r, const char *vfs, const uint8_t *given, size_t glen,
+make_config(const struct privd_ctx *ctx, const struct ipc_stage_s3_req *r, const char *vfs, const uint8_t *given, size_t glen,
 	    int probe, int *conf_fd, struct ipc_msg *ans)
 {
 	struct lcw_secret pass = { 0 };
@@ -610,8 +611,8 @@ make_config(const struct ipc_stage_s3_req *r, const char *vfs, const uint8_t *gi
 	/* The tuning does not carry the prefix: it salts password2 and
 	 * places the crypt root, so it must be the request's. */
 	snprintf(p.prefix, sizeof(p.prefix), "%s", r->prefix);
-	if (fetch_passphrase(r, given, glen, &pass, ans) ||
-	    fetch_s3_secret(r->s3_namespace, r->s3_name, &sec, ans))
+	if (fetch_passphrase(ctx, r, given, glen, &pass, ans) ||
+	    fetch_s3_secret(ctx, r->s3_namespace, r->s3_name, &sec, ans))
 		goto out;
 	if (probe) {
 		uint64_t t0 = audit_now_ns();
@@ -656,7 +657,7 @@ out:
 /* ---- starting rclone ------------------------------------------------------ */
 
 static int
-start_rclone(struct s3v *e, struct ipc_msg *ans)
+start_rclone(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans)
 {
 	struct ipc_run_rclone_req rr;
 	char err[256];
@@ -667,11 +668,11 @@ start_rclone(struct s3v *e, struct ipc_msg *ans)
 	snprintf(rr.vfs_name, sizeof(rr.vfs_name), "%s", e->vfs);
 	/* rclone mounts on privd's own directory, never on a kubelet path:
 	 * the staging path only gets a bind of it (start_and_bind). */
-	if ((rc = s3m_private_path(e->rec.volume_id, rr.mountpoint, sizeof(rr.mountpoint), 1))) {
+	if ((rc = s3m_private_path(ctx, e->rec.volume_id, rr.mountpoint, sizeof(rr.mountpoint), 1))) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "rclone mountpoint: %s", strerror(-rc));
 		return -1;
 	}
-	snprintf(rr.cache_dir, sizeof(rr.cache_dir), "%s", privd_cfg.vfs_cache_mount);
+	snprintf(rr.cache_dir, sizeof(rr.cache_dir), "%s", ctx->s3->vfs_cache_mount);
 	rr.has_fs_group = e->rec.has_fs_group;
 	rr.fs_group = e->rec.fs_group;
 	rr.capacity = e->rec.capacity;
@@ -680,7 +681,7 @@ start_rclone(struct s3v *e, struct ipc_msg *ans)
 	pthread_mutex_lock(&mu);
 	e->exited = 0;
 	pthread_mutex_unlock(&mu);
-	int pid = privd_spawn_rclone(&rr, e->conf_fd, err, sizeof(err));
+	int pid = ctx->tools->spawn_rclone(&rr, e->conf_fd, err, sizeof(err));
 	if (pid <= 0) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, 0, "cannot start rclone: %s", err);
 		return -1;
@@ -695,7 +696,7 @@ start_rclone(struct s3v *e, struct ipc_msg *ans)
 		pthread_mutex_lock(&mu);
 		int gone = e->exited, ws = e->wstatus;
 		pthread_mutex_unlock(&mu);
-		if (priv_state(e) == M_LIVE) {
+		if (priv_state(ctx, e) == M_LIVE) {
 			s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, rr.mountpoint, 0, t0,
 				 FUSE_TYPE);
 			return 0;
@@ -713,7 +714,7 @@ start_rclone(struct s3v *e, struct ipc_msg *ans)
 		}
 		sleep_ms(100);
 	}
-	privd_stop_rclone(pid);
+	ctx->tools->stop_rclone(pid);
 	s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, rr.mountpoint, -ETIMEDOUT, t0,
 		 "no mount");
 	privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
@@ -725,11 +726,11 @@ start_rclone(struct s3v *e, struct ipc_msg *ans)
 /* Remove the dead FUSE mounts of this volume at its private mountpoint
  * (detaching exactly the mount each fd is on). */
 static void
-clear_dead(const struct s3v *e)
+clear_dead(const struct privd_ctx *ctx, const struct s3v *e)
 {
 	struct mnt_info mi;
 	for (int i = 0; i < 8; i++) {
-		int fd = s3m_open_private(e->rec.volume_id);
+		int fd = s3m_open_private(ctx, e->rec.volume_id);
 		if (fd < 0)
 			return;
 		int dead = s3m_fd_state(fd, e->rec.volume_id, e->vfs, &mi, NULL) == M_DEAD;
@@ -747,7 +748,7 @@ clear_dead(const struct s3v *e)
  * sending it SIGTERM in round term_at. 0 once it is gone (or there was
  * none), -1 if it still runs. */
 static int
-wait_rclone_gone(struct s3v *e, int tries, int term_at)
+wait_rclone_gone(const struct privd_ctx *ctx, struct s3v *e, int tries, int term_at)
 {
 	for (int i = 0; i < tries; i++) {
 		pthread_mutex_lock(&mu);
@@ -756,7 +757,7 @@ wait_rclone_gone(struct s3v *e, int tries, int term_at)
 		if (pid <= 0)
 			return 0;
 		if (i == term_at)
-			privd_stop_rclone(pid);
+			ctx->tools->stop_rclone(pid);
 		sleep_ms(100);
 	}
 	pthread_mutex_lock(&mu);
@@ -778,14 +779,19 @@ any_live(void *ud, const char *target, const struct mnt_info *mi)
 
 /* mnt_foreach_source callback: is this a live bind of the volume at a pod's
  * publish target (kubelet's shape)? */
+struct publish_probe {
+	const char *kubelet_root;
+	int published;
+};
+
 static int
 live_publish_bind(void *ud, const char *target, const struct mnt_info *mi)
 {
+	struct publish_probe *p = ud;
 	(void)mi;
-	if (kpath_shape(privd_cfg.kubelet_root, target, KPATH_TARGET, NULL, 0) == 0 &&
-	    statvfs_ok(target))
-		*(int *)ud = 1;
-	return *(int *)ud;
+	if (kpath_shape(p->kubelet_root, target, KPATH_TARGET, NULL, 0) == 0 && statvfs_ok(target))
+		p->published = 1;
+	return p->published;
 }
 
 /* Before rclone starts over this volume's cache: move its never-uploaded
@@ -793,12 +799,12 @@ live_publish_bind(void *ud, const char *target, const struct mnt_info *mi)
  * Safe: renames within the encrypted cache volume only, below names
  * derived from the validated id, without following symlinks. */
 static int
-rescue_stash_for(struct s3v *e, struct ipc_msg *ans)
+rescue_stash_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans)
 {
 	unsigned long moved = 0;
 	char err[256];
 
-	if (wait_rclone_gone(e, 50, 0)) {
+	if (wait_rclone_gone(ctx, e, 50, 0)) {
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "the previous rclone of volume %s has not exited yet",
 				   e->rec.volume_id);
@@ -834,7 +840,7 @@ rescue_stash_for(struct s3v *e, struct ipc_msg *ans)
  * fuse.rclone mount (mount table and fstatfs magic), symlink-free and on
  * the mount's filesystem only; a rescued copy goes only once written. */
 static int
-rescue_restore_for(struct s3v *e, struct ipc_msg *ans)
+rescue_restore_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans)
 {
 	unsigned long pending = 0, done = 0;
 	char err[256];
@@ -849,10 +855,10 @@ rescue_restore_for(struct s3v *e, struct ipc_msg *ans)
 	if (pending == 0)
 		return 0;
 	uint64_t t0 = audit_now_ns();
-	fd = open_kpath("staging_target_path", e->rec.staging_path, KPATH_MUST_EXIST, 0, ans);
+	fd = open_kpath(ctx, "staging_target_path", e->rec.staging_path, KPATH_MUST_EXIST, 0, ans);
 	if (fd < 0)
 		return -1;
-	if (mount_state(e->rec.staging_path, e->vfs, &mi) != M_LIVE || fstatfs(fd, &sf) != 0 ||
+	if (mount_state(ctx, e->rec.staging_path, e->vfs, &mi) != M_LIVE || fstatfs(fd, &sf) != 0 ||
 	    sf.f_type != FUSE_SUPER_MAGIC) {
 		close(fd);
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
@@ -882,11 +888,11 @@ rescue_restore_for(struct s3v *e, struct ipc_msg *ans)
  * to exit, so nothing touches the cache when the next attempt starts from
  * it; take its mount away. */
 static void
-stop_rclone(struct s3v *e)
+stop_rclone(const struct privd_ctx *ctx, struct s3v *e)
 {
-	wait_rclone_gone(e, 50, 0);
-	s3m_unmount(e->rec.volume_id, e->rec.staging_path, KPATH_STAGING);
-	s3m_release_private(e->rec.volume_id, e->vfs);
+	wait_rclone_gone(ctx, e, 50, 0);
+	s3m_unmount(ctx, e->rec.volume_id, e->rec.staging_path, KPATH_STAGING);
+	s3m_release_private(ctx, e->rec.volume_id, e->vfs);
 }
 
 /* Bring the volume's mount to its staging path: the kubelet directory is
@@ -896,13 +902,13 @@ stop_rclone(struct s3v *e)
  * descriptor, nodev,nosuid,noexec. An adopted live mount at the staging
  * path is left as it is. 0, or -1 with the error answered. */
 static int
-start_and_bind(struct s3v *e, int plive, struct ipc_msg *ans)
+start_and_bind(const struct privd_ctx *ctx, struct s3v *e, int plive, struct ipc_msg *ans)
 {
 	enum mstate st;
 	char err[256];
 	int pfd, rc;
 
-	int tfd = s3m_open_target(e->rec.volume_id, e->vfs, e->rec.staging_path, KPATH_STAGING,
+	int tfd = s3m_open_target(ctx, e->rec.volume_id, e->vfs, e->rec.staging_path, KPATH_STAGING,
 				  &st, err, sizeof(err));
 	if (tfd < 0) {
 		privd_answer_error(ans, tfd == -EEXIST ? IPC_EC_EXISTS : IPC_EC_INTERNAL, -tfd,
@@ -914,14 +920,14 @@ start_and_bind(struct s3v *e, int plive, struct ipc_msg *ans)
 		return 0;
 	}
 	if (!plive) {
-		clear_dead(e);
-		if (rescue_stash_for(e, ans) || start_rclone(e, ans)) {
+		clear_dead(ctx, e);
+		if (rescue_stash_for(ctx, e, ans) || start_rclone(ctx, e, ans)) {
 			close(tfd);
 			return -1;
 		}
 	}
 	struct mnt_info mi;
-	pfd = s3m_open_private(e->rec.volume_id);
+	pfd = s3m_open_private(ctx, e->rec.volume_id);
 	if (pfd < 0 || s3m_fd_state(pfd, e->rec.volume_id, e->vfs, &mi, NULL) != M_LIVE) {
 		if (pfd >= 0)
 			close(pfd);
@@ -963,13 +969,13 @@ cache_pending(const char *vfs, unsigned long *n, char *err, size_t errlen)
 /* Does this node's cache hold data of vfs that is not in the bucket? An
  * error (or a cache not open yet) counts as yes. */
 static int
-cache_holds_pending(const char *vfs)
+cache_holds_pending(const struct privd_ctx *ctx, const char *vfs)
 {
 	unsigned long n = 0;
 	char err[128];
 
 	if (vfs_cache_dirfd() < 0)
-		return vfs_cache_exists();
+		return vfs_cache_exists(ctx);
 	return cache_pending(vfs, &n, err, sizeof(err)) || n;
 }
 
@@ -983,7 +989,7 @@ cache_holds_pending(const char *vfs)
  * bucket is probed before anything is mounted; the cache is on the node's
  * dm-crypt cache volume. */
 void
-op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans)
+op_stage_s3(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_stage_s3_req *r = &req->u.stage_s3;
 	struct s3_vol_params p;
@@ -992,29 +998,28 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 	int dirfd, conf_fd = -1;
 	struct s3v *e;
 
-	(void)st;
 	if (volid_valid(r->volume_id) || s3_params_from_tuning(&r->t, &p) ||
 	    s3_prefix_valid(r->prefix, why, sizeof(why)) || !r->s3_name[0] || !r->s3_namespace[0] ||
 	    (r->passphrase_len == 0) == (r->secret_name[0] == '\0')) {
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "invalid S3 stage parameters");
 		return;
 	}
-	if (pv_bind_s3(r, ans)) /* only a volume with a PV, as its PV says */
+	if (pv_bind_s3(ctx, r, ans)) /* only a volume with a PV, as its PV says */
 		return;
 	pthread_mutex_lock(&mu);
-	int room = room_locked(r->volume_id);
+	int room = room_locked(ctx, r->volume_id);
 	pthread_mutex_unlock(&mu);
 	if (!room) /* before any work; checked again when the entry is added */
 		goto full;
-	if ((dirfd = open_kpath("staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
+	if ((dirfd = open_kpath(ctx, "staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
 		return;
 	close(dirfd);
 
 	char vfs[IPC_VFSNAME_MAX + 1];
-	if (vfs_cache_ensure(ans))
+	if (vfs_cache_ensure(ctx, ans))
 		return;
 	vfs_name_for(r->volume_id, vfs, sizeof(vfs));
-	enum mstate ms = mount_state(r->staging_path, vfs, &mi);
+	enum mstate ms = mount_state(ctx, r->staging_path, vfs, &mi);
 	pthread_mutex_lock(&mu);
 	e = find_locked(r->volume_id);
 	int have_conf = e && e->conf_fd >= 0;
@@ -1022,13 +1027,13 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 	if (e && strcmp(e->rec.staging_path, r->staging_path))
 		snprintf(elsewhere, sizeof(elsewhere), "%s", e->rec.staging_path);
 	pthread_mutex_unlock(&mu);
-	if (elsewhere[0] && mount_state(elsewhere, vfs, &mi) != M_NONE) {
+	if (elsewhere[0] && mount_state(ctx, elsewhere, vfs, &mi) != M_NONE) {
 		privd_answer_error(ans, IPC_EC_EXISTS, 0, "volume %s is already staged at %s",
 				   r->volume_id, elsewhere);
 		return;
 	}
 	if (ms == M_LIVE && have_conf) {
-		if (rescue_restore_for(e, ans) == 0) /* normally nothing to do */
+		if (rescue_restore_for(ctx, e, ans) == 0) /* normally nothing to do */
 			ans->type = IPC_ANS_STAGE_S3; /* already staged */
 		return;
 	}
@@ -1037,11 +1042,11 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 				   r->staging_path, mi.source);
 		return;
 	}
-	if (make_config(r, vfs, r->passphrase, r->passphrase_len, ms != M_LIVE, &conf_fd,
+	if (make_config(ctx, r, vfs, r->passphrase, r->passphrase_len, ms != M_LIVE, &conf_fd,
 			ans))
 		return;
 	pthread_mutex_lock(&mu);
-	e = room_locked(r->volume_id) ? add_locked(r) : NULL;
+	e = room_locked(ctx, r->volume_id) ? add_locked(r) : NULL;
 	if (e) {
 		if (e->conf_fd >= 0)
 			close(e->conf_fd);
@@ -1064,20 +1069,20 @@ op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *a
 		/* A mount that survived a privd restart: adopt it, now with
 		 * the secrets to restart it if it dies, and finish a write-back
 		 * that privd's death interrupted. */
-		if (rescue_restore_for(e, ans))
+		if (rescue_restore_for(ctx, e, ans))
 			goto fail;
 		ans->type = IPC_ANS_STAGE_S3;
 		return;
 	}
-	if (start_and_bind(e, priv_state(e) == M_LIVE, ans) || rescue_restore_for(e, ans))
+	if (start_and_bind(ctx, e, priv_state(ctx, e) == M_LIVE, ans) || rescue_restore_for(ctx, e, ans))
 		goto fail;
 	ans->type = IPC_ANS_STAGE_S3;
 	return;
 fail:
 	if (ms == M_LIVE)
 		return; /* an adopted mount keeps serving; the supervisor retries */
-	stop_rclone(e);
-	if (cache_holds_pending(e->vfs)) {
+	stop_rclone(ctx, e);
+	if (cache_holds_pending(ctx, e->vfs)) {
 		/* its only copy is in this cache: stay known (entry, record), so
 		 * the supervisor retries and NodeUnstage refuses to forget it */
 		log_warn("S3 volume %s: stage failed with data still in this node's cache; "
@@ -1092,7 +1097,7 @@ fail:
 full:
 	privd_answer_error(ans, IPC_EC_EXHAUSTED, 0,
 			   "this node already mounts %u S3 volumes (--max-s3-mounts)",
-			   privd_cfg.max_s3_mounts);
+			   ctx->s3->max_s3_mounts);
 }
 
 /* ---- unstage ---------------------------------------------------------------- */
@@ -1103,7 +1108,7 @@ full:
  * volume's own rclone mount; removes only this volume's cache entries,
  * and only after they are all uploaded. */
 int
-s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
+s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_unstage_req *r = &req->u.unstage;
 	struct mnt_info mi;
@@ -1112,7 +1117,7 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 	uint64_t write_back_ns = S3P_DEFAULT_WRITE_BACK_NS;
 	struct s3v *e;
 
-	int ours = is_our_fuse(r->volume_id, r->staging_path, KPATH_STAGING, &mi);
+	int ours = is_our_fuse(ctx, r->volume_id, r->staging_path, KPATH_STAGING, &mi);
 	pthread_mutex_lock(&mu);
 	e = find_locked(r->volume_id);
 	if (e) {
@@ -1123,10 +1128,10 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 	vfs_name_for(r->volume_id, vfs, sizeof(vfs));
 	if (!ours && e == NULL) {
 		if (vfs_cache_dirfd() < 0 ||
-		    (!record_exists(r->volume_id) && !cache_holds_pending(vfs)))
+		    (!record_exists(r->volume_id) && !cache_holds_pending(ctx, vfs)))
 			return 0; /* not an S3 volume here */
 	}
-	if (vfs_cache_ensure(ans))
+	if (vfs_cache_ensure(ctx, ans))
 		goto keep;
 
 	uint64_t t0 = audit_now_ns();
@@ -1136,10 +1141,10 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 	uint64_t end = mono_ns() + bound * 1000000u;
 	/* files rescued from a crashed rclone go back in first (a no-op
 	 * normally); the recovery retries it when the mount is not live */
-	if (e && mount_state(r->staging_path, vfs, &mi) == M_LIVE && rescue_restore_for(e, ans))
+	if (e && mount_state(ctx, r->staging_path, vfs, &mi) == M_LIVE && rescue_restore_for(ctx, e, ans))
 		goto keep;
 	for (;;) {
-		enum mstate ms = mount_state(r->staging_path, vfs, &mi);
+		enum mstate ms = mount_state(ctx, r->staging_path, vfs, &mi);
 		if (cache_pending(vfs, &dirty, err, sizeof(err))) {
 			privd_answer_error(ans, IPC_EC_INTERNAL, 0, "upload queue of %s: %s",
 					   r->volume_id, err);
@@ -1183,10 +1188,10 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 	 * above, and its newest writes would be in the cache removed below. */
 	{
 		char src[IPC_VFSNAME_MAX + 2];
-		int published = 0;
+		struct publish_probe probe = { ctx->kubelet_root, 0 };
 		snprintf(src, sizeof(src), "%s:", vfs);
-		mnt_foreach_source(src, FUSE_TYPE, live_publish_bind, &published);
-		if (published) {
+		mnt_foreach_source(src, FUSE_TYPE, live_publish_bind, &probe);
+		if (probe.published) {
 			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
 					   "volume %s is still published to a pod; unpublish it first",
 					   r->volume_id);
@@ -1197,9 +1202,9 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 	/* Unmount: strict for a live mount (busy is an error), a detach for a
 	 * dead one (its data is all in the cache, and uploaded); each checked
 	 * by its mount id. Then rclone's own mount on the private mountpoint. */
-	if (ours || mount_state(r->staging_path, vfs, &mi) != M_NONE) {
+	if (ours || mount_state(ctx, r->staging_path, vfs, &mi) != M_NONE) {
 		t0 = audit_now_ns();
-		int rc = s3m_unmount(r->volume_id, r->staging_path, KPATH_STAGING);
+		int rc = s3m_unmount(ctx, r->volume_id, r->staging_path, KPATH_STAGING);
 		s3_audit(r->volume_id, "unmount", r->staging_path, NULL, rc, t0, FUSE_TYPE);
 		if (rc) {
 			privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
@@ -1207,12 +1212,12 @@ s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans)
 			goto keep;
 		}
 	}
-	s3m_release_private(r->volume_id, vfs);
+	s3m_release_private(ctx, r->volume_id, vfs);
 	/* rclone exits by itself once its mount is gone. Its cache is removed
 	 * only once it is gone and nothing in it waits for upload: whatever
 	 * reached rclone after the drain above stays in the cache (the
 	 * supervisor mounts the volume again and uploads it). */
-	if (e && wait_rclone_gone(e, 100, 99)) {
+	if (e && wait_rclone_gone(ctx, e, 100, 99)) {
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "the rclone of volume %s has not exited yet; retry", r->volume_id);
 		goto keep;
@@ -1259,7 +1264,7 @@ known_s3(const char *id)
  * and the target is opened without symlinks; read-only as a read-only
  * bind. */
 int
-s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
+s3_publish(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_publish_req *r = &req->u.publish;
 	struct mnt_info mi, ti;
@@ -1267,7 +1272,7 @@ s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
 	const char *id = r->volume_id;
 
 	/* the staging path, resolved once: the bind's source is this fd */
-	int sfd = s3m_kfd(r->staging_path, KPATH_STAGING, KPATH_MUST_EXIST);
+	int sfd = s3m_kfd(ctx, r->staging_path, KPATH_STAGING, KPATH_MUST_EXIST);
 	enum mstate ss = sfd >= 0 ? s3m_fd_state(sfd, id, NULL, &mi, NULL) : M_NONE;
 	if (ss != M_LIVE && ss != M_DEAD) {
 		if (sfd >= 0)
@@ -1297,13 +1302,13 @@ s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
 	}
 	/* the target, resolved once (dead binds of ours there detached) */
 	enum mstate ts;
-	int tfd = open_kpath("target_path", r->target_path, KPATH_MKDIR, 0, ans);
+	int tfd = open_kpath(ctx, "target_path", r->target_path, KPATH_MKDIR, 0, ans);
 	if (tfd < 0) {
 		close(sfd);
 		return 1;
 	}
 	close(tfd); /* shape and symlink errors are answered; the fd is taken below */
-	tfd = s3m_open_target(id, vfs, r->target_path, KPATH_TARGET, &ts, err, sizeof(err));
+	tfd = s3m_open_target(ctx, id, vfs, r->target_path, KPATH_TARGET, &ts, err, sizeof(err));
 	if (tfd < 0) {
 		close(sfd);
 		privd_answer_error(ans, tfd == -EEXIST ? IPC_EC_EXISTS : IPC_EC_INTERNAL, -tfd,
@@ -1342,16 +1347,16 @@ s3_publish(const struct ipc_msg *req, struct ipc_msg *ans)
  * by detaching), then leave the rest (the empty directory) to the common
  * path. Safe: only mounts of this volume's rclone remote are touched. */
 int
-s3_unpublish(const struct ipc_msg *req, struct ipc_msg *ans)
+s3_unpublish(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_unpublish_req *r = &req->u.unpublish;
 	struct mnt_info mi;
 
-	if (!is_our_fuse(r->volume_id, r->target_path, KPATH_TARGET, &mi))
+	if (!is_our_fuse(ctx, r->volume_id, r->target_path, KPATH_TARGET, &mi))
 		return 0;
 	uint64_t t0 = audit_now_ns();
 	/* each mount checked by its id through a symlink-free descriptor */
-	int rc = s3m_unmount(r->volume_id, r->target_path, KPATH_TARGET);
+	int rc = s3m_unmount(ctx, r->volume_id, r->target_path, KPATH_TARGET);
 	s3_audit(r->volume_id, "unmount", r->target_path, NULL, rc, t0, FUSE_TYPE);
 	if (rc) {
 		privd_answer_error(ans, rc == -EBUSY ? IPC_EC_BUSY : IPC_EC_INTERNAL, -rc,
@@ -1364,12 +1369,12 @@ s3_unpublish(const struct ipc_msg *req, struct ipc_msg *ans)
 /* EXPAND of an S3 volume: nothing to grow, the capacity is nominal. Safe:
  * touches nothing. */
 int
-s3_expand(const struct ipc_msg *req, struct ipc_msg *ans)
+s3_expand(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_expand_req *r = &req->u.expand;
 	struct mnt_info mi;
 
-	if (!is_our_fuse(r->volume_id, r->volume_path, KPATH_VOLUME, &mi))
+	if (!is_our_fuse(ctx, r->volume_id, r->volume_path, KPATH_VOLUME, &mi))
 		return 0;
 	ans->type = IPC_ANS_EXPAND;
 	ans->u.expand_ans.capacity = r->new_size;
@@ -1378,14 +1383,14 @@ s3_expand(const struct ipc_msg *req, struct ipc_msg *ans)
 
 /* STATS of an S3 volume. Safe: read-only queries. */
 int
-s3_stats(const struct ipc_msg *req, struct ipc_msg *ans)
+s3_stats(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_stats_req *r = &req->u.stats;
 	struct ipc_stats_ans *a = &ans->u.stats_ans;
 	struct mnt_info mi;
 	struct statvfs sv;
 
-	int fd = s3m_kfd(r->volume_path, KPATH_VOLUME, KPATH_MUST_EXIST);
+	int fd = s3m_kfd(ctx, r->volume_path, KPATH_VOLUME, KPATH_MUST_EXIST);
 	enum mstate ms = fd >= 0 ? s3m_fd_state(fd, r->volume_id, NULL, &mi, NULL) : M_NONE;
 	if (ms != M_LIVE && ms != M_DEAD) {
 		if (fd >= 0)
@@ -1441,7 +1446,7 @@ collect_target(void *ud, const char *target, const struct mnt_info *mi)
  * uploaded, and only then bind it again where the dead one was published,
  * so pods (with HostToContainer propagation) see it again, whole. */
 static void
-recover(struct s3v *e, int live)
+recover(const struct privd_ctx *ctx, struct s3v *e, int live)
 {
 	struct ipc_msg ans;
 	struct mnt_info mi;
@@ -1452,33 +1457,33 @@ recover(struct s3v *e, int live)
 	memset(&ans, 0, sizeof(ans));
 	if (e->conf_fd < 0) {
 		int fd;
-		if (make_config(&e->rec, e->vfs, NULL, 0, 0, &fd, &ans))
+		if (make_config(ctx, &e->rec, e->vfs, NULL, 0, 0, &fd, &ans))
 			goto failed;
 		pthread_mutex_lock(&mu);
 		e->conf_fd = fd;
 		pthread_mutex_unlock(&mu);
 	}
 	snprintf(src, sizeof(src), "%s:", e->vfs);
-	s3m_private_path(e->rec.volume_id, rb.priv, sizeof(rb.priv), 0);
+	s3m_private_path(ctx, e->rec.volume_id, rb.priv, sizeof(rb.priv), 0);
 	mnt_foreach_source(src, FUSE_TYPE, collect_target, &rb);
-	if (start_and_bind(e, live, &ans))
+	if (start_and_bind(ctx, e, live, &ans))
 		goto failed;
-	if (rescue_restore_for(e, &ans)) {
-		stop_rclone(e);
+	if (rescue_restore_for(ctx, e, &ans)) {
+		stop_rclone(ctx, e);
 		goto failed;
 	}
 	/* Binds again where the dead mount was published: only kubelet's
 	 * publish-target shape, each resolved once, bound through its fd. */
-	int sfd = s3m_kfd(e->rec.staging_path, KPATH_STAGING, KPATH_MUST_EXIST);
+	int sfd = s3m_kfd(ctx, e->rec.staging_path, KPATH_STAGING, KPATH_MUST_EXIST);
 	if (sfd >= 0 && s3m_fd_state(sfd, e->rec.volume_id, e->vfs, &mi, NULL) != M_LIVE) {
 		close(sfd);
 		sfd = -1;
 	}
 	for (int i = 0; sfd >= 0 && i < rb.n; i++) {
-		if (kpath_shape(privd_cfg.kubelet_root, rb.targets[i], KPATH_TARGET, err, sizeof(err)))
+		if (kpath_shape(ctx->kubelet_root, rb.targets[i], KPATH_TARGET, err, sizeof(err)))
 			continue;
 		uint64_t t1 = audit_now_ns();
-		int rc = s3m_bind(sfd, e->rec.volume_id, e->vfs, rb.targets[i], KPATH_TARGET, rb.ro[i],
+		int rc = s3m_bind(ctx, sfd, e->rec.volume_id, e->vfs, rb.targets[i], KPATH_TARGET, rb.ro[i],
 				  err, sizeof(err));
 		if (rc == 1)
 			continue; /* live already */
@@ -1503,7 +1508,7 @@ failed:
 }
 
 static void
-check_all(void)
+check_all(const struct privd_ctx *ctx)
 {
 	char ids[MAX_S3_VOLUMES][IPC_VOLID_MAX + 1];
 	int n = 0;
@@ -1522,20 +1527,20 @@ check_all(void)
 		pthread_mutex_unlock(&mu);
 		struct mnt_info mi;
 		if (e && !e->unstaging) {
-			enum mstate ms = mount_state(e->rec.staging_path, e->vfs, &mi);
-			int plive = priv_state(e) == M_LIVE;
+			enum mstate ms = mount_state(ctx, e->rec.staging_path, e->vfs, &mi);
+			int plive = priv_state(ctx, e) == M_LIVE;
 			unsigned long pending = 0;
 			char err[128];
-			int sfd = ms == M_NONE ? s3m_kfd(e->rec.staging_path, KPATH_STAGING,
+			int sfd = ms == M_NONE ? s3m_kfd(ctx, e->rec.staging_path, KPATH_STAGING,
 							  KPATH_MUST_EXIST) : -1;
 			if (sfd >= 0)
 				close(sfd);
 			if (ms == M_DEAD || (ms == M_NONE && sfd >= 0))
-				recover(e, plive); /* rclone died, or only its bind is gone */
+				recover(ctx, e, plive); /* rclone died, or only its bind is gone */
 			else if (ms == M_LIVE &&
 				 rescue_pending(vfs_cache_dirfd(), e->vfs, &pending, err,
 						sizeof(err)) == 0 && pending)
-				recover(e, 1); /* an earlier write-back did not finish */
+				recover(ctx, e, 1); /* an earlier write-back did not finish */
 		}
 		keyed_unlock(ids[i]);
 	}
@@ -1544,26 +1549,26 @@ check_all(void)
 static void *
 supervisor_main(void *arg)
 {
+	const struct privd_ctx *ctx = arg;
 	int loaded = 0;
 	uint64_t next_load = 0;
 
-	(void)arg;
 	for (;;) {
 		if (!loaded && mono_ns() >= next_load) {
 			/* Volumes staged before this start: open the cache (it
 			 * needs the API for its key) and read their records. */
 			struct ipc_msg ans;
-			if (!vfs_cache_exists() || privd_k8s == NULL) {
+			if (!vfs_cache_exists(ctx) || ctx->k8s == NULL) {
 				loaded = 1;
-			} else if (vfs_cache_ensure(&ans) == 0) {
-				records_load();
+			} else if (vfs_cache_ensure(ctx, &ans) == 0) {
+				records_load(ctx);
 				loaded = 1;
 			} else {
 				log_warn("cannot open the VFS cache yet: %s", ans.u.error.msg);
 				next_load = mono_ns() + 10ull * 1000000000u;
 			}
 		}
-		check_all();
+		check_all(ctx);
 		pthread_mutex_lock(&mu);
 		if (!wake) {
 			struct timespec dl;
@@ -1578,10 +1583,11 @@ supervisor_main(void *arg)
 }
 
 int
-s3_supervisor_start(void)
+s3_supervisor_start(const struct privd_ctx *ctx)
 {
 	pthread_t t;
-	if (pthread_create(&t, NULL, supervisor_main, NULL))
+	/* ctx lives as long as privd (the core's static context). */
+	if (pthread_create(&t, NULL, supervisor_main, (void *)ctx))
 		return -1;
 	pthread_detach(t);
 	return 0;

@@ -4,25 +4,26 @@
 #ifndef LCW_S3_VOLUME_H
 #define LCW_S3_VOLUME_H
 
-#include "dispatch.h"
+#include "ipc_msg.h"
+#include "privd_ctx.h"
 
-void op_stage_s3(struct privd_state *st, const struct ipc_msg *req, struct ipc_msg *ans);
+void op_stage_s3(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans);
 
 /* The volume-agnostic requests (unstage, publish, unpublish, expand,
  * stats) come without a backend: these take them when the paths hold this
  * volume's rclone mount (or privd knows the volume as S3). Each returns 1
  * when it answered, 0 when the request is not about an S3 volume. */
-int s3_unstage(const struct ipc_msg *req, struct ipc_msg *ans);
-int s3_publish(const struct ipc_msg *req, struct ipc_msg *ans);
-int s3_unpublish(const struct ipc_msg *req, struct ipc_msg *ans);
-int s3_expand(const struct ipc_msg *req, struct ipc_msg *ans);
-int s3_stats(const struct ipc_msg *req, struct ipc_msg *ans);
+int s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans);
+int s3_publish(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans);
+int s3_unpublish(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans);
+int s3_expand(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans);
+int s3_stats(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans);
 
 /* The spawner reported an rclone exit (main thread; must not block). */
 void s3_rclone_exited(int pid, int wstatus);
 
 /* Start the thread that re-establishes dead rclone mounts, including
  * those of volumes staged before privd (re)started. 0 or -1. */
-int s3_supervisor_start(void);
+int s3_supervisor_start(const struct privd_ctx *ctx);
 
 #endif

@@ -14,36 +14,36 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "dispatch.h"
 #include "k8s_client.h"
 #include "log.h"
 #include "loopdev.h"
 #include "luks.h"
 #include "mountops.h"
-#include "privd.h"
+#include "privd_ctx.h"
+#include "s3_config.h"
 #include "vol.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int cache_fd = -1;
 
 static void
-cache_vol(struct vol *v)
+cache_vol(const struct privd_ctx *ctx, struct vol *v)
 {
 	memset(v, 0, sizeof(*v));
 	v->id = VFS_CACHE_ID;
 	snprintf(v->dm, sizeof(v->dm), "luks-%s", VFS_CACHE_ID);
 	snprintf(v->mapper, sizeof(v->mapper), "/dev/mapper/%s", v->dm);
-	snprintf(v->dir, sizeof(v->dir), "%s", privd_cfg.vfs_cache_root);
+	snprintf(v->dir, sizeof(v->dir), "%s", ctx->s3->vfs_cache_root);
 	if ((size_t)snprintf(v->file, sizeof(v->file), "%.*s/vfs-cache.luks",
-			     (int)(sizeof(v->file) - 20), privd_cfg.vfs_cache_root) >= sizeof(v->file))
+			     (int)(sizeof(v->file) - 20), ctx->s3->vfs_cache_root) >= sizeof(v->file))
 		v->file[0] = '\0';
 }
 
 int
-vfs_cache_exists(void)
+vfs_cache_exists(const struct privd_ctx *ctx)
 {
 	struct vol v;
-	cache_vol(&v);
+	cache_vol(ctx, &v);
 	return access(v.file, F_OK) == 0;
 }
 
@@ -58,25 +58,25 @@ vfs_cache_dirfd(void)
 
 /* Is the cache mount point a mount of our mapping right now? */
 static int
-mounted_ok(const struct vol *v)
+mounted_ok(const struct privd_ctx *ctx, const struct vol *v)
 {
 	struct stat m, d;
 	struct mnt_info mi;
 	char loop[64];
 
-	return mnt_lookup(privd_cfg.vfs_cache_mount, &mi) == 1 && stat(v->mapper, &d) == 0 &&
-	       S_ISBLK(d.st_mode) && stat(privd_cfg.vfs_cache_mount, &m) == 0 &&
+	return mnt_lookup(ctx->s3->vfs_cache_mount, &mi) == 1 && stat(v->mapper, &d) == 0 &&
+	       S_ISBLK(d.st_mode) && stat(ctx->s3->vfs_cache_mount, &m) == 0 &&
 	       m.st_dev == d.st_rdev && mapping_is_ours(v, loop, sizeof(loop)) == 1;
 }
 
 /* The node id the passphrase uses: the one recorded when the volume was
  * made (a renamed node keeps opening its cache), else ours. */
 static void
-node_id_for_key(const struct vol *v, int creating, char *out, size_t outlen)
+node_id_for_key(const struct privd_ctx *ctx, const struct vol *v, int creating, char *out, size_t outlen)
 {
 	char path[PATH_MAX + 16], buf[300];
 
-	snprintf(out, outlen, "%s", privd_cfg.nodeid);
+	snprintf(out, outlen, "%s", ctx->nodeid);
 	snprintf(path, sizeof(path), "%s/.node-id", v->dir);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0) {
@@ -92,13 +92,13 @@ node_id_for_key(const struct vol *v, int creating, char *out, size_t outlen)
 }
 
 static void
-record_node_id(const struct vol *v)
+record_node_id(const struct privd_ctx *ctx, const struct vol *v)
 {
 	char path[PATH_MAX + 16];
 
 	snprintf(path, sizeof(path), "%s/.node-id", v->dir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || dprintf(fd, "%s\n", privd_cfg.nodeid) < 0)
+	if (fd < 0 || dprintf(fd, "%s\n", ctx->nodeid) < 0)
 		log_warn("cannot record the node id in %s: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
@@ -106,29 +106,29 @@ record_node_id(const struct vol *v)
 
 /* The passphrase: "<secret>-<node id>", then cut at the first newline. */
 static int
-cache_passphrase(const struct vol *v, int creating, struct lcw_secret *pass, struct ipc_msg *ans)
+cache_passphrase(const struct privd_ctx *ctx, const struct vol *v, int creating, struct lcw_secret *pass, struct ipc_msg *ans)
 {
 	char err[512], id[300];
 
-	if (privd_k8s == NULL) {
+	if (ctx->k8s == NULL) {
 		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
 				   "S3 volumes need the node's VFS-cache Secret (--luks-secret-name), "
 				   "but this node has no Kubernetes API access configured");
 		return -1;
 	}
-	int rc = k8s_get_secret_value(privd_k8s, privd_cfg.cache_secret_namespace,
-				      privd_cfg.cache_secret_name, privd_cfg.cache_secret_key, pass,
+	int rc = k8s_get_secret_value(ctx->k8s, ctx->s3->cache_secret_namespace,
+				      ctx->s3->cache_secret_name, ctx->s3->cache_secret_key, pass,
 				      err, sizeof(err));
 	if (rc != K8S_OK) {
 		privd_answer_error(ans, rc == K8S_ERR_NOT_FOUND || rc == K8S_ERR_KEY_MISSING ||
 						rc == K8S_ERR_FORBIDDEN
 					? IPC_EC_PRECONDITION
 					: IPC_EC_UNAVAILABLE,
-				   0, "VFS-cache Secret %s/%s: %s", privd_cfg.cache_secret_namespace,
-				   privd_cfg.cache_secret_name, err);
+				   0, "VFS-cache Secret %s/%s: %s", ctx->s3->cache_secret_namespace,
+				   ctx->s3->cache_secret_name, err);
 		return -1;
 	}
-	node_id_for_key(v, creating, id, sizeof(id));
+	node_id_for_key(ctx, v, creating, id, sizeof(id));
 	size_t il = strlen(id);
 	if (pass->len + 1 + il > LCW_SECRET_MAX) {
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "VFS-cache Secret value is too long");
@@ -139,8 +139,8 @@ cache_passphrase(const struct vol *v, int creating, struct lcw_secret *pass, str
 	pass->len = luks_passphrase_len(pass->bytes, pass->len + 1 + il);
 	if (pass->len == 0) {
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "VFS-cache Secret %s/%s key %s is empty",
-				   privd_cfg.cache_secret_namespace, privd_cfg.cache_secret_name,
-				   privd_cfg.cache_secret_key);
+				   ctx->s3->cache_secret_namespace, ctx->s3->cache_secret_name,
+				   ctx->s3->cache_secret_key);
 		return -1;
 	}
 	return 0;
@@ -150,18 +150,18 @@ cache_passphrase(const struct vol *v, int creating, struct lcw_secret *pass, str
  * ext4 (online). Never shrinks. Failure is logged, not fatal: the cache
  * still works at its old size. */
 static void
-grow_if_asked(const struct vol *v, const char *loop, const struct lcw_secret *pass)
+grow_if_asked(const struct privd_ctx *ctx, const struct vol *v, const char *loop, const struct lcw_secret *pass)
 {
 	struct stat st;
 	char err[256], out[IPC_ERRMSG_MAX + 1];
 	uint64_t t0 = audit_now_ns();
 
-	if (stat(v->file, &st) || (uint64_t)st.st_size >= privd_cfg.vfs_cache_bytes)
+	if (stat(v->file, &st) || (uint64_t)st.st_size >= ctx->s3->vfs_cache_bytes)
 		return;
 	int fd = open(v->file, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	int rc = fd < 0 ? -errno : 0;
-	if (rc == 0 && fallocate(fd, 0, 0, (off_t)privd_cfg.vfs_cache_bytes) &&
-	    (errno != EOPNOTSUPP || ftruncate(fd, (off_t)privd_cfg.vfs_cache_bytes)))
+	if (rc == 0 && fallocate(fd, 0, 0, (off_t)ctx->s3->vfs_cache_bytes) &&
+	    (errno != EOPNOTSUPP || ftruncate(fd, (off_t)ctx->s3->vfs_cache_bytes)))
 		rc = -errno;
 	if (fd >= 0)
 		close(fd);
@@ -170,67 +170,67 @@ grow_if_asked(const struct vol *v, const char *loop, const struct lcw_secret *pa
 	if (rc == 0)
 		rc = luks_resize_pass(v->dm, pass, err, sizeof(err));
 	if (rc == 0) {
-		int ws = privd_run_tool(IPC_REQ_RUN_GROWFS, v->id, FS_EXT4, privd_cfg.vfs_cache_mount,
+		int ws = ctx->tools->run_tool(IPC_REQ_RUN_GROWFS, v->id, FS_EXT4, ctx->s3->vfs_cache_mount,
 					out, sizeof(out));
 		rc = wait_ok(ws) ? 0 : -EIO;
 	}
 	audit_step(v, "grow_vfs_cache", v->file, loop, rc, t0, NULL);
 	if (rc)
 		log_warn("cannot grow the VFS cache to %llu bytes: %s",
-			 (unsigned long long)privd_cfg.vfs_cache_bytes, strerror(-rc));
+			 (unsigned long long)ctx->s3->vfs_cache_bytes, strerror(-rc));
 }
 
 static int
-ensure_locked(struct ipc_msg *ans)
+ensure_locked(const struct privd_ctx *ctx, struct ipc_msg *ans)
 {
 	struct lcw_secret pass = { 0 };
 	struct vol v;
 	char loop[64], err[256];
 	int created = 0, attached, opened, formatted, kind, rc = -1;
 
-	cache_vol(&v);
-	if (cache_fd >= 0 && mounted_ok(&v))
+	cache_vol(ctx, &v);
+	if (cache_fd >= 0 && mounted_ok(ctx, &v))
 		return 0;
 	if (cache_fd >= 0) {
 		close(cache_fd);
 		cache_fd = -1;
 	}
-	if (mkdir(privd_cfg.vfs_cache_mount, 0700) && errno != EEXIST) {
+	if (mkdir(ctx->s3->vfs_cache_mount, 0700) && errno != EEXIST) {
 		char parent[PATH_MAX];
-		snprintf(parent, sizeof(parent), "%s", privd_cfg.vfs_cache_mount);
+		snprintf(parent, sizeof(parent), "%s", ctx->s3->vfs_cache_mount);
 		char *sl = strrchr(parent, '/');
 		if (sl && sl != parent) {
 			*sl = '\0';
 			mkdir(parent, 0700);
 		}
-		if (mkdir(privd_cfg.vfs_cache_mount, 0700) && errno != EEXIST) {
+		if (mkdir(ctx->s3->vfs_cache_mount, 0700) && errno != EEXIST) {
 			privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s",
-					   privd_cfg.vfs_cache_mount, strerror(errno));
+					   ctx->s3->vfs_cache_mount, strerror(errno));
 			return -1;
 		}
 	}
-	if (!mounted_ok(&v)) {
+	if (!mounted_ok(ctx, &v)) {
 		if (secret_alloc(&pass)) {
 			privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
 			return -1;
 		}
-		int creating = !vfs_cache_exists();
-		if (cache_passphrase(&v, creating, &pass, ans))
+		int creating = !vfs_cache_exists(ctx);
+		if (cache_passphrase(ctx, &v, creating, &pass, ans))
 			goto out;
-		if (create_backing(&v, privd_cfg.vfs_cache_bytes, &created, ans))
+		if (create_backing(&v, ctx->s3->vfs_cache_bytes, &created, ans))
 			goto out;
 		if (created)
-			record_node_id(&v);
-		if (open_mapping(&v, &pass, &attached, &opened, &formatted, loop, sizeof(loop), ans))
+			record_node_id(ctx, &v);
+		if (open_mapping(ctx, &v, &pass, &attached, &opened, &formatted, loop, sizeof(loop), ans))
 			goto out;
-		if (ensure_fs(&v, FS_EXT4, &kind, ans))
+		if (ensure_fs(ctx, &v, FS_EXT4, &kind, ans))
 			goto out;
 		struct mnt_info mi;
-		if (mnt_lookup(privd_cfg.vfs_cache_mount, &mi) != 1) {
+		if (mnt_lookup(ctx->s3->vfs_cache_mount, &mi) != 1) {
 			uint64_t t0 = audit_now_ns();
-			rc = mnt_mount_device(v.mapper, privd_cfg.vfs_cache_mount, "ext4", MS_NOEXEC,
+			rc = mnt_mount_device(v.mapper, ctx->s3->vfs_cache_mount, "ext4", MS_NOEXEC,
 					      NULL, err, sizeof(err));
-			audit_step(&v, "mount", v.mapper, privd_cfg.vfs_cache_mount, rc, t0,
+			audit_step(&v, "mount", v.mapper, ctx->s3->vfs_cache_mount, rc, t0,
 				   rc ? err : "VFS cache");
 			if (rc) {
 				privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot mount the VFS cache: %s",
@@ -239,16 +239,16 @@ ensure_locked(struct ipc_msg *ans)
 				goto out;
 			}
 		}
-		if (!mounted_ok(&v)) {
+		if (!mounted_ok(ctx, &v)) {
 			privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
 					   "%s holds a mount that is not the VFS-cache volume",
-					   privd_cfg.vfs_cache_mount);
+					   ctx->s3->vfs_cache_mount);
 			rc = -1;
 			goto out;
 		}
-		grow_if_asked(&v, loop, &pass);
+		grow_if_asked(ctx, &v, loop, &pass);
 	}
-	cache_fd = open(privd_cfg.vfs_cache_mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	cache_fd = open(ctx->s3->vfs_cache_mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (cache_fd < 0) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot open the VFS cache: %s",
 				   strerror(errno));
@@ -263,10 +263,10 @@ out:
 }
 
 int
-vfs_cache_ensure(struct ipc_msg *ans)
+vfs_cache_ensure(const struct privd_ctx *ctx, struct ipc_msg *ans)
 {
 	pthread_mutex_lock(&mu);
-	int rc = ensure_locked(ans);
+	int rc = ensure_locked(ctx, ans);
 	pthread_mutex_unlock(&mu);
 	return rc;
 }

@@ -10,19 +10,20 @@
 #define LCW_VFS_CACHE_H
 
 #include <stddef.h>
+#include "privd_ctx.h"
 
 struct ipc_msg;
 
 /* Open (creating it the first time, growing it when --vfs-cache-size grew)
  * and mount the cache volume, unless it already is. Thread-safe. Returns 0,
  * or -1 with the error answered in ans. */
-int vfs_cache_ensure(struct ipc_msg *ans);
+int vfs_cache_ensure(const struct privd_ctx *ctx, struct ipc_msg *ans);
 
 /* An O_DIRECTORY descriptor of the mounted cache (owned by this module,
  * do not close), or -1 while it is not open. */
 int vfs_cache_dirfd(void);
 
 /* Does the cache volume's backing file exist (something to recover)? */
-int vfs_cache_exists(void);
+int vfs_cache_exists(const struct privd_ctx *ctx);
 
 #endif

@@ -11,6 +11,7 @@
 #include "kpath.h"
 #include "secmem.h"
 #include "volparams.h"
+#include "privd_ctx.h"
 
 /* Names and paths of one volume, all derived from its id (or, for the
  * VFS cache, fixed by the contract). */
@@ -25,19 +26,19 @@ struct vol {
 void audit_step(const struct vol *v, const char *op, const char *p1, const char *p2, int rc,
 		uint64_t t0, const char *detail);
 int kpath_error(struct ipc_msg *ans, const char *what, const char *path, int rc);
-int open_kpath(const char *what, const char *path, enum kpath_leaf leaf, int missing_ok,
+int open_kpath(const struct privd_ctx *ctx, const char *what, const char *path, enum kpath_leaf leaf, int missing_ok,
 	       struct ipc_msg *ans);
 void fdpath(int fd, char *out, size_t len);
 /* Unmount the mount with this id at a kubelet path, through its parent
  * opened symlink-free (mnt_unmount_at). 0 or negative errno. */
-int unmount_kpath(const char *path, unsigned long long id);
+int unmount_kpath(const struct privd_ctx *ctx, const char *path, unsigned long long id);
 int wait_ok(int ws);
 /* 1: the mapping is active on the loop of v->file (loop set); 0: not
  * active; -1: active on something else. */
 int mapping_is_ours(const struct vol *v, char *loop, size_t looplen);
 int create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_msg *ans);
-int open_mapping(const struct vol *v, const struct lcw_secret *pass, int *attached, int *opened,
+int open_mapping(const struct privd_ctx *ctx, const struct vol *v, const struct lcw_secret *pass, int *attached, int *opened,
 		 int *formatted, char *loop, size_t looplen, struct ipc_msg *ans);
-int ensure_fs(const struct vol *v, int want, int *kind, struct ipc_msg *ans);
+int ensure_fs(const struct privd_ctx *ctx, const struct vol *v, int want, int *kind, struct ipc_msg *ans);
 
 #endif

@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "audit.h"
-#include "dispatch.h"
 #include "node_limits.h"
-#include "privd.h"
+#include "luks_config.h"
+#include "privd_ctx.h"
 #include "vol_owner.h"
 
 /* Node-wide limits (node_limits.h): may this volume's backing file take
@@ -20,25 +20,25 @@
  * local_limits_lock() until the file is created or grown, so concurrent
  * stages cannot all pass one check. 0, or -1 answered EXHAUSTED. */
 int
-admit_local(const struct vol *v, uint64_t add, int new_volume, struct ipc_msg *ans)
+admit_local(const struct privd_ctx *ctx, const struct vol *v, uint64_t add, int new_volume, struct ipc_msg *ans)
 {
 	struct local_usage u;
 	struct statvfs sv;
 	char why[256];
 	int rc;
 
-	if (mkdir(privd_cfg.local_root, 0755) && errno != EEXIST) {
+	if (mkdir(ctx->luks->local_root, 0755) && errno != EEXIST) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot create %s: %s",
-				   privd_cfg.local_root, strerror(errno));
+				   ctx->luks->local_root, strerror(errno));
 		return -1;
 	}
-	rc = statvfs(privd_cfg.local_root, &sv) ? -errno : local_usage_scan(privd_cfg.local_root, 0, &u);
+	rc = statvfs(ctx->luks->local_root, &sv) ? -errno : local_usage_scan(ctx->luks->local_root, 0, &u);
 	if (rc) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot measure %s: %s",
-				   privd_cfg.local_root, strerror(-rc));
+				   ctx->luks->local_root, strerror(-rc));
 		return -1;
 	}
-	if (local_limits_check(&privd_cfg.limits, &u, (uint64_t)sv.f_bavail * sv.f_frsize,
+	if (local_limits_check(&ctx->luks->limits, &u, (uint64_t)sv.f_bavail * sv.f_frsize,
 			       (uint64_t)sv.f_blocks * sv.f_frsize, add, new_volume, why,
 			       sizeof(why)) == 0)
 		return 0;
@@ -52,7 +52,7 @@ admit_local(const struct vol *v, uint64_t add, int new_volume, struct ipc_msg *a
  * ours or an acceptable legacy volume (*legacy: mark it once staged).
  * Same contract as create_backing otherwise. */
 int
-create_backing_owned(const struct vol *v, uint64_t capacity, int *created, int *legacy,
+create_backing_owned(const struct privd_ctx *ctx, const struct vol *v, uint64_t capacity, int *created, int *legacy,
 		     struct ipc_msg *ans)
 {
 	char why[512];
@@ -62,14 +62,14 @@ create_backing_owned(const struct vol *v, uint64_t capacity, int *created, int *
 	*created = *legacy = 0;
 	local_limits_lock();
 	if (lstat(v->file, &st) && errno == ENOENT)
-		rc = admit_local(v, capacity, 1, ans);
+		rc = admit_local(ctx, v, capacity, 1, ans);
 	if (rc == 0)
 		rc = create_backing(v, capacity, created, ans);
 	local_limits_unlock();
 	if (rc)
 		return rc;
 	if (*created) {
-		rc = vol_owner_mark(privd_cfg.local_root, v);
+		rc = vol_owner_mark(ctx->luks->local_root, v);
 		audit_step(v, "record_owner", v->file, NULL, rc, audit_now_ns(), NULL);
 		if (rc) {
 			unlink(v->file);
@@ -80,7 +80,7 @@ create_backing_owned(const struct vol *v, uint64_t capacity, int *created, int *
 		}
 		return rc;
 	}
-	rc = vol_owner_check(privd_cfg.local_root, v, privd_cfg.legacy_volumes, why, sizeof(why));
+	rc = vol_owner_check(ctx->luks->local_root, v, ctx->luks->legacy_volumes, why, sizeof(why));
 	if (rc == VOL_FOREIGN) {
 		audit_step(v, "refuse_foreign_backing_file", v->file, NULL, -EPERM, audit_now_ns(),
 			   why);

@@ -8,16 +8,17 @@
 
 #include "ipc_msg.h"
 #include "vol.h"
+#include "privd_ctx.h"
 
 /* May v's backing file take add more bytes (new_volume: it does not exist
  * yet)? Callers hold local_limits_lock() until the file is created or
  * grown. 0, or -1 answered EXHAUSTED. */
-int admit_local(const struct vol *v, uint64_t add, int new_volume, struct ipc_msg *ans);
+int admit_local(const struct privd_ctx *ctx, const struct vol *v, uint64_t add, int new_volume, struct ipc_msg *ans);
 
 /* create_backing within the limits, recording a new file as ours, and
  * checking an existing one is ours or an acceptable legacy volume
  * (*legacy: record it once staged). 0, or -1 answered. */
-int create_backing_owned(const struct vol *v, uint64_t capacity, int *created, int *legacy,
+int create_backing_owned(const struct privd_ctx *ctx, const struct vol *v, uint64_t capacity, int *created, int *legacy,
 			 struct ipc_msg *ans);
 
 #endif
