@@ -49,11 +49,11 @@ IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c
 COMMON_SRC := common/log.c common/secmem.c common/volparams.c common/keyed_lock.c common/base64.c \
 	common/k8s_client.c common/s3_params.c common/s3_purge.c
 POLICY_SRC := policy/policy_parse.c policy/policy_load.c
-PRIVD_CORE_SRC := privd/main.c privd/flags.c privd/spawner.c privd/spawner_client.c privd/dispatch.c privd/jobq.c \
-	privd/socket_dir.c
+PRIVD_CORE_SRC := privd/main.c privd/flags.c privd/spawner.c privd/spawner_client.c \
+	privd/dispatch.c privd/jobq.c privd/reclaimer.c privd/socket_dir.c
 PRIVD_NODE_SRC := privd/node/answer.c privd/node/mountops.c privd/node/kpath.c privd/node/rm_tree.c privd/node/audit.c
 PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c
-PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/kdf_budget.c privd/luks/luks.c \
+PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/volume_maint.c privd/luks/vol.c privd/luks/kdf_budget.c privd/luks/luks.c \
 	privd/luks/dm_stale.c privd/luks/loopdev.c privd/luks/blkprobe.c privd/luks/vol_owner.c \
 	privd/luks/node_limits.c privd/luks/vol_admit.c
 PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/vfs_cache.c privd/s3/rclone_conf.c \

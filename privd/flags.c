@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "flags.h"
+#include "privd.h"
 #include "s3_params.h"
 
 #include "log.h"
@@ -340,4 +341,37 @@ flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t errlen
 	if (!explicit_mode)
 		f->mode = strstr(f->endpoint, CONTROLLER_HINT) ? MODE_CONTROLLER : MODE_NODE;
 	return 0;
+}
+
+/* The handlers' configuration from the flags. lp: CSI_LOCAL_PATH (the Go
+ * driver's variable), or NULL. */
+void
+flags_to_config(const struct lcw_flags *f, const char *lp, struct privd_config *c)
+{
+	char rp[PATH_MAX];
+
+	snprintf(c->luks.local_root, sizeof(c->luks.local_root), "%s",
+		 lp && lp[0] == '/' ? lp : "/opt/local-path-provisioner");
+	/* Compare kubelet paths against the real directory (some
+	 * distributions make the kubelet root a symlink). */
+	snprintf(c->kubelet_root, sizeof(c->kubelet_root), "%s",
+		 realpath(f->kubelet_root, rp) ? rp : f->kubelet_root);
+	c->luks.kdf = (struct luks_pbkdf){ f->kdf_memory_kib, f->kdf_iterations, 1 };
+	snprintf(c->nodeid, sizeof(c->nodeid), "%s", f->nodeid);
+	snprintf(c->s3.vfs_cache_root, sizeof(c->s3.vfs_cache_root), "%s",
+		 f->vfs_cache_root);
+	snprintf(c->s3.vfs_cache_mount, sizeof(c->s3.vfs_cache_mount), "%s",
+		 f->vfs_cache_mount);
+	c->s3.vfs_cache_bytes = f->vfs_cache_bytes;
+	c->luks.limits = (struct local_limits){ f->max_local_volumes, f->max_local_bytes,
+						  f->local_reserve_bytes,
+						  f->local_reserve_pct };
+	c->s3.max_s3_mounts = f->max_s3_mounts;
+	c->luks.legacy_volumes = f->legacy_volumes;
+	snprintf(c->s3.cache_secret_namespace, sizeof(c->s3.cache_secret_namespace), "%s",
+		 f->luks_secret_namespace);
+	snprintf(c->s3.cache_secret_name, sizeof(c->s3.cache_secret_name), "%s",
+		 f->luks_secret_name);
+	snprintf(c->s3.cache_secret_key, sizeof(c->s3.cache_secret_key), "%s",
+		 f->luks_secret_key);
 }

@@ -68,4 +68,9 @@ int flags_parse(int argc, char **argv, struct lcw_flags *f, char *err, size_t er
  * socket path. Pure. */
 int endpoint_socket_path(const char *endpoint, char *out, size_t outlen);
 
+/* Fill the handlers' configuration from parsed flags; lp is CSI_LOCAL_PATH
+ * (or NULL: the Go driver's default /opt/local-path-provisioner). */
+struct privd_config;
+void flags_to_config(const struct lcw_flags *f, const char *lp, struct privd_config *c);
+
 #endif

@@ -39,7 +39,7 @@
 #include "jobq.h"
 #include "k8s_client.h"
 #include "kdf_budget.h"
-#include "reclaim.h"
+#include "reclaimer.h"
 #include "s3_purge.h"
 #include "s3_volume.h"
 #include "keyed_lock.h"
@@ -483,57 +483,6 @@ become_controller(void)
 	fatal(2, "cannot exec %s: %s", frontend_path, strerror(errno));
 }
 
-/* ---- volume reclaim ---------------------------------------------------- */
-
-static int
-reclaim_is_staged(void *ctx, const char *id)
-{
-	(void)ctx;
-	return volume_is_staged(&pctx, id); /* -1, unknown, counts as staged */
-}
-
-static int
-reclaim_erase(void *ctx, const char *id)
-{
-	char err[256];
-	int rc;
-	(void)ctx;
-	/* Never wait for, and never race, a volume operation. */
-	if (keyed_trylock(id))
-		return -1;
-	rc = erase_volume(&pctx, id, err, sizeof(err));
-	keyed_unlock(id);
-	if (rc)
-		log_warn("reclaim: volume %s not erased: %s", id, err);
-	else
-		log_info("reclaim: volume %s erased (its PersistentVolume is gone)", id);
-	return rc;
-}
-
-static void *
-reclaim_main(void *arg)
-{
-	struct reclaim_k8s_ctx kctx = { pctx.k8s, LCW_DRIVER_NAME };
-	struct reclaim_ops ops = { .ctx = &kctx, .is_staged = reclaim_is_staged,
-				   .pv_exists = reclaim_k8s_pv_exists, .erase = reclaim_erase };
-	struct reclaim_state st;
-	(void)arg;
-
-	prctl(PR_SET_NAME, "privd-reclaim");
-	reclaim_state_init(&st, (int64_t)flags.reclaim_grace_s * 1000);
-	for (;;) {
-		struct reclaim_report rep;
-		memset(&rep, 0, sizeof(rep));
-		reclaim_scan(&st, cfg.luks.local_root, &ops, &rep);
-		if (rep.candidates)
-			log_info("reclaim: %zu volumes, %zu staged, %zu kept, %zu in grace, %zu erased, "
-				 "%zu API errors", rep.candidates, rep.staged, rep.kept,
-				 rep.grace_started + rep.in_grace, rep.erased, rep.api_errors);
-		sleep(flags.reclaim_interval_s);
-	}
-	return NULL;
-}
-
 /* The API client is made before confinement (it reads the token, CA and
  * environment once). Without any configuration there is none: hardened
  * StorageClasses then fail clearly and nothing is reclaimed. */
@@ -555,33 +504,7 @@ init_k8s(void)
 static void
 init_config(void)
 {
-	const char *lp = getenv("CSI_LOCAL_PATH");
-	char rp[PATH_MAX];
-
-	snprintf(cfg.luks.local_root, sizeof(cfg.luks.local_root), "%s",
-		 lp && lp[0] == '/' ? lp : "/opt/local-path-provisioner");
-	/* Compare kubelet paths against the real directory (some
-	 * distributions make the kubelet root a symlink). */
-	snprintf(cfg.kubelet_root, sizeof(cfg.kubelet_root), "%s",
-		 realpath(flags.kubelet_root, rp) ? rp : flags.kubelet_root);
-	cfg.luks.kdf = (struct luks_pbkdf){ flags.kdf_memory_kib, flags.kdf_iterations, 1 };
-	snprintf(cfg.nodeid, sizeof(cfg.nodeid), "%s", flags.nodeid);
-	snprintf(cfg.s3.vfs_cache_root, sizeof(cfg.s3.vfs_cache_root), "%s",
-		 flags.vfs_cache_root);
-	snprintf(cfg.s3.vfs_cache_mount, sizeof(cfg.s3.vfs_cache_mount), "%s",
-		 flags.vfs_cache_mount);
-	cfg.s3.vfs_cache_bytes = flags.vfs_cache_bytes;
-	cfg.luks.limits = (struct local_limits){ flags.max_local_volumes, flags.max_local_bytes,
-						  flags.local_reserve_bytes,
-						  flags.local_reserve_pct };
-	cfg.s3.max_s3_mounts = flags.max_s3_mounts;
-	cfg.luks.legacy_volumes = flags.legacy_volumes;
-	snprintf(cfg.s3.cache_secret_namespace, sizeof(cfg.s3.cache_secret_namespace), "%s",
-		 flags.luks_secret_namespace);
-	snprintf(cfg.s3.cache_secret_name, sizeof(cfg.s3.cache_secret_name), "%s",
-		 flags.luks_secret_name);
-	snprintf(cfg.s3.cache_secret_key, sizeof(cfg.s3.cache_secret_key), "%s",
-		 flags.luks_secret_key);
+	flags_to_config(&flags, getenv("CSI_LOCAL_PATH"), &cfg);
 	kdf_budget_init((uint64_t)flags.kdf_budget_mib * 1024);
 }
 
@@ -662,12 +585,9 @@ main(int argc, char **argv)
 			fatal(2, "cannot start worker threads");
 		pthread_detach(t);
 	}
-	if (pctx.k8s && flags.reclaim_interval_s) {
-		pthread_t t;
-		if (pthread_create(&t, NULL, reclaim_main, NULL))
-			fatal(2, "cannot start the reclaim thread");
-		pthread_detach(t);
-	}
+	if (pctx.k8s && flags.reclaim_interval_s &&
+	    reclaimer_start(&pctx, flags.reclaim_interval_s, flags.reclaim_grace_s))
+		fatal(2, "cannot start the reclaim thread");
 	if (s3_supervisor_start(&pctx))
 		fatal(2, "cannot start the S3 mount supervisor");
 	audit_write(&(struct audit_rec){ .op = "privd_start", .ok = 1, .start_ns = now_ns(),

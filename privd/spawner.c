@@ -8,7 +8,11 @@
  * inherits) and then starts exactly the programs privd names by type: today
  * the frontend, later mkfs/resize tools and rclone, each from a fixed path
  * with an argv built here, an explicit environment, and the capabilities of
- * its role. It reaps children and tells privd when one exits. */
+ * its role. It reaps children and tells privd when one exits.
+ *
+ * Longer than 600 lines because it is the whole exec surface: every argv,
+ * environment and capability set a child gets is built in this one file, so
+ * a review of what the driver runs is a review of this file. */
 #define _GNU_SOURCE
 #include "spawner.h"
 

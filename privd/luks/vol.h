@@ -1,11 +1,12 @@
 /* The pieces of privd's local-volume handling that the S3 backend reuses
- * for its node-wide VFS-cache volume (volume_ops.c). */
+ * for its node-wide VFS-cache volume (vol.c). */
 #ifndef LCW_VOL_H
 #define LCW_VOL_H
 
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ipc_msg.h"
 #include "kpath.h"
@@ -40,5 +41,17 @@ int create_backing(const struct vol *v, uint64_t capacity, int *created, struct 
 int open_mapping(const struct privd_ctx *ctx, const struct vol *v, const struct lcw_secret *pass, int *attached, int *opened,
 		 int *formatted, char *loop, size_t looplen, struct ipc_msg *ans);
 int ensure_fs(const struct privd_ctx *ctx, const struct vol *v, int want, int *kind, struct ipc_msg *ans);
+
+/* Derive v's names and paths from a validated id (error answer on a bad
+ * one). 0 or -1. */
+int vol_derive(const struct privd_ctx *ctx, const char *id, struct vol *v, struct ipc_msg *ans);
+/* Device number of a block device node, 0 if absent; st_dev of the file
+ * system mounted at fd's directory. */
+dev_t rdev_of(const char *dev);
+dev_t fsdev_of(int fd);
+/* Is the directory at fd (the root of) a mount of v's mapping? 1 yes (*id:
+ * its mount id), 2 someone else's mount, 0 no mount. */
+struct mnt_info;
+int mounted_here(const struct vol *v, int fd, struct mnt_info *mi, unsigned long long *id);
 
 #endif
