@@ -23,7 +23,7 @@ PASS = "bench passphrase, not a secret"
 # runs with the same one so neither side gets different libdevmapper/udev
 # behaviour.
 TOOL_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-# The driver's pinned LUKS parameters (privd/luks.c) spelled as cryptsetup
+# The driver's pinned LUKS parameters (privd/luks/luks.c) spelled as cryptsetup
 # options. The KDF part is added per benchmark.
 LUKS_FORMAT_OPTS = ["--batch-mode", "--type", "luks2", "--cipher", "aes-xts-plain64",
                     "--key-size", "512", "--sector-size", "4096", "--hash", "sha256"]

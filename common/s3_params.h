@@ -6,7 +6,7 @@
  * Every bad value is an error that names the parameter and quotes the
  * value (the original silently dropped what its parser did not like and
  * let rclone's defaults apply). Values are stored parsed (nanoseconds,
- * bytes); privd/rclone_conf.c formats them in the syntax rclone 1.60's
+ * bytes); privd/s3/rclone_conf.c formats them in the syntax rclone 1.60's
  * flags accept.
  *
  * Accepted syntax, decided against Debian's rclone 1.60 and the original:

@@ -207,7 +207,7 @@ struct ipc_run_tool_ans {
 	char output[IPC_ERRMSG_MAX + 1]; /* tail of the tool's stderr */
 };
 
-/* Parsed rclone tuning of an S3 volume (privd/s3_params.h), already
+/* Parsed rclone tuning of an S3 volume (common/s3_params.h), already
  * validated by the frontend and checked again by privd. */
 struct ipc_s3_tuning {
 	uint32_t cache_mode; /* enum rclone_cache_mode */

@@ -62,7 +62,7 @@ static const struct named constants[] = {
 	{ "PR_GET_SECUREBITS", PR_GET_SECUREBITS }, { "PR_SET_SECUREBITS", PR_SET_SECUREBITS },
 	{ "FIONREAD", FIONREAD }, { "FIONBIO", FIONBIO }, { "TIOCGWINSZ", TIOCGWINSZ },
 	{ "FIOCLEX", FIOCLEX }, { "TCGETS", TCGETS },
-	/* loop devices (privd/loopdev.c) */
+	/* loop devices (privd/luks/loopdev.c) */
 	{ "LOOP_SET_FD", LOOP_SET_FD }, { "LOOP_CLR_FD", LOOP_CLR_FD },
 	{ "LOOP_SET_STATUS64", LOOP_SET_STATUS64 }, { "LOOP_GET_STATUS64", LOOP_GET_STATUS64 },
 	{ "LOOP_SET_CAPACITY", LOOP_SET_CAPACITY }, { "LOOP_SET_DIRECT_IO", LOOP_SET_DIRECT_IO },

@@ -4,7 +4,7 @@
 # total over all of them: "N passed, N failed, N skipped".
 #
 # Environment: FUZZ_SECONDS (default 60), SUITES (space-separated subset of
-# "unit seccomp blockops k8s s3 adversary chart fuzz wire luks e2e"; default all). The luks and e2e
+# "unit layout seccomp blockops k8s s3 adversary chart fuzz wire luks e2e"; default all). The luks and e2e
 # suites need device-mapper: they run in the qemu VM of tests/vm when the
 # host has none.
 set -uo pipefail
@@ -13,7 +13,7 @@ ROOT=$PWD
 LOGS=$ROOT/build/test-logs
 mkdir -p "$LOGS"
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-SUITES=${SUITES:-"unit seccomp blockops k8s s3 adversary chart fuzz wire luks e2e"}
+SUITES=${SUITES:-"unit layout seccomp blockops k8s s3 adversary chart fuzz wire luks e2e"}
 PY=/usr/bin/python3
 
 PASSED=0 FAILED=0 SKIPPED=0
@@ -93,6 +93,12 @@ if want unit; then
 			run_cmocka "$b/tests/$t" "unit:$t${b#build}"
 		done
 	done
+fi
+
+# ---- the tree's layout: folders, Makefile lists, what each binary links ------
+if want layout; then
+	run_counted layout tests/layout/check-layout.sh build
+	run_counted layout-san tests/layout/check-layout.sh build-san
 fi
 
 # ---- seccomp policy tests (fork-and-assert, needs root) ---------------------

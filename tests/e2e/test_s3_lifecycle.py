@@ -1145,7 +1145,7 @@ def test_driver_killed_mid_write_recovers_from_cache_records(node, env, kube, s3
 # rclone 1.60 alone would hide the never-uploaded files in new directories
 # after the restart ("failed to add virtual dir entry"); privd moves them
 # aside before it restarts rclone and writes them back through the new mount
-# before the publish targets are bound again (privd/cache_rescue.h).
+# before the publish targets are bound again (privd/s3/cache_rescue.h).
 def test_rclone_kill_keeps_every_fsynced_file():
     assert "rclone" in DURABILITY, "the rclone-kill test did not get to its data check"
     assert DURABILITY["rclone"] is None, DURABILITY["rclone"]

@@ -1,4 +1,4 @@
-/* privd/luks.c on real dm-crypt. Needs root and device-mapper, so it runs
+/* privd/luks/luks.c on real dm-crypt. Needs root and device-mapper, so it runs
  * inside the VM harness (tests/vm/vm-run.sh) when the host has none:
  *
  *   tests/vm/vm-run.sh -- build/tests/test_luks

@@ -1,4 +1,4 @@
-/* End-to-end tests of privd/k8s_client.c against tests/k8s/fake_apiserver.py
+/* End-to-end tests of common/k8s_client.c against tests/k8s/fake_apiserver.py
  * (started by tests/k8s/run.sh). Real HTTPS with a throwaway CA; every case
  * checks the result code, and where it matters the message, the decoded
  * bytes and the requests the server recorded.

@@ -1,5 +1,5 @@
 /* cmocka: stage parameters derived from PersistentVolume objects
- * (privd/pv_stage.c), and whether stage requests agree with them.
+ * (privd/k8s/pv_stage.c), and whether stage requests agree with them.
  *
  * The fixtures are shaped like what the API server returns for
  * GET /api/v1/persistentvolumes/<name> (kind, apiVersion, managedFields,

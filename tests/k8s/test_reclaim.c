@@ -1,4 +1,4 @@
-/* Unit tests of privd/reclaim.c: the pure keep/grace/erase decision, the PV
+/* Unit tests of privd/k8s/reclaim.c: the pure keep/grace/erase decision, the PV
  * page matcher it relies on (real v1 PersistentVolumeList JSON), and the
  * scan driver on a scratch directory with fake callbacks and a fake clock.
  * The scenarios are the ways the original driver lost data (reference §4.4,

@@ -1,5 +1,5 @@
-/* cmocka: the pure parts of the S3 backend (privd/s3_params.c,
- * privd/rclone_conf.c, the encoders of privd/s3_purge.c). */
+/* cmocka: the pure parts of the S3 backend (common/s3_params.c,
+ * privd/s3/rclone_conf.c, the encoders of common/s3_purge.c). */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>

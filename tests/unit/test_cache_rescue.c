@@ -1,4 +1,4 @@
-/* Unit tests of privd/cache_rescue.c: which rclone cache items are rescued,
+/* Unit tests of privd/s3/cache_rescue.c: which rclone cache items are rescued,
  * and stash / restore / pending / forget on a fake cache and a plain
  * directory standing in for the mount, all under a scratch directory in
  * $TMPDIR. No root and no rclone needed. */

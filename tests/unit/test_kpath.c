@@ -1,4 +1,4 @@
-/* Unit tests of privd/kpath.c: the textual rules for kubelet paths, and the
+/* Unit tests of privd/node/kpath.c: the textual rules for kubelet paths, and the
  * symlink-free walk on a scratch tree under $TMPDIR. No root needed: the
  * mount-point case mounts in a private (user) namespace of a child. */
 #define _GNU_SOURCE

@@ -1,8 +1,8 @@
 /* Unit tests of the pure parts of issue 10 items 3, 6 and 7: privd's
  * bounded job pool (privd/jobq.c), the node-wide limit arithmetic and the
- * usage scan (privd/node_limits.c), the "only root could have written it"
- * shape of legacy backing files (privd/vol_owner.c), the volume-id rule
- * (ipc/volparams.c) and the new flags (privd/flags.c). No root needed. */
+ * usage scan (privd/luks/node_limits.c), the "only root could have written it"
+ * shape of legacy backing files (privd/luks/vol_owner.c), the volume-id rule
+ * (common/volparams.c) and the new flags (privd/flags.c). No root needed. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests of log_escape (ipc/log.c): what a request can put into a log
+/* Unit tests of log_escape (common/log.c): what a request can put into a log
  * line. Every log line is escaped as a whole, so these cases are what keeps
  * a hostile fsType, passphraseKey, mount flag or id on its own line. */
 #define _GNU_SOURCE
