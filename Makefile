@@ -53,7 +53,7 @@ PRIVD_CORE_SRC := privd/main.c privd/flags.c privd/spawner.c privd/spawner_clien
 	privd/dispatch.c privd/jobq.c privd/reclaimer.c privd/socket_dir.c
 PRIVD_NODE_SRC := privd/node/answer.c privd/node/mountops.c privd/node/kpath.c privd/node/rm_tree.c privd/node/audit.c
 PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c
-PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/volume_maint.c privd/luks/vol.c privd/luks/kdf_budget.c privd/luks/luks.c \
+PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/volume_maint.c privd/luks/vol.c privd/luks/dm_name.c privd/luks/kdf_budget.c privd/luks/luks.c \
 	privd/luks/dm_stale.c privd/luks/loopdev.c privd/luks/blkprobe.c privd/luks/vol_owner.c \
 	privd/luks/node_limits.c privd/luks/vol_admit.c
 PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/vfs_cache.c privd/s3/rclone_conf.c \
@@ -139,6 +139,7 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 # ---- tests ------------------------------------------------------------------
 
 UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath \
+	$(B)/tests/test_dm_name \
 	$(B)/tests/test_cache_rescue $(B)/tests/test_log $(B)/tests/test_pb_strings $(B)/tests/test_limits
 HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
@@ -159,6 +160,10 @@ $(B)/tests/test_pb_strings: tests/unit/test_pb_strings.c $(call obj,frontend/pb_
 		$(patsubst $(GEN)/%.c,$(B)/obj/gen/%.o,$(PROTO_GEN_C))
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka libprotobuf-c)
+
+$(B)/tests/test_dm_name: tests/unit/test_dm_name.c $(call obj,privd/luks/dm_name.c common/volparams.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka libcrypto)
 
 $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/node/kpath.c common/log.c)
 	@mkdir -p $(@D)

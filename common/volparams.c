@@ -239,10 +239,3 @@ luks_backing_file(const char *local_root, const char *volid, char *out, size_t o
 	int n = snprintf(out, outlen, "%s/%s/luks-%s.img", local_root, volid, volid);
 	return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
-
-int
-luks_dm_name(const char *volid, char *out, size_t outlen)
-{
-	int n = snprintf(out, outlen, "luks-%s", volid);
-	return n < 0 || (size_t)n >= outlen ? -1 : 0;
-}

@@ -20,7 +20,8 @@
 enum fs_kind { FS_UNSET = 0, FS_EXT4 = 1, FS_EXT3 = 2, FS_XFS = 3, FS_MAX = 3 };
 
 /* A volume id becomes part of file names and a device-mapper name
- * ("luks-<id>", at most 127 bytes in dm), so: 1..VOLID_MAX bytes of
+ * (privd/luks/dm_name.h: "luks-<id>", or a hash for ids too long for
+ * device-mapper's 127 bytes), so: 1..VOLID_MAX bytes of
  * [A-Za-z0-9.-], not starting with '.' or '-'. No '_', so that no id can
  * name a local-path-provisioner directory ("pvc-<uid>_<ns>_<name>") in the
  * shared default root. Returns 0 or -1. */
@@ -68,6 +69,5 @@ int u64_parse(const char *s, uint64_t *v);
  * not fit. */
 int luks_backing_dir(const char *local_root, const char *volid, char *out, size_t outlen);
 int luks_backing_file(const char *local_root, const char *volid, char *out, size_t outlen);
-int luks_dm_name(const char *volid, char *out, size_t outlen); /* "luks-<id>" */
 
 #endif

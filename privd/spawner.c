@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dm_name.h"
 #include "audit.h"
 #include "ipc_chan.h"
 #include "log.h"
@@ -153,7 +154,10 @@ exec_tool(const struct ipc_run_tool_req *r, int grow, int errw)
 	int n = 0, k = (int)r->fs_kind;
 	int devnull = open("/dev/null", O_RDWR);
 
-	snprintf(dev, sizeof(dev), "/dev/mapper/luks-%s", r->volume_id);
+	/* The mapping's name as vol.c derives it (dm_name.h). */
+	memcpy(dev, "/dev/mapper/", 12);
+	if (luks_dm_name(r->volume_id, dev + 12, sizeof(dev) - 12))
+		_exit(120);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(errw, 2) < 0)
 		_exit(120);
 	close_range(3, ~0U, 0);

@@ -23,6 +23,7 @@
 
 #include "audit.h"
 #include "blkprobe.h"
+#include "dm_name.h"
 #include "dm_stale.h"
 #include "k8s_client.h"
 #include "kdf_budget.h"

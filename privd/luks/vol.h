@@ -18,7 +18,7 @@
  * VFS cache, fixed by the contract). */
 struct vol {
 	const char *id;
-	char dm[VOLID_MAX + 8];
+	char dm[VOLID_MAX + 8];     /* holds either shape of dm_name.h */
 	char mapper[VOLID_MAX + 24];
 	char dir[PATH_MAX];
 	char file[PATH_MAX];

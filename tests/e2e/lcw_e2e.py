@@ -106,10 +106,19 @@ def loops_of(backing):
     return [line.split(":")[0] for line in out.splitlines() if line.strip()]
 
 
+def dm_name(vol):
+    """The mapping's name as README "Volume ids and mapping names" documents
+    it: luks-<id> when that fits device-mapper's 127 bytes, else luks_ and
+    the SHA-256 of the id in hex."""
+    if len(vol) <= 122:
+        return f"luks-{vol}"
+    return "luks_" + hashlib.sha256(vol.encode()).hexdigest()
+
+
 def mapping_exists(vol):
     """Any device-mapper device of that name, with or without a table (a
     table-less one has no /dev node, so the node alone proves nothing)."""
-    return subprocess.run(["dmsetup", "info", f"luks-{vol}"], capture_output=True).returncode == 0
+    return subprocess.run(["dmsetup", "info", dm_name(vol)], capture_output=True).returncode == 0
 
 
 def sha256_file(path, limit=None):
@@ -148,7 +157,7 @@ def cleanup_env(env):
         if m[4].startswith(env.base):
             subprocess.run(["umount", m[4]], capture_output=True)
     for name in os.listdir("/dev/mapper"):
-        if name.startswith("luks-e2e"):
+        if name.startswith("luks-e2e") or name.startswith("luks_"):
             subprocess.run(["cryptsetup", "close", name], capture_output=True)
     for d in os.listdir(env.local) if os.path.isdir(env.local) else []:
         for loop in loops_of(env.backing(d)):

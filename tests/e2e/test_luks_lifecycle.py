@@ -6,11 +6,12 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 
 import grpc
 import pytest
 
-from lcw_e2e import (NODE, TOPO_KEY, Env, cleanup_env, csi_pb2, grep_secret, loops_of,
+from lcw_e2e import (NODE, TOPO_KEY, Env, cleanup_env, csi_pb2, dm_name, grep_secret, loops_of,
                      luks_dump, mapping_exists, mount_cap, mount_of, rpc_code, rpc_error,
                      sha256_file, statvfs_size, volid, write_random)
 
@@ -220,6 +221,39 @@ def test_full_lifecycle_ext4(node, ctrl, env):
     assert os.path.getsize(env.backing(vol)) == 128 * MIB
     assert sha256_file(os.path.join(t3, "data.bin")) == digest
     unpublish(node, vol, t3)
+    unstage(node, env, vol)
+    assert_released(env, vol)
+
+
+@pytest.mark.parametrize("length", [122, 123, 128])
+def test_longest_volume_ids_go_through_the_whole_lifecycle(node, ctrl, env, length):
+    """CSI allows 128-byte names; device-mapper names hold 127 bytes. Ids up
+    to 122 bytes keep luks-<id>; longer ones map to luks_<sha256>."""
+    vol = ("e2e-long-" + uuid.uuid4().hex + "-" + "a" * 128)[:length]
+    v = create(ctrl, vol, 64 * MIB)
+    assert v.volume_id == vol
+    ctx = dict(v.volume_context)
+    for _ in range(2):
+        stage(node, env, vol, ctx)
+    want = f"/dev/mapper/{dm_name(vol)}"
+    assert mount_of(env.staging(vol))[1] == want
+    assert (want == f"/dev/mapper/luks-{vol}") == (length <= 122)
+    t = env.target(vol)
+    publish(node, env, vol, t)
+    digest = write_random(os.path.join(t, "data.bin"), 4 * MIB)
+    b = {u.unit: u for u in stats(node, vol, t).usage}
+    assert b[csi_pb2.VolumeUsage.BYTES].used >= 4 * MIB
+    assert expand(node, vol, t, 96 * MIB).capacity_bytes == 96 * MIB
+    assert os.path.getsize(env.backing(vol)) == 96 * MIB
+    unpublish(node, vol, t)
+    for _ in range(2):
+        unstage(node, env, vol)
+    assert_released(env, vol)
+    stage(node, env, vol, ctx)
+    t = env.target(vol)
+    publish(node, env, vol, t)
+    assert sha256_file(os.path.join(t, "data.bin")) == digest
+    unpublish(node, vol, t)
     unstage(node, env, vol)
     assert_released(env, vol)
 
