@@ -90,6 +90,12 @@ enum ipc_type {
 	 * only the spawner knows which pids are its children. */
 	IPC_REQ_STOP_RCLONE = 44,
 	IPC_ANS_STOP_RCLONE = 45,
+
+	/* frontend: room for new local volumes on this node and the node's
+	 * volume limits (GetCapacity, CreateVolume on the node, NodeGetInfo).
+	 * Carries nothing; answers only numbers. */
+	IPC_REQ_CAPACITY = 60,
+	IPC_ANS_CAPACITY = 61,
 };
 
 /* Error classes carried by IPC_ANS_ERROR; the frontend maps them to gRPC
@@ -196,6 +202,13 @@ struct ipc_stats_ans {
 	char condition[IPC_ERRMSG_MAX + 1];
 };
 
+struct ipc_capacity_ans {
+	uint64_t available;      /* bytes new local volumes may take in total */
+	uint64_t maximum_volume; /* the largest single new local volume */
+	uint64_t volumes_left;   /* new local volumes the count limit allows */
+	uint64_t max_volumes;    /* --max-local-volumes + --max-s3-mounts */
+};
+
 struct ipc_run_tool_req {
 	char volume_id[IPC_VOLID_MAX + 1]; /* the tool runs on /dev/mapper/luks-<id> */
 	uint32_t fs_kind;
@@ -276,6 +289,7 @@ struct ipc_msg {
 		struct ipc_expand_ans expand_ans;
 		struct ipc_stats_req stats;
 		struct ipc_stats_ans stats_ans;
+		struct ipc_capacity_ans capacity_ans;
 		struct ipc_run_tool_req run_tool;
 		struct ipc_run_tool_ans run_tool_ans;
 		struct ipc_stage_s3_req stage_s3;

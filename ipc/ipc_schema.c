@@ -84,6 +84,13 @@ static const struct ipc_field f_stats[] = {
 	PATH("volume_path", u.stats.volume_path),
 };
 
+static const struct ipc_field f_capacity_ans[] = {
+	U64("available", u.capacity_ans.available, 0, UINT64_MAX),
+	U64("maximum_volume", u.capacity_ans.maximum_volume, 0, UINT64_MAX),
+	U64("volumes_left", u.capacity_ans.volumes_left, 0, UINT64_MAX),
+	U64("max_volumes", u.capacity_ans.max_volumes, 0, UINT64_MAX),
+};
+
 static const struct ipc_field f_stats_ans[] = {
 	U64("bytes_total", u.stats_ans.bytes_total, 0, UINT64_MAX),
 	U64("bytes_avail", u.stats_ans.bytes_avail, 0, UINT64_MAX),
@@ -153,7 +160,8 @@ static const struct ipc_field f_run_rclone[] = {
 /* Senders, audited type by type: the frontend may send only what a CSI
  * call it forwards needs (PING for Probe; STAGE_LUKS/STAGE_S3, UNSTAGE,
  * PUBLISH, UNPUBLISH for the node calls; EXPAND for NodeExpandVolume;
- * STATS for NodeGetVolumeStats). Spawner control (SPAWN_FRONTEND,
+ * STATS for NodeGetVolumeStats; CAPACITY for GetCapacity, CreateVolume
+ * on the node and NodeGetInfo). Spawner control (SPAWN_FRONTEND,
  * SPAWNER_STOP, RUN_*) is privd's alone, towards the spawner only; the
  * spawner sends only answers and CHILD_EXIT. Nobody may ask for an erase. */
 static const struct ipc_schema catalogue[] = {
@@ -187,6 +195,8 @@ static const struct ipc_schema catalogue[] = {
 	ENTRY(IPC_ANS_RUN_RCLONE, IPC_FROM_SPAWNER, f_spawn_ans),
 	ENTRY(IPC_REQ_STOP_RCLONE, IPC_FROM_PRIVD_SP, f_spawn_ans),
 	EMPTY(IPC_ANS_STOP_RCLONE, IPC_FROM_SPAWNER),
+	EMPTY(IPC_REQ_CAPACITY, IPC_FROM_FRONTEND),
+	ENTRY(IPC_ANS_CAPACITY, IPC_FROM_PRIVD, f_capacity_ans),
 };
 
 const struct ipc_schema *

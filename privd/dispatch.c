@@ -9,6 +9,10 @@
 #include "version.h"
 #include "s3_volume.h"
 #include "volume_ops.h"
+#include "vol_admit.h"
+#include "node_limits.h"
+#include "luks_config.h"
+#include "s3_config.h"
 
 /* PING: reports liveness and version. Safe: reads no input, touches no
  * resource, reveals only the version and uptime. */
@@ -19,6 +23,23 @@ op_ping(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *
 	ans->type = IPC_ANS_PING;
 	snprintf(ans->u.ping_ans.version, sizeof(ans->u.ping_ans.version), "%s", LCW_VERSION);
 	ans->u.ping_ans.uptime_ms = (audit_now_ns() - ctx->started_ns) / 1000000u;
+}
+
+/* CAPACITY: room for new local volumes and the node's volume limits.
+ * Safe: takes no input; statvfs of the local root and a read-only scan of
+ * its backing files; answers four numbers. */
+static void
+op_capacity(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
+{
+	struct local_room r;
+	(void)req;
+	if (local_room(ctx, 0, &r, ans))
+		return;
+	ans->type = IPC_ANS_CAPACITY;
+	ans->u.capacity_ans.available = r.available;
+	ans->u.capacity_ans.maximum_volume = r.maximum_volume;
+	ans->u.capacity_ans.volumes_left = r.volumes_left;
+	ans->u.capacity_ans.max_volumes = ctx->luks->limits.max_volumes + ctx->s3->max_s3_mounts;
 }
 
 /* The volume-agnostic requests carry no backend: the S3 backend answers
@@ -69,6 +90,9 @@ static const struct privd_op ops[] = {
 	  "grows only this volume's file, loop, mapping and file system, while it is mounted; "
 	  "never shrinks; within the node-wide limits" },
 	{ IPC_REQ_STATS, op_stats, 1, "read-only queries about this volume's mount" },
+	{ IPC_REQ_CAPACITY, op_capacity, 1,
+	  "no input; statvfs of the local root and a read-only scan of its backing files; "
+	  "answers four numbers" },
 	/* No ERASE: crypto-erase is irreversible, so only privd's reclaimer
 	 * performs it (erase_volume), after its own PersistentVolume check. */
 };

@@ -59,6 +59,31 @@ local_limits_check(const struct local_limits *l, const struct local_usage *u,
 	return 0;
 }
 
+void
+local_capacity(const struct local_limits *l, const struct local_usage *u, uint64_t fs_avail,
+	       uint64_t fs_size, uint64_t promised, struct local_room *r)
+{
+	uint64_t reserve = l->reserve_bytes, pct = fs_size / 100 * l->reserve_pct, room;
+
+	if (pct > reserve)
+		reserve = pct;
+	/* Free space above the reserve, less what sparse backing files and
+	 * volumes not staged yet will still take. */
+	room = fs_avail > reserve ? fs_avail - reserve : 0;
+	room = room > u->unallocated ? room - u->unallocated : 0;
+	room = room > promised ? room - promised : 0;
+	if (l->max_bytes) {
+		uint64_t cap = u->bytes < l->max_bytes ? l->max_bytes - u->bytes : 0;
+		cap = cap > promised ? cap - promised : 0;
+		if (cap < room)
+			room = cap;
+	}
+	r->volumes_left = u->volumes < l->max_volumes ? l->max_volumes - u->volumes : 0;
+	r->available = r->volumes_left ? room : 0;
+	/* One new volume may take all of it: the limits bound the total. */
+	r->maximum_volume = r->available;
+}
+
 int
 local_usage_scan(const char *root, uid_t owner, struct local_usage *u)
 {
@@ -66,7 +91,7 @@ local_usage_scan(const char *root, uid_t owner, struct local_usage *u)
 	DIR *d;
 	struct dirent *de;
 
-	u->volumes = u->bytes = 0;
+	u->volumes = u->bytes = u->unallocated = 0;
 	if (rfd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	d = fdopendir(rfd);
@@ -89,6 +114,8 @@ local_usage_scan(const char *root, uid_t owner, struct local_usage *u)
 		uint64_t alloc = (uint64_t)st.st_blocks * 512u;
 		u->volumes++;
 		u->bytes += (uint64_t)st.st_size > alloc ? (uint64_t)st.st_size : alloc;
+		if ((uint64_t)st.st_size > alloc)
+			u->unallocated += (uint64_t)st.st_size - alloc;
 	}
 	closedir(d);
 	return 0;

@@ -28,6 +28,14 @@ struct local_limits {
 struct local_usage {
 	uint64_t volumes; /* backing files <root>/<id>/luks-<id>.img */
 	uint64_t bytes;   /* their sizes: max(st_size, allocated) each */
+	uint64_t unallocated; /* of those sizes, bytes without blocks yet (sparse files) */
+};
+
+/* Room for new local volumes on this node (GetCapacity). */
+struct local_room {
+	uint64_t available;      /* bytes new volumes may still take in total */
+	uint64_t maximum_volume; /* the largest single new volume */
+	uint64_t volumes_left;   /* new volumes the count limit still allows */
 };
 
 /* Pure: may a backing file grow by add bytes (new_volume: a new file)?
@@ -36,6 +44,13 @@ struct local_usage {
 int local_limits_check(const struct local_limits *l, const struct local_usage *u,
 		       uint64_t fs_avail, uint64_t fs_size, uint64_t add, int new_volume,
 		       char *why, size_t whylen);
+
+/* Pure: what local_limits_check would still admit, given the file
+ * system's free space and size, the existing backing files, and promised:
+ * bytes of volumes that exist (a PersistentVolume on this node) but have
+ * no backing file yet. Never negative; 0 when the count limit is reached. */
+void local_capacity(const struct local_limits *l, const struct local_usage *u, uint64_t fs_avail,
+		    uint64_t fs_size, uint64_t promised, struct local_room *r);
 
 /* Count the backing files below root: each <id>/luks-<id>.img for a valid
  * id whose directory and file only owner could have written (the shape of

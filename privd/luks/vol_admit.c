@@ -91,3 +91,36 @@ create_backing_owned(const struct privd_ctx *ctx, const struct vol *v, uint64_t 
 	*legacy = rc == VOL_LEGACY;
 	return 0;
 }
+
+/* Room for new local volumes (GetCapacity): the numbers admit_local would
+ * still accept, with promised bytes of volumes that have no backing file
+ * yet taken off. 0, or -1 with an error answer. */
+int
+local_room(const struct privd_ctx *ctx, uint64_t promised, struct local_room *r, struct ipc_msg *ans)
+{
+	struct local_usage u;
+	struct statvfs sv;
+	int rc;
+
+	rc = statvfs(ctx->luks->local_root, &sv) ? -errno : local_usage_scan(ctx->luks->local_root, 0, &u);
+	if (rc == -ENOENT) { /* no volume yet: the root's parent holds them */
+		char parent[PATH_MAX];
+		snprintf(parent, sizeof(parent), "%s", ctx->luks->local_root);
+		char *slash = strrchr(parent, '/');
+		if (slash && slash != parent)
+			*slash = '\0';
+		else
+			snprintf(parent, sizeof(parent), "/");
+		u = (struct local_usage){ 0 };
+		rc = statvfs(parent, &sv) ? -errno : 0;
+	}
+	if (rc) {
+		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "cannot measure %s: %s",
+				   ctx->luks->local_root, strerror(-rc));
+		return -1;
+	}
+	local_capacity(&ctx->luks->limits, &u, (uint64_t)sv.f_bavail * sv.f_frsize,
+		       (uint64_t)sv.f_blocks * sv.f_frsize, promised, r);
+	return 0;
+}
+

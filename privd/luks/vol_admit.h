@@ -21,4 +21,11 @@ int admit_local(const struct privd_ctx *ctx, const struct vol *v, uint64_t add, 
 int create_backing_owned(const struct privd_ctx *ctx, const struct vol *v, uint64_t capacity, int *created, int *legacy,
 			 struct ipc_msg *ans);
 
+/* Room for new local volumes on this node (node_limits.h local_capacity),
+ * promised: bytes of volumes that exist but have no backing file yet. 0, or
+ * -1 with an error answer. */
+struct local_room;
+int local_room(const struct privd_ctx *ctx, uint64_t promised, struct local_room *r,
+	       struct ipc_msg *ans);
+
 #endif

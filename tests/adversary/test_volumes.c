@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -52,6 +53,17 @@ expect_nothing_allocated(struct adv *a, const char *what, const char *const *fla
 		  b0, b1);
 }
 
+/* CAPACITY as the frontend asks for it (GetCapacity): 0 with the answer. */
+static int
+capacity(struct adv *a, struct ipc_capacity_ans *out)
+{
+	struct ipc_msg req = { .type = IPC_REQ_CAPACITY }, ans;
+	if (adv_call(a, &req, &ans, 10000) || ans.type != IPC_ANS_CAPACITY)
+		return -1;
+	*out = ans.u.capacity_ans;
+	return 0;
+}
+
 static void
 test_limits(void)
 {
@@ -64,6 +76,11 @@ test_limits(void)
 		plant(&a, "pvc-exist-0", 20 * MIB, 0700, 0600);
 		plant(&a, "pvc-exist-1", 20 * MIB, 0700, 0600);
 		expect_nothing_allocated(&a, "max-local-volumes=2", count, 20 * MIB, 8);
+		struct ipc_capacity_ans c;
+		adv_check(capacity(&a, &c) == 0 && c.available == 0 && c.volumes_left == 0 &&
+				  c.max_volumes == 2 + 64,
+			  "capacity at the count limit: nothing available, no volume left, "
+			  "max_volumes 2 local + 64 S3");
 		adv_stop(&a);
 	} else {
 		adv_check(0, "limits: privd starts");
@@ -85,6 +102,19 @@ test_limits(void)
 		int m = mount("lcw-adv", a.local_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=128m");
 		adv_check(m == 0, "reserve: a 128 MiB file system as the local root");
 		if (m == 0) {
+			struct ipc_capacity_ans c;
+			struct statvfs sv;
+			int ok = capacity(&a, &c) == 0 && statvfs(a.local_root, &sv) == 0;
+			uint64_t want = (uint64_t)sv.f_bavail * sv.f_frsize - (128 * MIB) / 100 * 10;
+			adv_check(ok && c.available == want && c.maximum_volume == want &&
+					  c.volumes_left == 256,
+				  "capacity on a 128 MiB root: %llu bytes available (free less the 10%% "
+				  "reserve: %llu), %llu volumes left", ok ? (unsigned long long)c.available : 0ULL,
+				  (unsigned long long)want, ok ? (unsigned long long)c.volumes_left : 0ULL);
+			/* one byte more than the answer is refused, nothing allocated */
+			if (ok)
+				expect_nothing_allocated(&a, "one byte past GetCapacity", NULL,
+							 want + 1, 1);
 			expect_nothing_allocated(&a, "local-reserve=10%", NULL, 120 * MIB, 2);
 			/* 64 TiB, the largest capacity a request may carry */
 			expect_nothing_allocated(&a, "64 TiB volume", NULL, 64ULL << 40, 1);

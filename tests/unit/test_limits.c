@@ -157,7 +157,7 @@ limits_arithmetic(void **state)
 {
 	struct local_limits l = { .max_volumes = 3, .max_bytes = 100 * MIB, .reserve_bytes = 0,
 				  .reserve_pct = 10 };
-	struct local_usage u = { 2, 60 * MIB };
+	struct local_usage u = { 2, 60 * MIB, 0 };
 	char why[256];
 	const uint64_t fs = 1000 * MIB;
 	(void)state;
@@ -173,7 +173,7 @@ limits_arithmetic(void **state)
 	assert_int_equal(local_limits_check(&l, &u, fs, fs, 1, 0, why, sizeof(why)), 0);
 	/* reserve: 10% of 1000 MiB must stay free */
 	l.max_bytes = 0;
-	u = (struct local_usage){ 0, 0 };
+	u = (struct local_usage){ 0, 0, 0 };
 	assert_int_equal(local_limits_check(&l, &u, 300 * MIB, fs, 200 * MIB, 1, why, sizeof(why)), 0);
 	assert_int_equal(local_limits_check(&l, &u, 300 * MIB, fs, 201 * MIB, 1, why, sizeof(why)),
 			 -1);
@@ -185,7 +185,7 @@ limits_arithmetic(void **state)
 			 -1);
 	/* no overflow with absurd sizes (64 TiB volumes, usage past the cap) */
 	l = (struct local_limits){ 10, 100 * MIB, 0, 0 };
-	u = (struct local_usage){ 1, 200 * MIB };
+	u = (struct local_usage){ 1, 200 * MIB, 0 };
 	assert_int_equal(local_limits_check(&l, &u, UINT64_MAX, UINT64_MAX, 1, 0, why, sizeof(why)),
 			 -1);
 	u.bytes = 0;
@@ -193,6 +193,48 @@ limits_arithmetic(void **state)
 					    sizeof(why)), -1);
 	assert_int_equal(local_limits_check(&l, &u, UINT64_MAX, UINT64_MAX, UINT64_MAX, 1, why,
 					    sizeof(why)), -1);
+}
+
+/* GetCapacity's numbers agree with what local_limits_check admits. */
+static void
+capacity_matches_the_check(void **state)
+{
+	struct local_limits l = { .max_volumes = 3, .max_bytes = 0, .reserve_bytes = 0,
+				  .reserve_pct = 10 };
+	struct local_usage u = { 1, 100 * MIB, 0 };
+	struct local_room r;
+	char why[256];
+	const uint64_t fs = 1000 * MIB;
+	(void)state;
+
+	/* 300 MiB free, 100 MiB reserve: 200 MiB, and exactly that is admitted */
+	local_capacity(&l, &u, 300 * MIB, fs, 0, &r);
+	assert_int_equal(r.available, 200 * MIB);
+	assert_int_equal(r.maximum_volume, 200 * MIB);
+	assert_int_equal(r.volumes_left, 2);
+	assert_int_equal(local_limits_check(&l, &u, 300 * MIB, fs, r.maximum_volume, 1, why,
+					    sizeof(why)), 0);
+	assert_int_equal(local_limits_check(&l, &u, 300 * MIB, fs, r.maximum_volume + 1, 1, why,
+					    sizeof(why)), -1);
+	/* sparse backing files and promised volumes take their share */
+	u.unallocated = 50 * MIB;
+	local_capacity(&l, &u, 300 * MIB, fs, 30 * MIB, &r);
+	assert_int_equal(r.available, 120 * MIB);
+	/* a byte cap below the free space wins */
+	l.max_bytes = 150 * MIB;
+	local_capacity(&l, &u, 300 * MIB, fs, 30 * MIB, &r);
+	assert_int_equal(r.available, 20 * MIB);
+	/* count limit reached: nothing, whatever the space */
+	u.volumes = 3;
+	local_capacity(&l, &u, 300 * MIB, fs, 0, &r);
+	assert_int_equal(r.available, 0);
+	assert_int_equal(r.volumes_left, 0);
+	/* below the reserve, or usage past the cap: zero, no underflow */
+	l = (struct local_limits){ 10, 100 * MIB, 0, 10 };
+	u = (struct local_usage){ 1, 200 * MIB, UINT64_MAX };
+	local_capacity(&l, &u, 50 * MIB, fs, UINT64_MAX, &r);
+	assert_int_equal(r.available, 0);
+	assert_int_equal(r.maximum_volume, 0);
 }
 
 static void
@@ -349,6 +391,7 @@ main(void)
 		cmocka_unit_test(jobq_volume_of_every_frontend_request),
 		cmocka_unit_test(jobq_locked_pool),
 		cmocka_unit_test(limits_arithmetic),
+		cmocka_unit_test(capacity_matches_the_check),
 		cmocka_unit_test(usage_scan_counts_only_backing_files),
 		cmocka_unit_test(volid_refuses_local_path_provisioner_shape),
 		cmocka_unit_test(legacy_shape_only_root_alone),
