@@ -70,13 +70,13 @@ struct s3v {
 	unsigned failures;
 };
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static struct s3v vols[MAX_S3_VOLUMES];
-static int wake;
+static pthread_mutex_t s3v_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s3v_cv = PTHREAD_COND_INITIALIZER;
+static struct s3v s3v_tab[MAX_S3_VOLUMES];
+static int s3v_wake;
 
 static uint64_t
-mono_ns(void)
+s3v_mono_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -84,7 +84,7 @@ mono_ns(void)
 }
 
 static void
-sleep_ms(unsigned ms)
+s3v_sleep_ms(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
@@ -105,7 +105,7 @@ s3_audit(const char *id, const char *op, const char *p1, const char *p2, int rc,
  * root (contract item 18). Writes it left pending sit under that name, so
  * honour the record; every new volume is "<id>". */
 static void
-vfs_name_for(const char *id, char *out, size_t outlen)
+s3v_vfs_name(const char *id, char *out, size_t outlen)
 {
 	char buf[65536];
 	int cfd = vfs_cache_dirfd();
@@ -133,34 +133,34 @@ vfs_name_for(const char *id, char *out, size_t outlen)
 
 /* ---- the table ----------------------------------------------------------- */
 
-/* Callers hold mu. */
+/* Callers hold s3v_mu. */
 static struct s3v *
-find_locked(const char *id)
+s3v_find_locked(const char *id)
 {
 	for (int i = 0; i < MAX_S3_VOLUMES; i++)
-		if (vols[i].used && strcmp(vols[i].rec.volume_id, id) == 0)
-			return &vols[i];
+		if (s3v_tab[i].used && strcmp(s3v_tab[i].rec.volume_id, id) == 0)
+			return &s3v_tab[i];
 	return NULL;
 }
 
 /* Is there room for volume id: it is known already, or fewer than
  * --max-s3-mounts volumes are (each has one rclone process)? */
 static int
-room_locked(const struct privd_ctx *ctx, const char *id)
+s3v_room_locked(const struct privd_ctx *ctx, const char *id)
 {
 	int n = 0;
 	for (int i = 0; i < MAX_S3_VOLUMES; i++)
-		n += vols[i].used;
-	return find_locked(id) != NULL || n < (int)ctx->s3->max_s3_mounts;
+		n += s3v_tab[i].used;
+	return s3v_find_locked(id) != NULL || n < (int)ctx->s3->max_s3_mounts;
 }
 
 static struct s3v *
-add_locked(const struct ipc_stage_s3_req *rec)
+s3v_add_locked(const struct ipc_stage_s3_req *rec)
 {
-	struct s3v *e = find_locked(rec->volume_id);
+	struct s3v *e = s3v_find_locked(rec->volume_id);
 	for (int i = 0; e == NULL && i < MAX_S3_VOLUMES; i++)
-		if (!vols[i].used) {
-			e = &vols[i];
+		if (!s3v_tab[i].used) {
+			e = &s3v_tab[i];
 			memset(e, 0, sizeof(*e));
 			e->conf_fd = -1;
 		}
@@ -170,12 +170,12 @@ add_locked(const struct ipc_stage_s3_req *rec)
 	e->rec = *rec;
 	e->rec.passphrase_len = 0;
 	explicit_bzero(e->rec.passphrase, sizeof(e->rec.passphrase));
-	vfs_name_for(rec->volume_id, e->vfs, sizeof(e->vfs));
+	s3v_vfs_name(rec->volume_id, e->vfs, sizeof(e->vfs));
 	return e;
 }
 
 static void
-drop_locked(struct s3v *e)
+s3v_drop_locked(struct s3v *e)
 {
 	if (e->conf_fd >= 0)
 		close(e->conf_fd);
@@ -186,19 +186,19 @@ drop_locked(struct s3v *e)
 void
 s3_rclone_exited(int pid, int wstatus)
 {
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&s3v_mu);
 	for (int i = 0; i < MAX_S3_VOLUMES; i++)
-		if (vols[i].used && vols[i].pid == pid) {
-			vols[i].exited = 1;
-			vols[i].wstatus = wstatus;
-			vols[i].pid = 0;
-			if (!vols[i].unstaging)
+		if (s3v_tab[i].used && s3v_tab[i].pid == pid) {
+			s3v_tab[i].exited = 1;
+			s3v_tab[i].wstatus = wstatus;
+			s3v_tab[i].pid = 0;
+			if (!s3v_tab[i].unstaging)
 				log_warn("rclone of volume %s (pid %d) exited; re-establishing its mount",
-					 vols[i].rec.volume_id, pid);
+					 s3v_tab[i].rec.volume_id, pid);
 		}
-	wake = 1;
-	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&mu);
+	s3v_wake = 1;
+	pthread_cond_broadcast(&s3v_cv);
+	pthread_mutex_unlock(&s3v_mu);
 }
 
 /* ---- mounts ---------------------------------------------------------------- */
@@ -206,7 +206,7 @@ s3_rclone_exited(int pid, int wstatus)
 /* What is mounted at the kubelet path (staging or target), for the
  * volume whose rclone remote is vfs: looked up symlink-free (kpath). */
 static enum mstate
-mount_state(const struct privd_ctx *ctx, const char *path, const char *vfs, struct mnt_info *mi)
+s3v_mount_state(const struct privd_ctx *ctx, const char *path, const char *vfs, struct mnt_info *mi)
 {
 	int fd = s3m_kfd(ctx, path, KPATH_VOLUME, KPATH_MUST_EXIST);
 	if (fd < 0)
@@ -218,7 +218,7 @@ mount_state(const struct privd_ctx *ctx, const char *path, const char *vfs, stru
 
 /* What is mounted at the volume's private mountpoint (rclone's own). */
 static enum mstate
-priv_state(const struct privd_ctx *ctx, const struct s3v *e)
+s3v_priv_state(const struct privd_ctx *ctx, const struct s3v *e)
 {
 	struct mnt_info mi;
 	int fd = s3m_open_private(ctx, e->rec.volume_id);
@@ -230,7 +230,7 @@ priv_state(const struct privd_ctx *ctx, const struct s3v *e)
 }
 
 static int
-statvfs_ok(const char *path)
+s3v_statvfs_ok(const char *path)
 {
 	struct statvfs sv;
 	return statvfs(path, &sv) == 0;
@@ -240,7 +240,7 @@ statvfs_ok(const char *path)
  * volume id, whatever its state? Looked up symlink-free (kpath), so only
  * a mount really at that path counts. */
 static int
-is_our_fuse(const struct privd_ctx *ctx, const char *id, const char *path, enum kpath_kind kind, struct mnt_info *mi)
+s3v_is_our_fuse(const struct privd_ctx *ctx, const char *id, const char *path, enum kpath_kind kind, struct mnt_info *mi)
 {
 	int fd = s3m_kfd(ctx, path, kind, KPATH_MUST_EXIST);
 	if (fd < 0)
@@ -330,7 +330,7 @@ record_dirfd(int create)
 }
 
 static int
-record_write(const struct ipc_stage_s3_req *r)
+s3v_record_write(const struct ipc_stage_s3_req *r)
 {
 	static struct ipc_msg m; /* large; callers hold the volume's lock */
 	static pthread_mutex_t wmu = PTHREAD_MUTEX_INITIALIZER;
@@ -365,7 +365,7 @@ record_write(const struct ipc_stage_s3_req *r)
 }
 
 static void
-record_remove(const char *id)
+s3v_record_remove(const char *id)
 {
 	char mark[IPC_VOLID_MAX + 16];
 	int dfd = record_dirfd(0);
@@ -378,7 +378,7 @@ record_remove(const char *id)
 }
 
 static int
-record_exists(const char *id)
+s3v_record_exists(const char *id)
 {
 	int dfd = record_dirfd(0), ok = 0;
 	if (dfd >= 0) {
@@ -390,7 +390,7 @@ record_exists(const char *id)
 
 /* Read every record into the table (after a privd start). */
 static void
-records_load(const struct privd_ctx *ctx)
+s3v_records_load(const struct privd_ctx *ctx)
 {
 	static struct ipc_msg m;
 	uint8_t buf[IPC_MAX_DATAGRAM];
@@ -417,13 +417,13 @@ records_load(const struct privd_ctx *ctx)
 			log_warn("S3 volume record %s is unreadable; ignored", de->d_name);
 			continue;
 		}
-		pthread_mutex_lock(&mu);
-		if (find_locked(de->d_name) == NULL) {
-			struct s3v *e = add_locked(&m.u.stage_s3);
+		pthread_mutex_lock(&s3v_mu);
+		if (s3v_find_locked(de->d_name) == NULL) {
+			struct s3v *e = s3v_add_locked(&m.u.stage_s3);
 			if (e) {
 				struct mnt_info mi;
-				e->pid = priv_state(ctx, e) == M_LIVE ||
-						 mount_state(ctx, e->rec.staging_path, e->vfs, &mi) == M_LIVE
+				e->pid = s3v_priv_state(ctx, e) == M_LIVE ||
+						 s3v_mount_state(ctx, e->rec.staging_path, e->vfs, &mi) == M_LIVE
 					 ? -1 : 0;
 				e->dormant = old && e->pid == 0; /* no mount outlives a reboot */
 				log_info("S3 volume %s was staged at %s before this start; %s",
@@ -434,14 +434,14 @@ records_load(const struct privd_ctx *ctx)
 						      : "re-establishing its mount");
 			}
 		}
-		pthread_mutex_unlock(&mu);
+		pthread_mutex_unlock(&s3v_mu);
 	}
 	closedir(d);
 }
 
 /* rclone's cache of one volume, once everything in it is uploaded. */
 static void
-cache_forget(const char *vfs)
+s3v_cache_forget(const char *vfs)
 {
 	int cfd = vfs_cache_dirfd();
 	if (cfd < 0)
@@ -589,7 +589,7 @@ s3_class(int rc)
 
 /* Build the sealed config memfd of one volume: secrets, probe, config. */
 static int
-make_config(const struct privd_ctx *ctx, const struct ipc_stage_s3_req *r, const char *vfs, const uint8_t *given, size_t glen,
+s3v_make_config(const struct privd_ctx *ctx, const struct ipc_stage_s3_req *r, const char *vfs, const uint8_t *given, size_t glen,
 	    int probe, int *conf_fd, struct ipc_msg *ans)
 {
 	struct lcw_secret pass = { 0 };
@@ -667,7 +667,7 @@ start_rclone(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans)
 	snprintf(rr.volume_id, sizeof(rr.volume_id), "%s", e->rec.volume_id);
 	snprintf(rr.vfs_name, sizeof(rr.vfs_name), "%s", e->vfs);
 	/* rclone mounts on privd's own directory, never on a kubelet path:
-	 * the staging path only gets a bind of it (start_and_bind). */
+	 * the staging path only gets a bind of it (s3v_start_and_bind). */
 	if ((rc = s3m_private_path(ctx, e->rec.volume_id, rr.mountpoint, sizeof(rr.mountpoint), 1))) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, -rc, "rclone mountpoint: %s", strerror(-rc));
 		return -1;
@@ -678,25 +678,25 @@ start_rclone(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans)
 	rr.capacity = e->rec.capacity;
 	rr.t = e->rec.t;
 
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&s3v_mu);
 	e->exited = 0;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&s3v_mu);
 	int pid = ctx->tools->spawn_rclone(&rr, e->conf_fd, err, sizeof(err));
 	if (pid <= 0) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, 0, "cannot start rclone: %s", err);
 		return -1;
 	}
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&s3v_mu);
 	if (!e->exited)
 		e->pid = pid;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&s3v_mu);
 
-	uint64_t t0 = audit_now_ns(), end = mono_ns() + (uint64_t)MOUNT_WAIT_MS * 1000000u;
-	while (mono_ns() < end) {
-		pthread_mutex_lock(&mu);
+	uint64_t t0 = audit_now_ns(), end = s3v_mono_ns() + (uint64_t)MOUNT_WAIT_MS * 1000000u;
+	while (s3v_mono_ns() < end) {
+		pthread_mutex_lock(&s3v_mu);
 		int gone = e->exited, ws = e->wstatus;
-		pthread_mutex_unlock(&mu);
-		if (priv_state(ctx, e) == M_LIVE) {
+		pthread_mutex_unlock(&s3v_mu);
+		if (s3v_priv_state(ctx, e) == M_LIVE) {
 			s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, rr.mountpoint, 0, t0,
 				 FUSE_TYPE);
 			return 0;
@@ -712,7 +712,7 @@ start_rclone(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans)
 					   e->rec.volume_id);
 			return -1;
 		}
-		sleep_ms(100);
+		s3v_sleep_ms(100);
 	}
 	ctx->tools->stop_rclone(pid);
 	s3_audit(e->rec.volume_id, "rclone_mount", e->vfs, rr.mountpoint, -ETIMEDOUT, t0,
@@ -748,21 +748,21 @@ clear_dead(const struct privd_ctx *ctx, const struct s3v *e)
  * sending it SIGTERM in round term_at. 0 once it is gone (or there was
  * none), -1 if it still runs. */
 static int
-wait_rclone_gone(const struct privd_ctx *ctx, struct s3v *e, int tries, int term_at)
+s3v_wait_rclone_gone(const struct privd_ctx *ctx, struct s3v *e, int tries, int term_at)
 {
 	for (int i = 0; i < tries; i++) {
-		pthread_mutex_lock(&mu);
+		pthread_mutex_lock(&s3v_mu);
 		int pid = e->pid;
-		pthread_mutex_unlock(&mu);
+		pthread_mutex_unlock(&s3v_mu);
 		if (pid <= 0)
 			return 0;
 		if (i == term_at)
 			ctx->tools->stop_rclone(pid);
-		sleep_ms(100);
+		s3v_sleep_ms(100);
 	}
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&s3v_mu);
 	int pid = e->pid;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&s3v_mu);
 	return pid > 0 ? -1 : 0;
 }
 
@@ -773,7 +773,7 @@ static int
 any_live(void *ud, const char *target, const struct mnt_info *mi)
 {
 	(void)mi;
-	*(int *)ud = statvfs_ok(target);
+	*(int *)ud = s3v_statvfs_ok(target);
 	return *(int *)ud;
 }
 
@@ -789,7 +789,7 @@ live_publish_bind(void *ud, const char *target, const struct mnt_info *mi)
 {
 	struct publish_probe *p = ud;
 	(void)mi;
-	if (kpath_shape(p->kubelet_root, target, KPATH_TARGET, NULL, 0) == 0 && statvfs_ok(target))
+	if (kpath_shape(p->kubelet_root, target, KPATH_TARGET, NULL, 0) == 0 && s3v_statvfs_ok(target))
 		p->published = 1;
 	return p->published;
 }
@@ -804,7 +804,7 @@ rescue_stash_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans
 	unsigned long moved = 0;
 	char err[256];
 
-	if (wait_rclone_gone(ctx, e, 50, 0)) {
+	if (s3v_wait_rclone_gone(ctx, e, 50, 0)) {
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "the previous rclone of volume %s has not exited yet",
 				   e->rec.volume_id);
@@ -840,7 +840,7 @@ rescue_stash_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans
  * fuse.rclone mount (mount table and fstatfs magic), symlink-free and on
  * the mount's filesystem only; a rescued copy goes only once written. */
 static int
-rescue_restore_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans)
+s3v_rescue_restore_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans)
 {
 	unsigned long pending = 0, done = 0;
 	char err[256];
@@ -858,7 +858,7 @@ rescue_restore_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *a
 	fd = open_kpath(ctx, "staging_target_path", e->rec.staging_path, KPATH_MUST_EXIST, 0, ans);
 	if (fd < 0)
 		return -1;
-	if (mount_state(ctx, e->rec.staging_path, e->vfs, &mi) != M_LIVE || fstatfs(fd, &sf) != 0 ||
+	if (s3v_mount_state(ctx, e->rec.staging_path, e->vfs, &mi) != M_LIVE || fstatfs(fd, &sf) != 0 ||
 	    sf.f_type != FUSE_SUPER_MAGIC) {
 		close(fd);
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
@@ -888,9 +888,9 @@ rescue_restore_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *a
  * to exit, so nothing touches the cache when the next attempt starts from
  * it; take its mount away. */
 static void
-stop_rclone(const struct privd_ctx *ctx, struct s3v *e)
+s3v_stop_rclone(const struct privd_ctx *ctx, struct s3v *e)
 {
-	wait_rclone_gone(ctx, e, 50, 0);
+	s3v_wait_rclone_gone(ctx, e, 50, 0);
 	s3m_unmount(ctx, e->rec.volume_id, e->rec.staging_path, KPATH_STAGING);
 	s3m_release_private(ctx, e->rec.volume_id, e->vfs);
 }
@@ -902,7 +902,7 @@ stop_rclone(const struct privd_ctx *ctx, struct s3v *e)
  * descriptor, nodev,nosuid,noexec. An adopted live mount at the staging
  * path is left as it is. 0, or -1 with the error answered. */
 static int
-start_and_bind(const struct privd_ctx *ctx, struct s3v *e, int plive, struct ipc_msg *ans)
+s3v_start_and_bind(const struct privd_ctx *ctx, struct s3v *e, int plive, struct ipc_msg *ans)
 {
 	enum mstate st;
 	char err[256];
@@ -953,7 +953,7 @@ start_and_bind(const struct privd_ctx *ctx, struct s3v *e, int plive, struct ipc
 /* How many files of vfs this node's (open) cache holds that are not in
  * the bucket: queued uploads plus rescued files. 0, or -1 with err. */
 static int
-cache_pending(const char *vfs, unsigned long *n, char *err, size_t errlen)
+s3v_cache_pending(const char *vfs, unsigned long *n, char *err, size_t errlen)
 {
 	unsigned long queued = 0, rescued = 0;
 	int cfd = vfs_cache_dirfd();
@@ -969,14 +969,14 @@ cache_pending(const char *vfs, unsigned long *n, char *err, size_t errlen)
 /* Does this node's cache hold data of vfs that is not in the bucket? An
  * error (or a cache not open yet) counts as yes. */
 static int
-cache_holds_pending(const struct privd_ctx *ctx, const char *vfs)
+s3v_cache_holds_pending(const struct privd_ctx *ctx, const char *vfs)
 {
 	unsigned long n = 0;
 	char err[128];
 
 	if (vfs_cache_dirfd() < 0)
 		return vfs_cache_exists(ctx);
-	return cache_pending(vfs, &n, err, sizeof(err)) || n;
+	return s3v_cache_pending(vfs, &n, err, sizeof(err)) || n;
 }
 
 
@@ -1006,9 +1006,9 @@ op_stage_s3(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_m
 	}
 	if (pv_bind_s3(ctx, r, ans)) /* only a volume with a PV, as its PV says */
 		return;
-	pthread_mutex_lock(&mu);
-	int room = room_locked(ctx, r->volume_id);
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_lock(&s3v_mu);
+	int room = s3v_room_locked(ctx, r->volume_id);
+	pthread_mutex_unlock(&s3v_mu);
 	if (!room) /* before any work; checked again when the entry is added */
 		goto full;
 	if ((dirfd = open_kpath(ctx, "staging_target_path", r->staging_path, KPATH_MKDIR, 0, ans)) < 0)
@@ -1018,22 +1018,22 @@ op_stage_s3(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_m
 	char vfs[IPC_VFSNAME_MAX + 1];
 	if (vfs_cache_ensure(ctx, ans))
 		return;
-	vfs_name_for(r->volume_id, vfs, sizeof(vfs));
-	enum mstate ms = mount_state(ctx, r->staging_path, vfs, &mi);
-	pthread_mutex_lock(&mu);
-	e = find_locked(r->volume_id);
+	s3v_vfs_name(r->volume_id, vfs, sizeof(vfs));
+	enum mstate ms = s3v_mount_state(ctx, r->staging_path, vfs, &mi);
+	pthread_mutex_lock(&s3v_mu);
+	e = s3v_find_locked(r->volume_id);
 	int have_conf = e && e->conf_fd >= 0;
 	char elsewhere[IPC_PATH_MAX + 1] = "";
 	if (e && strcmp(e->rec.staging_path, r->staging_path))
 		snprintf(elsewhere, sizeof(elsewhere), "%s", e->rec.staging_path);
-	pthread_mutex_unlock(&mu);
-	if (elsewhere[0] && mount_state(ctx, elsewhere, vfs, &mi) != M_NONE) {
+	pthread_mutex_unlock(&s3v_mu);
+	if (elsewhere[0] && s3v_mount_state(ctx, elsewhere, vfs, &mi) != M_NONE) {
 		privd_answer_error(ans, IPC_EC_EXISTS, 0, "volume %s is already staged at %s",
 				   r->volume_id, elsewhere);
 		return;
 	}
 	if (ms == M_LIVE && have_conf) {
-		if (rescue_restore_for(ctx, e, ans) == 0) /* normally nothing to do */
+		if (s3v_rescue_restore_for(ctx, e, ans) == 0) /* normally nothing to do */
 			ans->type = IPC_ANS_STAGE_S3; /* already staged */
 		return;
 	}
@@ -1042,11 +1042,11 @@ op_stage_s3(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_m
 				   r->staging_path, mi.source);
 		return;
 	}
-	if (make_config(ctx, r, vfs, r->passphrase, r->passphrase_len, ms != M_LIVE, &conf_fd,
+	if (s3v_make_config(ctx, r, vfs, r->passphrase, r->passphrase_len, ms != M_LIVE, &conf_fd,
 			ans))
 		return;
-	pthread_mutex_lock(&mu);
-	e = room_locked(ctx, r->volume_id) ? add_locked(r) : NULL;
+	pthread_mutex_lock(&s3v_mu);
+	e = s3v_room_locked(ctx, r->volume_id) ? s3v_add_locked(r) : NULL;
 	if (e) {
 		if (e->conf_fd >= 0)
 			close(e->conf_fd);
@@ -1055,12 +1055,12 @@ op_stage_s3(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_m
 		e->dormant = 0;
 		e->failures = 0;
 	}
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&s3v_mu);
 	if (e == NULL) {
 		close(conf_fd);
 		goto full;
 	}
-	if (record_write(r)) {
+	if (s3v_record_write(r)) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno,
 				   "cannot record the volume on the cache volume: %s", strerror(errno));
 		goto fail;
@@ -1069,30 +1069,30 @@ op_stage_s3(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_m
 		/* A mount that survived a privd restart: adopt it, now with
 		 * the secrets to restart it if it dies, and finish a write-back
 		 * that privd's death interrupted. */
-		if (rescue_restore_for(ctx, e, ans))
+		if (s3v_rescue_restore_for(ctx, e, ans))
 			goto fail;
 		ans->type = IPC_ANS_STAGE_S3;
 		return;
 	}
-	if (start_and_bind(ctx, e, priv_state(ctx, e) == M_LIVE, ans) || rescue_restore_for(ctx, e, ans))
+	if (s3v_start_and_bind(ctx, e, s3v_priv_state(ctx, e) == M_LIVE, ans) || s3v_rescue_restore_for(ctx, e, ans))
 		goto fail;
 	ans->type = IPC_ANS_STAGE_S3;
 	return;
 fail:
 	if (ms == M_LIVE)
 		return; /* an adopted mount keeps serving; the supervisor retries */
-	stop_rclone(ctx, e);
-	if (cache_holds_pending(ctx, e->vfs)) {
+	s3v_stop_rclone(ctx, e);
+	if (s3v_cache_holds_pending(ctx, e->vfs)) {
 		/* its only copy is in this cache: stay known (entry, record), so
 		 * the supervisor retries and NodeUnstage refuses to forget it */
 		log_warn("S3 volume %s: stage failed with data still in this node's cache; "
 			 "kept for a retry", r->volume_id);
 		return;
 	}
-	pthread_mutex_lock(&mu);
-	drop_locked(e);
-	pthread_mutex_unlock(&mu);
-	record_remove(r->volume_id);
+	pthread_mutex_lock(&s3v_mu);
+	s3v_drop_locked(e);
+	pthread_mutex_unlock(&s3v_mu);
+	s3v_record_remove(r->volume_id);
 	return;
 full:
 	privd_answer_error(ans, IPC_EC_EXHAUSTED, 0,
@@ -1117,18 +1117,18 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 	uint64_t write_back_ns = S3P_DEFAULT_WRITE_BACK_NS;
 	struct s3v *e;
 
-	int ours = is_our_fuse(ctx, r->volume_id, r->staging_path, KPATH_STAGING, &mi);
-	pthread_mutex_lock(&mu);
-	e = find_locked(r->volume_id);
+	int ours = s3v_is_our_fuse(ctx, r->volume_id, r->staging_path, KPATH_STAGING, &mi);
+	pthread_mutex_lock(&s3v_mu);
+	e = s3v_find_locked(r->volume_id);
 	if (e) {
 		e->unstaging = 1;
 		write_back_ns = e->rec.t.write_back_ns;
 	}
-	pthread_mutex_unlock(&mu);
-	vfs_name_for(r->volume_id, vfs, sizeof(vfs));
+	pthread_mutex_unlock(&s3v_mu);
+	s3v_vfs_name(r->volume_id, vfs, sizeof(vfs));
 	if (!ours && e == NULL) {
 		if (vfs_cache_dirfd() < 0 ||
-		    (!record_exists(r->volume_id) && !cache_holds_pending(ctx, vfs)))
+		    (!s3v_record_exists(r->volume_id) && !s3v_cache_holds_pending(ctx, vfs)))
 			return 0; /* not an S3 volume here */
 	}
 	if (vfs_cache_ensure(ctx, ans))
@@ -1138,14 +1138,14 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 	uint64_t bound = write_back_ns / 1000000u + 60000u;
 	if (bound > DRAIN_MAX_MS)
 		bound = DRAIN_MAX_MS;
-	uint64_t end = mono_ns() + bound * 1000000u;
+	uint64_t end = s3v_mono_ns() + bound * 1000000u;
 	/* files rescued from a crashed rclone go back in first (a no-op
 	 * normally); the recovery retries it when the mount is not live */
-	if (e && mount_state(ctx, r->staging_path, vfs, &mi) == M_LIVE && rescue_restore_for(ctx, e, ans))
+	if (e && s3v_mount_state(ctx, r->staging_path, vfs, &mi) == M_LIVE && s3v_rescue_restore_for(ctx, e, ans))
 		goto keep;
 	for (;;) {
-		enum mstate ms = mount_state(ctx, r->staging_path, vfs, &mi);
-		if (cache_pending(vfs, &dirty, err, sizeof(err))) {
+		enum mstate ms = s3v_mount_state(ctx, r->staging_path, vfs, &mi);
+		if (s3v_cache_pending(vfs, &dirty, err, sizeof(err))) {
 			privd_answer_error(ans, IPC_EC_INTERNAL, 0, "upload queue of %s: %s",
 					   r->volume_id, err);
 			goto keep;
@@ -1168,7 +1168,7 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 					   r->volume_id, dirty);
 			goto keep;
 		}
-		if (mono_ns() >= end) {
+		if (s3v_mono_ns() >= end) {
 			char d[64];
 			snprintf(d, sizeof(d), "%lu queued", dirty);
 			s3_audit(r->volume_id, "drain_uploads", r->staging_path, NULL, -ETIMEDOUT, t0,
@@ -1179,7 +1179,7 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 					   r->volume_id, dirty, (unsigned long long)bound / 1000);
 			goto keep;
 		}
-		sleep_ms(250);
+		s3v_sleep_ms(250);
 	}
 	s3_audit(r->volume_id, "drain_uploads", r->staging_path, NULL, 0, t0, "queue empty");
 
@@ -1202,7 +1202,7 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 	/* Unmount: strict for a live mount (busy is an error), a detach for a
 	 * dead one (its data is all in the cache, and uploaded); each checked
 	 * by its mount id. Then rclone's own mount on the private mountpoint. */
-	if (ours || mount_state(ctx, r->staging_path, vfs, &mi) != M_NONE) {
+	if (ours || s3v_mount_state(ctx, r->staging_path, vfs, &mi) != M_NONE) {
 		t0 = audit_now_ns();
 		int rc = s3m_unmount(ctx, r->volume_id, r->staging_path, KPATH_STAGING);
 		s3_audit(r->volume_id, "unmount", r->staging_path, NULL, rc, t0, FUSE_TYPE);
@@ -1217,33 +1217,33 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 	 * only once it is gone and nothing in it waits for upload: whatever
 	 * reached rclone after the drain above stays in the cache (the
 	 * supervisor mounts the volume again and uploads it). */
-	if (e && wait_rclone_gone(ctx, e, 100, 99)) {
+	if (e && s3v_wait_rclone_gone(ctx, e, 100, 99)) {
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "the rclone of volume %s has not exited yet; retry", r->volume_id);
 		goto keep;
 	}
-	if (cache_pending(vfs, &dirty, err, sizeof(err)) || dirty) {
+	if (s3v_cache_pending(vfs, &dirty, err, sizeof(err)) || dirty) {
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "volume %s got writes while it was being unstaged; they are kept "
 				   "in the cache and uploaded first, retry", r->volume_id);
 		goto keep;
 	}
-	cache_forget(vfs);
+	s3v_cache_forget(vfs);
 	rescue_forget(vfs_cache_dirfd(), vfs);
-	record_remove(r->volume_id);
-	pthread_mutex_lock(&mu);
-	if ((e = find_locked(r->volume_id)) != NULL)
-		drop_locked(e);
-	pthread_mutex_unlock(&mu);
+	s3v_record_remove(r->volume_id);
+	pthread_mutex_lock(&s3v_mu);
+	if ((e = s3v_find_locked(r->volume_id)) != NULL)
+		s3v_drop_locked(e);
+	pthread_mutex_unlock(&s3v_mu);
 	ans->type = IPC_ANS_UNSTAGE;
 	return 1;
 keep:
-	pthread_mutex_lock(&mu);
-	if ((e = find_locked(r->volume_id)) != NULL)
+	pthread_mutex_lock(&s3v_mu);
+	if ((e = s3v_find_locked(r->volume_id)) != NULL)
 		e->unstaging = 0;
-	wake = 1;
-	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&mu);
+	s3v_wake = 1;
+	pthread_cond_broadcast(&s3v_cv);
+	pthread_mutex_unlock(&s3v_mu);
 	return 1;
 }
 
@@ -1252,9 +1252,9 @@ keep:
 static int
 known_s3(const char *id)
 {
-	pthread_mutex_lock(&mu);
-	int k = find_locked(id) != NULL;
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_lock(&s3v_mu);
+	int k = s3v_find_locked(id) != NULL;
+	pthread_mutex_unlock(&s3v_mu);
 	return k;
 }
 
@@ -1283,7 +1283,7 @@ s3_publish(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 				    : 0;
 	}
 	char vfs[IPC_VFSNAME_MAX + 1];
-	vfs_name_for(id, vfs, sizeof(vfs));
+	s3v_vfs_name(id, vfs, sizeof(vfs));
 	if (ss != M_LIVE) {
 		close(sfd);
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
@@ -1352,7 +1352,7 @@ s3_unpublish(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_
 	const struct ipc_unpublish_req *r = &req->u.unpublish;
 	struct mnt_info mi;
 
-	if (!is_our_fuse(ctx, r->volume_id, r->target_path, KPATH_TARGET, &mi))
+	if (!s3v_is_our_fuse(ctx, r->volume_id, r->target_path, KPATH_TARGET, &mi))
 		return 0;
 	uint64_t t0 = audit_now_ns();
 	/* each mount checked by its id through a symlink-free descriptor */
@@ -1374,7 +1374,7 @@ s3_expand(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg
 	const struct ipc_expand_req *r = &req->u.expand;
 	struct mnt_info mi;
 
-	if (!is_our_fuse(ctx, r->volume_id, r->volume_path, KPATH_VOLUME, &mi))
+	if (!s3v_is_our_fuse(ctx, r->volume_id, r->volume_path, KPATH_VOLUME, &mi))
 		return 0;
 	ans->type = IPC_ANS_EXPAND;
 	ans->u.expand_ans.capacity = r->new_size;
@@ -1457,19 +1457,19 @@ recover(const struct privd_ctx *ctx, struct s3v *e, int live)
 	memset(&ans, 0, sizeof(ans));
 	if (e->conf_fd < 0) {
 		int fd;
-		if (make_config(ctx, &e->rec, e->vfs, NULL, 0, 0, &fd, &ans))
+		if (s3v_make_config(ctx, &e->rec, e->vfs, NULL, 0, 0, &fd, &ans))
 			goto failed;
-		pthread_mutex_lock(&mu);
+		pthread_mutex_lock(&s3v_mu);
 		e->conf_fd = fd;
-		pthread_mutex_unlock(&mu);
+		pthread_mutex_unlock(&s3v_mu);
 	}
 	snprintf(src, sizeof(src), "%s:", e->vfs);
 	s3m_private_path(ctx, e->rec.volume_id, rb.priv, sizeof(rb.priv), 0);
 	mnt_foreach_source(src, FUSE_TYPE, collect_target, &rb);
-	if (start_and_bind(ctx, e, live, &ans))
+	if (s3v_start_and_bind(ctx, e, live, &ans))
 		goto failed;
-	if (rescue_restore_for(ctx, e, &ans)) {
-		stop_rclone(ctx, e);
+	if (s3v_rescue_restore_for(ctx, e, &ans)) {
+		s3v_stop_rclone(ctx, e);
 		goto failed;
 	}
 	/* Binds again where the dead mount was published: only kubelet's
@@ -1504,7 +1504,7 @@ failed:
 		 ans.u.error.msg);
 	e->failures++;
 	unsigned back = e->failures > 6 ? 64 : 1u << e->failures;
-	e->retry_at_ns = mono_ns() + (uint64_t)back * 1000000000u;
+	e->retry_at_ns = s3v_mono_ns() + (uint64_t)back * 1000000000u;
 }
 
 static void
@@ -1513,22 +1513,22 @@ check_all(const struct privd_ctx *ctx)
 	char ids[MAX_S3_VOLUMES][IPC_VOLID_MAX + 1];
 	int n = 0;
 
-	pthread_mutex_lock(&mu);
+	pthread_mutex_lock(&s3v_mu);
 	for (int i = 0; i < MAX_S3_VOLUMES; i++)
-		if (vols[i].used && !vols[i].unstaging && !vols[i].dormant &&
-		    mono_ns() >= vols[i].retry_at_ns)
-			snprintf(ids[n++], sizeof(ids[0]), "%s", vols[i].rec.volume_id);
-	pthread_mutex_unlock(&mu);
+		if (s3v_tab[i].used && !s3v_tab[i].unstaging && !s3v_tab[i].dormant &&
+		    s3v_mono_ns() >= s3v_tab[i].retry_at_ns)
+			snprintf(ids[n++], sizeof(ids[0]), "%s", s3v_tab[i].rec.volume_id);
+	pthread_mutex_unlock(&s3v_mu);
 	for (int i = 0; i < n; i++) {
 		if (keyed_trylock(ids[i]))
 			continue; /* an operation is running on it; next round */
-		pthread_mutex_lock(&mu);
-		struct s3v *e = find_locked(ids[i]);
-		pthread_mutex_unlock(&mu);
+		pthread_mutex_lock(&s3v_mu);
+		struct s3v *e = s3v_find_locked(ids[i]);
+		pthread_mutex_unlock(&s3v_mu);
 		struct mnt_info mi;
 		if (e && !e->unstaging) {
-			enum mstate ms = mount_state(ctx, e->rec.staging_path, e->vfs, &mi);
-			int plive = priv_state(ctx, e) == M_LIVE;
+			enum mstate ms = s3v_mount_state(ctx, e->rec.staging_path, e->vfs, &mi);
+			int plive = s3v_priv_state(ctx, e) == M_LIVE;
 			unsigned long pending = 0;
 			char err[128];
 			int sfd = ms == M_NONE ? s3m_kfd(ctx, e->rec.staging_path, KPATH_STAGING,
@@ -1554,30 +1554,30 @@ supervisor_main(void *arg)
 	uint64_t next_load = 0;
 
 	for (;;) {
-		if (!loaded && mono_ns() >= next_load) {
+		if (!loaded && s3v_mono_ns() >= next_load) {
 			/* Volumes staged before this start: open the cache (it
 			 * needs the API for its key) and read their records. */
 			struct ipc_msg ans;
 			if (!vfs_cache_exists(ctx) || ctx->k8s == NULL) {
 				loaded = 1;
 			} else if (vfs_cache_ensure(ctx, &ans) == 0) {
-				records_load(ctx);
+				s3v_records_load(ctx);
 				loaded = 1;
 			} else {
 				log_warn("cannot open the VFS cache yet: %s", ans.u.error.msg);
-				next_load = mono_ns() + 10ull * 1000000000u;
+				next_load = s3v_mono_ns() + 10ull * 1000000000u;
 			}
 		}
 		check_all(ctx);
-		pthread_mutex_lock(&mu);
-		if (!wake) {
+		pthread_mutex_lock(&s3v_mu);
+		if (!s3v_wake) {
 			struct timespec dl;
 			clock_gettime(CLOCK_REALTIME, &dl);
 			dl.tv_sec += 2;
-			pthread_cond_timedwait(&cv, &mu, &dl);
+			pthread_cond_timedwait(&s3v_cv, &s3v_mu, &dl);
 		}
-		wake = 0;
-		pthread_mutex_unlock(&mu);
+		s3v_wake = 0;
+		pthread_mutex_unlock(&s3v_mu);
 	}
 	return NULL;
 }
