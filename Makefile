@@ -56,7 +56,9 @@ PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c
 PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/volume_maint.c privd/luks/vol.c privd/luks/dm_name.c privd/luks/kdf_budget.c privd/luks/luks.c \
 	privd/luks/dm_stale.c privd/luks/loopdev.c privd/luks/blkprobe.c privd/luks/vol_owner.c \
 	privd/luks/node_limits.c privd/luks/vol_admit.c
-PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/vfs_cache.c privd/s3/rclone_conf.c \
+PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/s3_table.c privd/s3/s3_records.c privd/s3/s3_secrets.c \
+	privd/s3/s3_unstage.c privd/s3/s3_publish.c privd/s3/s3_supervisor.c privd/s3/vfs_cache.c \
+	privd/s3/rclone_conf.c privd/s3/rclone_obscure.c privd/s3/rclone_argv.c privd/s3/rclone_dirty.c \
 	privd/s3/cache_rescue.c privd/s3/s3_mounts.c privd/s3/rclone_fuse.c
 PRIVD_SRC := $(PRIVD_CORE_SRC) $(PRIVD_NODE_SRC) $(PRIVD_K8S_SRC) $(PRIVD_LUKS_SRC) $(PRIVD_S3_SRC)
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \

@@ -11,7 +11,11 @@
  * which says `--config /proc/self/fd/3`. rclone 1.60 reads the file through
  * that path (a reopen, so the memfd must stay open and seekable: a pipe
  * will not do) and never writes it back for `mount` (verified with strace
- * by tests/s3). */
+ * by tests/s3).
+ *
+ * Implemented by section: rclone_conf.c (locked buffers, names, config
+ * text), rclone_obscure.c (obscure/reveal, Go's UTF-8 handling),
+ * rclone_argv.c (mount argv), rclone_dirty.c (upload drain). */
 #ifndef LCW_RCLONE_CONF_H
 #define LCW_RCLONE_CONF_H
 
