@@ -166,7 +166,7 @@ parse_limits(struct lcw_flags *f, char *err, size_t errlen)
 		f->local_reserve_bytes = (uint64_t)b;
 		f->local_reserve_pct = 0;
 	}
-	/* s3_volume.c has a fixed table of 512 volumes */
+	/* s3_internal.h (MAX_S3_VOLUMES) has a fixed table of 512 volumes */
 	if (f->max_s3_mounts > 512) {
 		snprintf(err, errlen, "--max-s3-mounts must be 1..512");
 		return -1;

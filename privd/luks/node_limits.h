@@ -8,7 +8,7 @@
  *   - at most max_bytes bytes of backing files in total (0: no fixed cap);
  *   - never leave less than the reserve free on the local root's file
  *     system (a size, or a percentage of the file system);
- *   - at most max_s3 rclone mounts (privd/s3/s3_volume.c).
+ *   - at most max_s3 rclone mounts (privd/s3/s3_table.c).
  * Going past one is refused with IPC_EC_EXHAUSTED (RESOURCE_EXHAUSTED). */
 #ifndef LCW_NODE_LIMITS_H
 #define LCW_NODE_LIMITS_H
