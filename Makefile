@@ -50,7 +50,7 @@ IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c
 # binaries link them through these lists.
 K8S_CLIENT_SRC := common/k8s_client.c common/k8s_http.c common/k8s_json.c common/k8s_names.c \
 	common/k8s_secret.c common/k8s_pv_list.c common/k8s_pv_get.c
-S3_PARAMS_SRC := common/s3_params.c
+S3_PARAMS_SRC := common/s3_params.c common/s3_units.c common/s3_secret.c common/s3_endpoint.c
 S3_PURGE_SRC := common/s3_purge.c common/s3_request.c common/s3_list.c common/s3_xml.c
 COMMON_SRC := common/log.c common/secmem.c common/volparams.c common/keyed_lock.c common/base64.c \
 	$(K8S_CLIENT_SRC) $(S3_PARAMS_SRC) $(S3_PURGE_SRC)
