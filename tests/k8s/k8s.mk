@@ -2,11 +2,11 @@
 # top-level Makefile before its "tests:" rule (uses its B, CC, CPPFLAGS,
 # CFLAGS, LDFLAGS, obj, pc_cflags, pc_libs and the privd/ object rule).
 
-K8S_SRC := common/k8s_client.c privd/k8s/reclaim.c
+K8S_SRC := $(K8S_CLIENT_SRC) privd/k8s/reclaim.c
 K8S_TESTS := $(B)/tests/test_k8s_client $(B)/tests/test_reclaim $(B)/tests/test_pv_stage
 
 # HTTPS against tests/k8s/fake_apiserver.py; run it through tests/k8s/run.sh.
-$(B)/tests/test_k8s_client: tests/k8s/test_k8s_client.c $(call obj,common/k8s_client.c common/secmem.c common/base64.c)
+$(B)/tests/test_k8s_client: tests/k8s/test_k8s_client.c $(call obj,$(K8S_CLIENT_SRC) common/secmem.c common/base64.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c) $(LDFLAGS) -o $@ \
 		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c) -lpthread
@@ -20,7 +20,7 @@ $(B)/tests/test_reclaim: tests/k8s/test_reclaim.c \
 
 # cmocka: stage parameters from PersistentVolume objects (JSON fixtures).
 $(B)/tests/test_pv_stage: tests/k8s/test_pv_stage.c \
-		$(call obj,privd/k8s/pv_stage.c common/k8s_client.c common/s3_params.c common/volparams.c \
+		$(call obj,privd/k8s/pv_stage.c $(K8S_CLIENT_SRC) $(S3_PARAMS_SRC) common/volparams.c \
 		common/secmem.c common/log.c common/base64.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c cmocka) $(LDFLAGS) -o $@ \

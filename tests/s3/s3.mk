@@ -2,8 +2,8 @@
 # Makefile before its "tests:" rule (uses its B, CC, CPPFLAGS, CFLAGS,
 # LDFLAGS, obj, pc_cflags, pc_libs and the privd/ object rule).
 
-S3_SRC := common/s3_params.c privd/s3/rclone_conf.c privd/s3/rclone_obscure.c privd/s3/rclone_argv.c \
-	privd/s3/rclone_dirty.c common/s3_purge.c
+S3_SRC := $(S3_PARAMS_SRC) privd/s3/rclone_conf.c privd/s3/rclone_obscure.c privd/s3/rclone_argv.c \
+	privd/s3/rclone_dirty.c $(S3_PURGE_SRC)
 S3_PKGS := libcurl libxml-2.0 libcrypto json-c
 S3_TESTS := $(B)/tests/test_s3_params $(B)/tests/test_s3_live
 
