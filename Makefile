@@ -48,7 +48,7 @@ POLICY_TEXTS := $(GEN)/policy_texts.c
 IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c
 # The Kubernetes client and the S3 pieces are several files each; test
 # binaries link them through these lists.
-K8S_CLIENT_SRC := common/k8s_client.c common/k8s_http.c common/k8s_json.c common/k8s_names.c \
+K8S_CLIENT_SRC := common/k8s_client.c common/k8s_capacity.c common/k8s_http.c common/k8s_json.c common/k8s_names.c \
 	common/k8s_secret.c common/k8s_pv_list.c common/k8s_pv_get.c
 S3_PARAMS_SRC := common/s3_params.c common/s3_units.c common/s3_secret.c common/s3_endpoint.c
 S3_PURGE_SRC := common/s3_purge.c common/s3_request.c common/s3_list.c common/s3_xml.c
@@ -56,7 +56,7 @@ COMMON_SRC := common/log.c common/secmem.c common/volparams.c common/keyed_lock.
 	$(K8S_CLIENT_SRC) $(S3_PARAMS_SRC) $(S3_PURGE_SRC)
 POLICY_SRC := policy/policy_parse.c policy/policy_load.c
 PRIVD_CORE_SRC := privd/main.c privd/flags.c privd/spawner.c privd/spawner_client.c \
-	privd/dispatch.c privd/jobq.c privd/reclaimer.c privd/socket_dir.c
+	privd/dispatch.c privd/jobq.c privd/reclaimer.c privd/capacity_pub.c privd/socket_dir.c
 PRIVD_NODE_SRC := privd/node/answer.c privd/node/mountops.c privd/node/kpath.c privd/node/rm_tree.c privd/node/audit.c
 PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c
 PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/volume_maint.c privd/luks/vol.c privd/luks/dm_name.c privd/luks/kdf_budget.c privd/luks/luks.c \

@@ -15,6 +15,8 @@
 #define LCW_K8S_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "secmem.h"
 
@@ -173,5 +175,28 @@ long k8s_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t 
 int k8s_pvlist_page_match(const char *body, size_t len, const char *driver,
 			  const char *const *handles, size_t n, unsigned char *found, char *cont,
 			  size_t contlen, char *err, size_t errlen);
+
+/* A node's room for new local volumes, as privd measured it and publishes
+ * it in the Lease lcw-capacity-<node> of the driver's namespace
+ * (k8s_capacity.c). */
+struct k8s_node_capacity {
+	uint64_t available;      /* bytes new local volumes may take in total */
+	uint64_t maximum_volume; /* the largest single new local volume */
+	uint64_t volumes_left;   /* new volumes the node's count limit allows */
+};
+int k8s_capacity_lease_name(const char *node, char *out, size_t outlen); /* 0 or -1 */
+/* Pure: the server-side-apply body (JSON) for now, malloc'd; NULL on a bad
+ * name. And the reading of a Lease: 0 with cap and its renew time, or -1
+ * when it is not a capacity Lease of this node. */
+char *k8s_capacity_lease_body(const char *ns, const char *node, const struct k8s_node_capacity *cap,
+			      time_t now);
+int k8s_capacity_lease_parse(const char *body, size_t len, const char *node,
+			     struct k8s_node_capacity *cap, time_t *renewed);
+/* Create or update this node's Lease (one server-side apply PATCH). */
+int k8s_capacity_publish(struct k8s_client *c, const char *ns, const char *node,
+			 const struct k8s_node_capacity *cap, char *err, size_t errlen);
+/* Read a node's Lease: K8S_OK with cap and *renewed (UTC seconds). */
+int k8s_capacity_read(struct k8s_client *c, const char *ns, const char *node,
+		      struct k8s_node_capacity *cap, time_t *renewed, char *err, size_t errlen);
 
 #endif

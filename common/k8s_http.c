@@ -168,9 +168,17 @@ slist_wipe_free(struct curl_slist *l)
 	curl_slist_free_all(l);
 }
 
+/* A request body (NULL for GET). */
+struct req_body {
+	const char *method;	  /* "PATCH", "POST", ... */
+	const char *content_type; /* e.g. "application/apply-patch+yaml" */
+	const char *data;
+	size_t len;
+};
+
 static int
-perform(struct k8s_client *c, const char *url, struct resp_buf *rb, long *status,
-	unsigned long *gen, char *err, size_t errlen)
+perform(struct k8s_client *c, const char *url, const struct req_body *body, struct resp_buf *rb,
+	long *status, unsigned long *gen, char *err, size_t errlen)
 {
 	char ebuf[CURL_ERROR_SIZE] = "";
 	struct lcw_secret hdr = { 0 };
@@ -183,6 +191,11 @@ perform(struct k8s_client *c, const char *url, struct resp_buf *rb, long *status
 	hl = curl_slist_append(NULL, (const char *)hdr.bytes); /* copies; wiped below */
 	secret_free(&hdr);
 	t = hl ? curl_slist_append(hl, "Accept: application/json") : NULL;
+	if (t && body) {
+		char ct[128];
+		snprintf(ct, sizeof(ct), "Content-Type: %s", body->content_type);
+		t = curl_slist_append(t, ct);
+	}
 	if (!t) {
 		slist_wipe_free(hl);
 		return seterr(err, errlen, K8S_ERR_INTERNAL, "out of memory");
@@ -194,6 +207,13 @@ perform(struct k8s_client *c, const char *url, struct resp_buf *rb, long *status
 		return seterr(err, errlen, K8S_ERR_INTERNAL, "curl_easy_init failed");
 	}
 	cc = setup_handle(h, c, url, hl, rb, ebuf);
+	if (cc == CURLE_OK && body) {
+		cc = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, body->method);
+		if (cc == CURLE_OK)
+			cc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+		if (cc == CURLE_OK)
+			cc = curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->data);
+	}
 	if (cc != CURLE_OK) {
 		slist_wipe_free(hl);
 		curl_easy_cleanup(h);
@@ -252,9 +272,11 @@ status_error(long status, const struct resp_buf *rb, char *err, size_t errlen)
 		      msg[0] ? ": " : "", msg);
 }
 
-/* GET base+path; K8S_OK only for a complete 200 response in rb. */
-int
-k8s_http_get(struct k8s_client *c, const char *path, struct resp_buf *rb, char *err, size_t errlen)
+/* One request to base+path; K8S_OK only for a complete 200 (or, with a
+ * body, 201) response in rb. A 401 is retried once with a re-read token. */
+static int
+request(struct k8s_client *c, const char *path, const struct req_body *body, struct resp_buf *rb,
+	char *err, size_t errlen)
 {
 	char *url;
 	long status = 0;
@@ -270,16 +292,33 @@ k8s_http_get(struct k8s_client *c, const char *path, struct resp_buf *rb, char *
 	for (int attempt = 0; attempt < 2; attempt++) {
 		k8s_rb_free(rb);
 		rb->max = c->max_body;
-		rc = perform(c, url, rb, &status, &gen, err, errlen);
+		rc = perform(c, url, body, rb, &status, &gen, err, errlen);
 		if (rc != K8S_OK)
 			break;
 		if (status == 401 && attempt == 0 && k8s_token_refresh(c, gen))
 			continue;
-		rc = status == 200 ? K8S_OK : status_error(status, rb, err, errlen);
+		rc = status == 200 || (body && status == 201) ? K8S_OK
+							       : status_error(status, rb, err, errlen);
 		if (status == 401 && rc == K8S_ERR_UNAUTHORIZED)
 			seterr(err, errlen, rc, "HTTP 401 Unauthorized: service-account token rejected");
 		break;
 	}
 	free(url);
 	return rc;
+}
+
+int
+k8s_http_get(struct k8s_client *c, const char *path, struct resp_buf *rb, char *err, size_t errlen)
+{
+	return request(c, path, NULL, rb, err, errlen);
+}
+
+int
+k8s_http_send(struct k8s_client *c, const char *method, const char *path, const char *content_type,
+	      const char *data, size_t len, struct resp_buf *rb, char *err, size_t errlen)
+{
+	struct req_body b = { method, content_type, data, len };
+	if (strcmp(method, "POST") && strcmp(method, "PATCH") && strcmp(method, "PUT"))
+		return seterr(err, errlen, K8S_ERR_INVALID_ARG, "method %s not used", method);
+	return request(c, path, &b, rb, err, errlen);
 }

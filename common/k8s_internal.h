@@ -67,6 +67,9 @@ int k8s_token_refresh(struct k8s_client *c, unsigned long gen);
  * rb, which the caller frees with k8s_rb_free either way. */
 int k8s_http_get(struct k8s_client *c, const char *path, struct resp_buf *rb, char *err,
 		 size_t errlen);
+/* The same with a body: method POST, PATCH or PUT; K8S_OK for 200 or 201. */
+int k8s_http_send(struct k8s_client *c, const char *method, const char *path, const char *content_type,
+		  const char *data, size_t len, struct resp_buf *rb, char *err, size_t errlen);
 void k8s_rb_free(struct resp_buf *rb);
 
 /* k8s_json.c. sensitive: the body holds secret bytes (see tokener_flood). */

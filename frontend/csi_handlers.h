@@ -35,6 +35,8 @@ extern const struct csi_method csi_node_methods[];
 struct frontend_config {
 	const char *nodeid;
 	int controller_mode;
+	/* Where the nodes' capacity Leases are (controller mode); NULL/"": none. */
+	const char *capacity_namespace;
 };
 extern struct frontend_config fe_config;
 

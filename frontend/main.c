@@ -58,6 +58,8 @@ main(int argc, char **argv)
 			kube_token = v;
 		else if ((v = arg_value(argv[i], "--kube-ca-file")))
 			kube_ca = v;
+		else if ((v = arg_value(argv[i], "--capacity-namespace")))
+			fe_config.capacity_namespace = v;
 		else if ((v = arg_value(argv[i], "--log-level")))
 			level = log_level_parse(v);
 		else {

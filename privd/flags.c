@@ -94,6 +94,7 @@ static const struct flagdef defs[] = {
 	S("kube-ca-file", kube_ca_file),
 	{ "reclaim-interval-seconds", K_UINT0, offsetof(struct lcw_flags, reclaim_interval_s), 0 },
 	{ "reclaim-grace-seconds", K_UINT, offsetof(struct lcw_flags, reclaim_grace_s), 0 },
+	S("capacity-namespace", capacity_namespace),
 	S("vfs-cache-root", vfs_cache_root),
 	S("vfs-cache-mount", vfs_cache_mount),
 	S("rclone-path", rclone_path),

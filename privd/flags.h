@@ -43,6 +43,8 @@ struct lcw_flags {
 	char kube_ca_file[FLAG_STR_MAX];
 	unsigned reclaim_interval_s; /* 0 = no reclaim */
 	unsigned reclaim_grace_s;
+	/* Namespace of the capacity Leases (k8s_capacity.c); "" = none. */
+	char capacity_namespace[FLAG_STR_MAX];
 	/* S3 backend: the node-wide VFS-cache volume (contract item 17). */
 	char vfs_cache_root[FLAG_STR_MAX];  /* holds vfs-cache.luks and .node-id */
 	char vfs_cache_mount[FLAG_STR_MAX]; /* where privd mounts it: rclone's --cache-dir */

@@ -39,6 +39,7 @@
 #include "jobq.h"
 #include "k8s_client.h"
 #include "kdf_budget.h"
+#include "capacity_pub.h"
 #include "reclaimer.h"
 #include "s3_purge.h"
 #include "s3_volume.h"
@@ -448,9 +449,9 @@ static void __attribute__((noreturn))
 become_controller(void)
 {
 	char a_sock[PATH_MAX + 16], a_node[300], a_lvl[32], a_api[FLAG_STR_MAX + 16],
-		a_tok[FLAG_STR_MAX + 24], a_ca[FLAG_STR_MAX + 24];
+		a_tok[FLAG_STR_MAX + 24], a_ca[FLAG_STR_MAX + 24], a_cap[FLAG_STR_MAX + 24];
 	char *argv[] = { (char *)"lcw-frontend", a_sock, a_node, (char *)"--mode=controller",
-			 a_lvl, a_api, a_tok, a_ca, NULL };
+			 a_lvl, a_api, a_tok, a_ca, a_cap, NULL };
 	/* PATH, and where the API server is (in-cluster configuration). */
 	char e_host[300], e_port[64];
 	const char *h = getenv("KUBERNETES_SERVICE_HOST"), *pt = getenv("KUBERNETES_SERVICE_PORT");
@@ -479,6 +480,7 @@ become_controller(void)
 	snprintf(a_api, sizeof(a_api), "--kube-api=%s", flags.kube_api);
 	snprintf(a_tok, sizeof(a_tok), "--kube-token-file=%s", flags.kube_token_file);
 	snprintf(a_ca, sizeof(a_ca), "--kube-ca-file=%s", flags.kube_ca_file);
+	snprintf(a_cap, sizeof(a_cap), "--capacity-namespace=%s", flags.capacity_namespace);
 	execve(frontend_path, argv, env);
 	fatal(2, "cannot exec %s: %s", frontend_path, strerror(errno));
 }
@@ -585,6 +587,9 @@ main(int argc, char **argv)
 			fatal(2, "cannot start worker threads");
 		pthread_detach(t);
 	}
+	if (pctx.k8s && flags.capacity_namespace[0] &&
+	    capacity_pub_start(&pctx, flags.capacity_namespace))
+		fatal(2, "cannot start the capacity publisher");
 	if (pctx.k8s && flags.reclaim_interval_s &&
 	    reclaimer_start(&pctx, flags.reclaim_interval_s, flags.reclaim_grace_s))
 		fatal(2, "cannot start the reclaim thread");
