@@ -310,6 +310,47 @@ def secret_scenario(ns, name):
     return status(404, "NotFound", 'secrets "%s" not found' % name, {"name": name, "kind": "secrets"})
 
 
+LEASES = {}  # (namespace, name) -> Lease object, as server-side apply left it
+LEASE_LOCK = threading.Lock()
+
+
+def apply_lease(ns, name, body, ctype, query):
+    """Server-side apply of a Lease, as the API does it for the fields the
+    driver sends: 415 for another content type, 400 without fieldManager or
+    when the object's name/namespace disagree with the URL, 201 on create,
+    200 on update."""
+    if ctype != "application/apply-patch+yaml":
+        return status(415, "UnsupportedMediaType", "the body of the request was in an unknown format")
+    if not query.get("fieldManager"):
+        return status(400, "BadRequest", "PATCH with apply requires fieldManager")
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return status(400, "BadRequest", "error decoding YAML")
+    md = obj.get("metadata", {})
+    if (obj.get("apiVersion"), obj.get("kind")) != ("coordination.k8s.io/v1", "Lease") \
+            or md.get("name") != name or md.get("namespace", ns) != ns:
+        return status(400, "BadRequest", "the name of the object does not match the URL")
+    with LEASE_LOCK:
+        old = LEASES.get((ns, name))
+        new = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+               "metadata": {"name": name, "namespace": ns,
+                            "resourceVersion": str(int(time.time() * 1000)),
+                            "annotations": dict(md.get("annotations", {}))},
+               "spec": dict(obj.get("spec", {}))}
+        LEASES[(ns, name)] = new
+    return (200 if old else 201), new
+
+
+def get_lease(ns, name):
+    with LEASE_LOCK:
+        obj = LEASES.get((ns, name))
+    if obj is None:
+        return status(404, "NotFound", 'leases.coordination.k8s.io "%s" not found' % name,
+                      {"name": name, "group": "coordination.k8s.io", "kind": "leases"})
+    return 200, obj
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-kube-apiserver/1.29"
@@ -411,8 +452,31 @@ class Handler(BaseHTTPRequestHandler):
             return self.misbehave(res, url.path)
         return self.send_json(*res)
 
+    def do_PATCH(self):
+        url = urlsplit(self.path)
+        query = parse_qs(url.query, keep_blank_values=True)
+        auth = self.auth_verdict()
+        self.record(url.path, query, auth)
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length) if length else b""
+        if auth != "old":
+            return self.send_json(*status(401, "Unauthorized", "Unauthorized"))
+        p = url.path.split("/")
+        if len(p) == 8 and p[1:5] == ["apis", "coordination.k8s.io", "v1", "namespaces"] \
+                and p[6] == "leases":
+            if p[5] == "forbidden-ns":
+                return self.send_json(*status(403, "Forbidden", 'leases.coordination.k8s.io is forbidden: '
+                                              'User "system:serviceaccount:x:y" cannot patch resource '
+                                              '"leases" in API group "coordination.k8s.io"'))
+            return self.send_json(*apply_lease(p[5], p[7], body,
+                                               self.headers.get("Content-Type", ""), query))
+        return self.send_json(*status(405, "MethodNotAllowed", "the server does not allow this method"))
+
     def route(self, scn, path, query):
         p = path.split("/")
+        if len(p) == 8 and p[1:5] == ["apis", "coordination.k8s.io", "v1", "namespaces"] \
+                and p[6] == "leases":
+            return get_lease(p[5], p[7])
         if path == "/api/v1/persistentvolumes":
             if query.get("limit") != [str(ARGS.expect_limit)]:
                 return status(400, "BadRequest", "test server: expected limit=%d" % ARGS.expect_limit)

@@ -1006,6 +1006,60 @@ expect_pv(const char *name, const char *scn, const char *handle, int want_exists
 		ok(name);
 }
 
+/* A node's capacity Lease: published by server-side apply, read back. */
+static void
+t_capacity(struct k8s_client *c)
+{
+	struct k8s_node_capacity a = { 5ULL << 30, 4ULL << 30, 7 }, b = { 1, 2, 3 }, got;
+	time_t renewed = 0, now = time(NULL);
+	char err[512] = "", name[300];
+	int rc;
+
+	rc = k8s_capacity_publish(c, "lcw", "node-a", &a, err, sizeof(err));
+	if (expect_rc("capacity: a node's Lease is created by server-side apply", rc, K8S_OK, err))
+		ok("capacity: a node's Lease is created by server-side apply");
+	rc = k8s_capacity_read(c, "lcw", "node-a", &got, &renewed, err, sizeof(err));
+	if (expect_rc("capacity: the Lease reads back", rc, K8S_OK, err)) {
+		if (got.available == a.available && got.maximum_volume == a.maximum_volume &&
+		    got.volumes_left == 7 && renewed >= now - 5 && renewed <= now + 5)
+			ok("capacity: the numbers and a fresh renew time survive the trip");
+		else
+			notok("capacity: the numbers survive the trip", "got %llu %llu %llu at %lld",
+			      (unsigned long long)got.available,
+			      (unsigned long long)got.maximum_volume,
+			      (unsigned long long)got.volumes_left, (long long)renewed);
+	}
+	rc = k8s_capacity_publish(c, "lcw", "node-a", &b, err, sizeof(err));
+	if (expect_rc("capacity: the same Lease is updated (200)", rc, K8S_OK, err))
+		ok("capacity: the same Lease is updated (200)");
+	rc = k8s_capacity_read(c, "lcw", "node-a", &got, &renewed, err, sizeof(err));
+	if (rc == K8S_OK && got.available == 1 && got.maximum_volume == 2 && got.volumes_left == 3)
+		ok("capacity: the update replaced the numbers");
+	else
+		notok("capacity: the update replaced the numbers", "rc %d: %s", rc, err);
+	rc = k8s_capacity_read(c, "lcw", "node-b", &got, &renewed, err, sizeof(err));
+	if (expect_rc("capacity: another node without a Lease is NOT_FOUND", rc, K8S_ERR_NOT_FOUND, err))
+		ok("capacity: another node without a Lease is NOT_FOUND");
+	rc = k8s_capacity_publish(c, "forbidden-ns", "node-a", &a, err, sizeof(err));
+	if (expect_rc("capacity: RBAC refusal is FORBIDDEN", rc, K8S_ERR_FORBIDDEN, err))
+		ok("capacity: RBAC refusal is FORBIDDEN");
+	rc = k8s_capacity_publish(c, "lcw", "Node_A/../x", &a, err, sizeof(err));
+	if (expect_rc("capacity: a node name that is no object name is refused", rc,
+		  K8S_ERR_INVALID_ARG, err))
+		ok("capacity: a node name that is no object name is refused");
+	/* pure: a Lease held by another node does not count as this node's */
+	char *body = k8s_capacity_lease_body("lcw", "node-a", &a, now);
+	struct k8s_node_capacity x;
+	if (body && k8s_capacity_lease_parse(body, strlen(body), "node-a", &x, &renewed) == 0 &&
+	    k8s_capacity_lease_parse(body, strlen(body), "node-b", &x, &renewed) == -1 &&
+	    k8s_capacity_lease_name("node-a", name, sizeof(name)) == 0 &&
+	    strcmp(name, "lcw-capacity-node-a") == 0)
+		ok("capacity: a Lease is read only as its own node's");
+	else
+		notok("capacity: a Lease is read only as its own node's", "body %s", body ? body : "NULL");
+	free(body);
+}
+
 static void
 t_pv_found(void)
 {
@@ -1453,6 +1507,7 @@ main(void)
 		t_secret_multi(c);
 		t_secret_multi_errors(c);
 		t_threads(c);
+		t_capacity(c);
 		k8s_client_free(c);
 	}
 	t_timeout();
