@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "csi.pb-c.h"
+#include "csi_capacity.h"
 #include "csi_checks.h"
 #include "csi_handlers.h"
 #include "log.h"
@@ -111,6 +112,10 @@ create_volume(struct csi_call *c)
 			     r->capacity_range ? r->capacity_range->limit_bytes : 0, fs_kind, &cap,
 			     why, sizeof(why)))
 		return csi_error(c, GRPC_STATUS_OUT_OF_RANGE, "%s", why);
+	/* Local volumes: the chosen node must have room (csi_capacity.c). */
+	const char *pin = is_s3 ? NULL : chosen_node(r->accessibility_requirements);
+	if (pin && csi_capacity_admit(c, pin, cap) != GRPC_STATUS_OK)
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
 	uint64_t prev = remember(r->name, cap);
 	if (prev && prev != cap)
 		return csi_error(c, GRPC_STATUS_ALREADY_EXISTS,
@@ -267,8 +272,13 @@ controller_caps(struct csi_call *c)
 	static const Csi__V1__ControllerServiceCapability__RPC__Type types[] = {
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__CREATE_DELETE_VOLUME,
 		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__EXPAND_VOLUME,
+		CSI__V1__CONTROLLER_SERVICE_CAPABILITY__RPC__TYPE__GET_CAPACITY,
 	};
-	const size_t n = sizeof(types) / sizeof(types[0]);
+	/* GET_CAPACITY where it can be answered: on the node (privd measures)
+	 * or in a controller that reads the nodes' Leases. */
+	const int capacity = !fe_config.controller_mode ||
+			     (fe_config.capacity_namespace && fe_config.capacity_namespace[0]);
+	const size_t n = sizeof(types) / sizeof(types[0]) - !capacity;
 	Csi__V1__ControllerGetCapabilitiesResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
 
 	csi__v1__controller_get_capabilities_response__init(resp);
@@ -294,5 +304,6 @@ const struct csi_method csi_controller_methods[] = {
 	{ "/csi.v1.Controller/ControllerExpandVolume", controller_expand },
 	{ "/csi.v1.Controller/ValidateVolumeCapabilities", validate_caps },
 	{ "/csi.v1.Controller/ControllerGetCapabilities", controller_caps },
+	{ "/csi.v1.Controller/GetCapacity", csi_get_capacity },
 	{ NULL, NULL },
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "csi.pb-c.h"
+#include "csi_capacity.h"
 #include "csi_checks.h"
 #include "csi_handlers.h"
 #include "keyed_lock.h"
@@ -379,6 +380,9 @@ node_info(struct csi_call *c)
 	t->segments = arena_alloc(&c->arena, sizeof(void *));
 	t->segments[0] = s;
 	resp->accessible_topology = t;
+	/* The node's real bound on volumes (local + rclone mounts), so the
+	 * scheduler stops before privd would refuse; 0 if privd is silent. */
+	resp->max_volumes_per_node = csi_capacity_max_volumes();
 	c->resp = &resp->base;
 	return GRPC_STATUS_OK;
 }

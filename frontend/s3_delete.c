@@ -113,3 +113,9 @@ out:
 	s3_secret_free(&s);
 	return code;
 }
+
+struct k8s_client *
+controller_api(void)
+{
+	return kube;
+}

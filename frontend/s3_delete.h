@@ -20,4 +20,9 @@ int s3_delete_applies(struct kv_entry *const *secrets, size_t n);
 grpc_status_code s3_delete_volume(struct csi_call *c, const char *volid,
 				  struct kv_entry *const *secrets, size_t n);
 
+/* The controller's Kubernetes API client, or NULL (none configured, or
+ * node mode). */
+struct k8s_client;
+struct k8s_client *controller_api(void);
+
 #endif

@@ -11,8 +11,9 @@ import ssl
 import subprocess
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 DRIVER = "lukscryptwalker.csi.k8s.io"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJlMmUifQ.c2ln"
@@ -46,7 +47,8 @@ class FakeKube:
             f.write(TOKEN)
         self._certs()
         self.lock = threading.Lock()
-        self.state = {"secrets": {}, "allowed_namespaces": set(), "pvs": [], "fail": None}
+        self.state = {"secrets": {}, "allowed_namespaces": set(), "pvs": [], "fail": None,
+                      "leases": {}}
         self.requests = []
         outer = self
 
@@ -64,6 +66,9 @@ class FakeKube:
 
             def do_GET(self):
                 outer.handle(self)
+
+            def do_PATCH(self):
+                outer.handle_patch(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -153,6 +158,13 @@ class FakeKube:
                 "kind": "Secret", "apiVersion": "v1", "type": "Opaque",
                 "metadata": {"name": name, "namespace": ns, "uid": "0b3f", "resourceVersion": "7"},
                 "data": {k: base64.b64encode(v).decode() for k, v in data.items()}})
+        if len(parts) == 7 and parts[:4] == ["apis", "coordination.k8s.io", "v1", "namespaces"] \
+                and parts[5] == "leases":
+            obj = st["leases"].get((parts[4], parts[6]))
+            if obj is None:
+                return h.send_json(404, status(404, "NotFound",
+                                               f'leases.coordination.k8s.io "{parts[6]}" not found'))
+            return h.send_json(200, obj)
         if parts == ["api", "v1", "persistentvolumes"]:
             items = [pv_item(*p) for p in st["pvs"]]
             return h.send_json(200, {"kind": "PersistentVolumeList", "apiVersion": "v1",
@@ -166,6 +178,51 @@ class FakeKube:
             return h.send_json(404, status(404, "NotFound",
                                            f'persistentvolumes "{parts[3]}" not found'))
         return h.send_json(404, status(404, "NotFound", "the server could not find the resource"))
+
+    # ---- Leases (the nodes' capacity, common/k8s_capacity.c) -------------
+
+    def set_lease(self, ns, node, available, maximum, left, age_s=0):
+        """A capacity Lease as a node's privd publishes it, renewed age_s ago."""
+        when = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(time.time() - age_s))
+        obj = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+               "metadata": {"name": f"lcw-capacity-{node}", "namespace": ns, "annotations": {
+                   "capacity.lukscryptwalker.io/available-bytes": str(available),
+                   "capacity.lukscryptwalker.io/maximum-volume-bytes": str(maximum),
+                   "capacity.lukscryptwalker.io/volumes-left": str(left)}},
+               "spec": {"holderIdentity": node, "renewTime": when}}
+        with self.lock:
+            self.state["leases"][(ns, f"lcw-capacity-{node}")] = obj
+
+    def lease(self, ns, node):
+        with self.lock:
+            return self.state["leases"].get((ns, f"lcw-capacity-{node}"))
+
+    def handle_patch(self, h):
+        """Server-side apply of a Lease, as the API does it for what the
+        driver sends (415 for another content type, fieldManager required,
+        201 created / 200 updated)."""
+        url = urlsplit(h.path)
+        query = parse_qs(url.query)
+        body = h.rfile.read(int(h.headers.get("Content-Length", "0")))
+        with self.lock:
+            self.requests.append(url.path)
+        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return h.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        parts = url.path.strip("/").split("/")
+        if not (len(parts) == 7 and parts[:4] == ["apis", "coordination.k8s.io", "v1",
+                                                   "namespaces"] and parts[5] == "leases"):
+            return h.send_json(405, status(405, "MethodNotAllowed", "method not allowed"))
+        if h.headers.get("Content-Type") != "application/apply-patch+yaml":
+            return h.send_json(415, status(415, "UnsupportedMediaType", "unknown format"))
+        if not query.get("fieldManager"):
+            return h.send_json(400, status(400, "BadRequest", "fieldManager is required"))
+        obj = json.loads(body)
+        if obj.get("metadata", {}).get("name") != parts[6]:
+            return h.send_json(400, status(400, "BadRequest", "name does not match the URL"))
+        with self.lock:
+            created = (parts[4], parts[6]) not in self.state["leases"]
+            self.state["leases"][(parts[4], parts[6])] = obj
+        return h.send_json(201 if created else 200, obj)
 
     def stop(self):
         self.httpd.shutdown()
