@@ -250,7 +250,7 @@ check(`${label}: no host network, PID or IPC namespace; hostPath only in the nod
 
 check(`${label}: API tokens only in the containers that call the API`, () => {
   const p = [];
-  const allowed = new Set(["DaemonSet/driver", "Deployment/csi-provisioner", "Deployment/csi-resizer"]);
+  const allowed = new Set(["DaemonSet/driver", "Deployment/driver", "Deployment/csi-provisioner", "Deployment/csi-resizer"]);
   for (const w of [...ofKind("DaemonSet"), ...ofKind("Deployment")])
     if (podSpec(w).automountServiceAccountToken !== false) p.push(`${w.metadata.name} automounts a token`);
   for (const sa of ofKind("ServiceAccount"))
@@ -357,6 +357,30 @@ check(`${label}: CSIDriver: attachRequired false, fsGroupPolicy File, no pod inf
   if (s.fsGroupPolicy !== "File") p.push(`fsGroupPolicy ${s.fsGroupPolicy}`);
   if (s.podInfoOnMount !== false) p.push(`podInfoOnMount ${s.podInfoOnMount}`);
   if (JSON.stringify(s.volumeLifecycleModes) !== '["Persistent"]') p.push("volumeLifecycleModes");
+  return p;
+});
+
+check(`${label}: storage capacity: CSIDriver, provisioner, node and controller agree`, () => {
+  const p = [];
+  const d = ofKind("CSIDriver")[0];
+  const on = d?.spec?.storageCapacity === true;
+  const dep = ofKind("Deployment")[0];
+  const ds = ofKind("DaemonSet")[0];
+  const prov = dep && containersOf(dep).find((c) => c.name === "csi-provisioner");
+  const ctl = dep && containersOf(dep).find((c) => c.name === "driver");
+  const nd = ds && containersOf(ds).find((c) => c.name === "driver");
+  const has = (c, a) => (c?.args || []).some((x) => x === a || x.startsWith(a + "="));
+  if (has(prov, "--enable-capacity") !== on) p.push(`storageCapacity ${on} but provisioner --enable-capacity ${has(prov, "--enable-capacity")}`);
+  if (has(ctl, "--capacity-namespace") !== on) p.push("controller driver --capacity-namespace disagrees");
+  if (has(nd, "--capacity-namespace") !== on) p.push("node driver --capacity-namespace disagrees");
+  if (on) {
+    const roles = ofKind("Role").flatMap((r) => (r.rules || []).map((x) => ({ r, x })));
+    const can = (group, res, verb) => roles.some(({ x }) => (x.apiGroups || []).includes(group) && (x.resources || []).includes(res) && (x.verbs || []).includes(verb));
+    if (!can("storage.k8s.io", "csistoragecapacities", "create")) p.push("no Role lets the provisioner create CSIStorageCapacity");
+    if (!can("coordination.k8s.io", "leases", "patch")) p.push("no Role lets privd apply its capacity Lease");
+    if (ofKind("ClusterRole").some((r) => (r.rules || []).some((x) => (x.resources || []).includes("csistoragecapacities") || (x.resources || []).includes("leases"))))
+      p.push("capacity objects or Leases granted cluster-wide");
+  }
   return p;
 });
 
