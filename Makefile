@@ -51,6 +51,7 @@ PRIVD_SRC := privd/main.c privd/flags.c privd/spawner.c privd/dispatch.c privd/v
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
+	frontend/node_call.c \
 	frontend/s3_delete.c privd/k8s_client.c privd/s3_purge.c privd/s3_params.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
