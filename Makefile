@@ -70,7 +70,7 @@ PRIVD_SRC := $(PRIVD_CORE_SRC) $(PRIVD_NODE_SRC) $(PRIVD_K8S_SRC) $(PRIVD_LUKS_S
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
-	frontend/s3_delete.c frontend/csi_capacity.c
+	frontend/node_call.c frontend/s3_delete.c frontend/csi_capacity.c
 # The block-device primitives the host tests exercise on real loop devices.
 BLOCK_SRC := privd/luks/loopdev.c privd/luks/blkprobe.c privd/node/mountops.c privd/node/kpath.c
 

@@ -95,7 +95,7 @@ check_capability(const Csi__V1__VolumeCapability *cap, struct cap_req *out, char
 	}
 	if (cap->access_type_case == CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK) {
 		snprintf(why, whylen, "raw block volumes are not supported; use a mount volume");
-		return -1;
+		return CAP_UNSUPPORTED;
 	}
 	if (cap->access_type_case != CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT ||
 	    cap->mount == NULL) {
@@ -103,17 +103,21 @@ check_capability(const Csi__V1__VolumeCapability *cap, struct cap_req *out, char
 		return -1;
 	}
 	if (cap->access_mode == NULL ||
-	    !mode_supported(cap->access_mode->mode, &out->readonly)) {
+	    cap->access_mode->mode == CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__UNKNOWN) {
+		snprintf(why, whylen, "volume_capability needs an access mode");
+		return CAP_MALFORMED;
+	}
+	if (!mode_supported(cap->access_mode->mode, &out->readonly)) {
 		snprintf(why, whylen,
 			 "unsupported access mode: local encrypted volumes are single-node "
 			 "(ReadWriteOnce or ReadOnly on one node)");
-		return -1;
+		return CAP_UNSUPPORTED;
 	}
 	out->fs_kind = fs_kind_parse(cap->mount->fs_type ? cap->mount->fs_type : "");
 	if (out->fs_kind < 0) {
 		snprintf(why, whylen, "unsupported fsType \"%.32s\": use ext4, ext3 or xfs",
 			 cap->mount->fs_type);
-		return -1;
+		return CAP_UNSUPPORTED;
 	}
 	for (size_t i = 0; i < cap->mount->n_mount_flags; i++) {
 		const char *f = cap->mount->mount_flags[i];

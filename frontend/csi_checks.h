@@ -21,7 +21,13 @@ struct cap_req {
 
 /* Mount access type only, single-node access modes only, a supported
  * fsType (fs_default used when the capability names none), allowlisted
- * mount flags. */
+ * mount flags. Returns 0; CAP_MALFORMED when the capability is missing or
+ * ill-formed (no access type or mode, a bad mount flag or group); or
+ * CAP_UNSUPPORTED when it is well-formed but asks for what no volume of
+ * this driver can be (raw block, a multi-node mode, another fsType): the
+ * CSI error tables give that case its own code ("Exceeds capabilities"). */
+#define CAP_MALFORMED (-1)
+#define CAP_UNSUPPORTED (-2)
 int check_capability(const Csi__V1__VolumeCapability *cap, struct cap_req *out, char *why,
 		     size_t whylen);
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "s3_delete.h"
 #include "s3_params.h"
+#include "version.h"
 #include "volparams.h"
 
 /* Sizes of volumes created by this process, so the same name with another
@@ -180,6 +181,25 @@ create_volume(struct csi_call *c)
 	return GRPC_STATUS_OK;
 }
 
+/* "Volume does not exist" (NOT_FOUND) where the controller can know it:
+ * with a Kubernetes API, a volume of this driver has a PersistentVolume
+ * carrying its handle. Without one the controller keeps no record of its
+ * volumes, and answers from the request alone. */
+static grpc_status_code
+volume_exists(struct csi_call *c, const char *id)
+{
+	char err[256];
+	int rc = controller_pv_exists(id, err, sizeof(err));
+
+	if (rc == 1 || rc == CTL_NO_API)
+		return GRPC_STATUS_OK;
+	if (rc == 0)
+		return csi_error(c, GRPC_STATUS_NOT_FOUND,
+				 "no PersistentVolume of %s has volume handle %s", LCW_DRIVER_NAME, id);
+	return csi_error(c, GRPC_STATUS_UNAVAILABLE,
+			 "cannot look up the PersistentVolume of %s: %s", id, err);
+}
+
 /* Local volumes are reclaimed on their node, which holds the only copy of
  * the key material: nothing to do here. S3 volumes (the provisioner secret
  * carries S3 credentials) are purged from their bucket. */
@@ -189,10 +209,11 @@ delete_volume(struct csi_call *c)
 	const Csi__V1__DeleteVolumeRequest *r = (const void *)c->req;
 	Csi__V1__DeleteVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
 
-	grpc_status_code idst = csi_need_volume_id(c, r->volume_id);
-	if (idst != GRPC_STATUS_OK)
-		return idst;
-	if (s3_delete_applies(KV(r->secrets), r->n_secrets)) {
+	if (r->volume_id[0] == '\0')
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "volume_id is required");
+	/* An id this driver never makes names no volume: deleting it is done
+	 * (the spec: a volume that does not exist is 0 OK). */
+	if (volid_valid(r->volume_id) == 0 && s3_delete_applies(KV(r->secrets), r->n_secrets)) {
 		grpc_status_code st = s3_delete_volume(c, r->volume_id, KV(r->secrets), r->n_secrets);
 		if (st != GRPC_STATUS_OK)
 			return st;
@@ -211,12 +232,14 @@ controller_expand(struct csi_call *c)
 	uint64_t cap;
 	int fs_kind = FS_UNSET;
 
-	grpc_status_code idst = csi_need_volume_id(c, r->volume_id);
+	grpc_status_code idst = csi_known_volume_id(c, r->volume_id);
 	if (idst != GRPC_STATUS_OK)
 		return idst;
 	if (r->capacity_range == NULL ||
 	    (r->capacity_range->required_bytes == 0 && r->capacity_range->limit_bytes == 0))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "capacity_range is required");
+	if ((idst = volume_exists(c, r->volume_id)) != GRPC_STATUS_OK)
+		return idst;
 	if (r->volume_capability) {
 		struct cap_req cr;
 		if (check_capability(r->volume_capability, &cr, why, sizeof(why)))
@@ -242,11 +265,13 @@ validate_caps(struct csi_call *c)
 	char why[256];
 	int fs_kind;
 
-	grpc_status_code idst = csi_need_volume_id(c, r->volume_id);
+	grpc_status_code idst = csi_known_volume_id(c, r->volume_id);
 	if (idst != GRPC_STATUS_OK)
 		return idst;
 	if (r->n_volume_capabilities == 0)
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "volume_capabilities are required");
+	if ((idst = volume_exists(c, r->volume_id)) != GRPC_STATUS_OK)
+		return idst;
 	resp = arena_alloc(&c->arena, sizeof(*resp));
 	csi__v1__validate_volume_capabilities_response__init(resp);
 	if (check_capabilities(r->volume_capabilities, r->n_volume_capabilities, &fs_kind, why,

@@ -47,4 +47,9 @@ grpc_status_code csi_error(struct csi_call *c, grpc_status_code code, const char
  * OK, or INVALID_ARGUMENT with the reason answered. */
 grpc_status_code csi_need_volume_id(struct csi_call *c, const char *id);
 
+/* For RPCs whose CSI error table has "Volume does not exist": an empty id
+ * is INVALID_ARGUMENT (a missing field), an id this driver can never have
+ * made is NOT_FOUND. */
+grpc_status_code csi_known_volume_id(struct csi_call *c, const char *id);
+
 #endif

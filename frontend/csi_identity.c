@@ -33,6 +33,18 @@ csi_need_volume_id(struct csi_call *c, const char *id)
 	return GRPC_STATUS_OK;
 }
 
+grpc_status_code
+csi_known_volume_id(struct csi_call *c, const char *id)
+{
+	char why[160];
+
+	if (check_volume_id(id, why, sizeof(why)) == 0)
+		return GRPC_STATUS_OK;
+	if (id[0] == '\0')
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	return csi_error(c, GRPC_STATUS_NOT_FOUND, "no such volume: %s", why);
+}
+
 static grpc_status_code
 get_plugin_info(struct csi_call *c)
 {

@@ -8,99 +8,11 @@
 #include "csi_capacity.h"
 #include "csi_checks.h"
 #include "csi_handlers.h"
-#include "keyed_lock.h"
 #include "log.h"
 #include "ipc_msg.h"
-#include "privd_client.h"
+#include "node_call.h"
 #include "s3_params.h"
 #include "volparams.h"
-
-#define SLOW_TIMEOUT_MS (10 * 60 * 1000) /* stage, expand: KDF, mkfs, resize */
-#define FAST_TIMEOUT_MS (2 * 60 * 1000)
-
-static grpc_status_code
-status_of(uint32_t err_class)
-{
-	switch (err_class) {
-	case IPC_EC_INVALID: return GRPC_STATUS_INVALID_ARGUMENT;
-	case IPC_EC_NOT_FOUND: return GRPC_STATUS_NOT_FOUND;
-	case IPC_EC_EXISTS: return GRPC_STATUS_ALREADY_EXISTS;
-	case IPC_EC_PERMISSION: return GRPC_STATUS_PERMISSION_DENIED;
-	case IPC_EC_PRECONDITION: return GRPC_STATUS_FAILED_PRECONDITION;
-	case IPC_EC_EXHAUSTED: return GRPC_STATUS_RESOURCE_EXHAUSTED;
-	case IPC_EC_BUSY: return GRPC_STATUS_ABORTED;
-	case IPC_EC_UNAVAILABLE: return GRPC_STATUS_UNAVAILABLE;
-	default: return GRPC_STATUS_INTERNAL;
-	}
-}
-
-/* Send req to privd holding the volume's in-flight slot; on success *ans
- * is the paired answer. The request is wiped afterwards (it may hold a
- * passphrase). */
-static grpc_status_code
-forward(struct csi_call *c, const char *volume_id, struct ipc_msg *req, struct ipc_msg *ans,
-	int timeout_ms)
-{
-	grpc_status_code st = GRPC_STATUS_OK;
-
-	if (keyed_trylock(volume_id)) {
-		explicit_bzero(req, sizeof(*req));
-		return csi_error(c, GRPC_STATUS_ABORTED,
-				 "an operation on volume %s is already in progress", volume_id);
-	}
-	int rc = privd_call(req, ans, timeout_ms);
-	if (rc == PRIVD_REFUSED)
-		st = csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-			       "a request value holds a control character or is out of range");
-	else if (rc)
-		st = csi_error(c, GRPC_STATUS_DEADLINE_EXCEEDED,
-			       "privd did not finish within %d s; the operation continues and a "
-			       "retry will report its outcome", timeout_ms / 1000);
-	else if (ans->type == IPC_ANS_ERROR)
-		st = csi_error(c, status_of(ans->u.error.err_class), "%s", ans->u.error.msg);
-	keyed_unlock(volume_id);
-	explicit_bzero(req, sizeof(*req));
-	return st;
-}
-
-#define CHECK(expr)                                   \
-	do {                                          \
-		grpc_status_code _st = (expr);        \
-		if (_st != GRPC_STATUS_OK)            \
-			return _st;                   \
-	} while (0)
-
-static grpc_status_code
-path_arg(struct csi_call *c, const char *what, const char *p)
-{
-	char why[160];
-	if (check_path(what, p, why, sizeof(why)))
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
-	return GRPC_STATUS_OK;
-}
-
-/* The passphrase of a node-stage secret, checked and copied into out. */
-static grpc_status_code
-stage_passphrase(struct csi_call *c, const Csi__V1__NodeStageVolumeRequest *r, const char *key,
-		 uint8_t *out, uint32_t *outlen)
-{
-	const char *pass = kv_get(KV(r->secrets), r->n_secrets, key);
-	if (pass == NULL)
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-				 "the node-stage secret has no key \"%s\" (StorageClass "
-				 "csi.storage.k8s.io/node-stage-secret-name and passphraseKey)", key);
-	size_t plen = strlen(pass);
-	if (plen == 0 || pass[0] == '\n')
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-				 "the passphrase in key \"%s\" is empty", key);
-	if (plen > IPC_SECRET_MAX)
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-				 "the passphrase in key \"%s\" is longer than %u bytes", key,
-				 IPC_SECRET_MAX);
-	memcpy(out, pass, plen); /* the only copy we make */
-	*outlen = (uint32_t)plen;
-	return GRPC_STATUS_OK;
-}
 
 /* NodeStage of an S3 volume: the rclone tuning is parsed here (a bad value
  * is INVALID_ARGUMENT naming the parameter) and travels parsed; privd reads
@@ -130,21 +42,19 @@ node_stage_s3(struct csi_call *c, const Csi__V1__NodeStageVolumeRequest *r,
 	strcpy(s->s3_name, p.secret_name);
 	strcpy(s->prefix, p.prefix);
 	s3_params_to_tuning(&p, &s->t);
-	if (ctx->secret_name[0]) {
-		strcpy(s->secret_namespace, ctx->secret_namespace);
-		strcpy(s->secret_name, ctx->secret_name);
-		strcpy(s->secret_key, ctx->passphrase_key);
-	} else {
-		/* rclone crypt takes the whole value, newline included. */
-		CHECK(stage_passphrase(c, r, ctx->passphrase_key, s->passphrase, &s->passphrase_len));
-	}
-	CHECK(forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS));
-	Csi__V1__NodeStageVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
-	csi__v1__node_stage_volume_response__init(resp);
-	c->resp = &resp->base;
+	/* rclone crypt takes the whole passphrase, newline included. */
+	CSI_CHECK(node_stage_key(c, r, ctx, &(struct stage_key_dst){
+		s->secret_namespace, s->secret_name, s->secret_key, s->passphrase,
+		&s->passphrase_len }));
+	CSI_CHECK(node_forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS, NODE_PLAIN));
+	CSI_EMPTY_RESPONSE(c, Csi__V1__NodeStageVolumeResponse,
+			   csi__v1__node_stage_volume_response__init);
 	return GRPC_STATUS_OK;
 }
 
+/* Required fields in the order the spec lists them (volume_id,
+ * staging_target_path, volume_capability), each INVALID_ARGUMENT when
+ * missing; a capability no volume here supports is FAILED_PRECONDITION. */
 static grpc_status_code
 node_stage(struct csi_call *c)
 {
@@ -157,10 +67,9 @@ node_stage(struct csi_call *c)
 	int has_gid;
 	uint32_t gid = 0;
 
-	CHECK(csi_need_volume_id(c, r->volume_id));
-	CHECK(path_arg(c, "staging_target_path", r->staging_target_path));
-	if (check_capability(r->volume_capability, &cap, why, sizeof(why)))
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	CSI_CHECK(csi_known_volume_id(c, r->volume_id));
+	CSI_CHECK(node_path_arg(c, "staging_target_path", r->staging_target_path));
+	CSI_CHECK(node_capability_arg(c, r->volume_capability, &cap));
 	if (parse_volume_context(KV(r->volume_context), r->n_volume_context, &ctx, why, sizeof(why)))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 	if (resolve_fs_group(&ctx, &cap, &has_gid, &gid, why, sizeof(why)))
@@ -175,21 +84,12 @@ node_stage(struct csi_call *c)
 	s->has_fs_group = (uint8_t)has_gid;
 	s->fs_group = gid;
 	s->fs_mode = (uint32_t)ctx.fs_mode;
-	if (ctx.secret_name[0]) {
-		/* Hardened mode: forward the reference only. Any node-stage
-		 * secret kubelet also sent is not even looked at. */
-		strcpy(s->secret_namespace, ctx.secret_namespace);
-		strcpy(s->secret_name, ctx.secret_name);
-		strcpy(s->secret_key, ctx.passphrase_key);
-		goto send;
-	}
-	CHECK(stage_passphrase(c, r, ctx.passphrase_key, s->passphrase, &s->passphrase_len));
-send:
-	CHECK(forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS));
-
-	Csi__V1__NodeStageVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
-	csi__v1__node_stage_volume_response__init(resp);
-	c->resp = &resp->base;
+	CSI_CHECK(node_stage_key(c, r, &ctx, &(struct stage_key_dst){
+		s->secret_namespace, s->secret_name, s->secret_key, s->passphrase,
+		&s->passphrase_len }));
+	CSI_CHECK(node_forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS, NODE_PLAIN));
+	CSI_EMPTY_RESPONSE(c, Csi__V1__NodeStageVolumeResponse,
+			   csi__v1__node_stage_volume_response__init);
 	return GRPC_STATUS_OK;
 }
 
@@ -199,41 +99,42 @@ node_unstage(struct csi_call *c)
 	const Csi__V1__NodeUnstageVolumeRequest *r = (const void *)c->req;
 	struct ipc_msg req = { .type = IPC_REQ_UNSTAGE }, ans;
 
-	CHECK(csi_need_volume_id(c, r->volume_id));
-	CHECK(path_arg(c, "staging_target_path", r->staging_target_path));
+	CSI_CHECK(csi_known_volume_id(c, r->volume_id));
+	CSI_CHECK(node_path_arg(c, "staging_target_path", r->staging_target_path));
 	strcpy(req.u.unstage.volume_id, r->volume_id);
 	strcpy(req.u.unstage.staging_path, r->staging_target_path);
-	CHECK(forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS));
-	Csi__V1__NodeUnstageVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
-	csi__v1__node_unstage_volume_response__init(resp);
-	c->resp = &resp->base;
+	CSI_CHECK(node_forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS, NODE_PLAIN));
+	CSI_EMPTY_RESPONSE(c, Csi__V1__NodeUnstageVolumeResponse,
+			   csi__v1__node_unstage_volume_response__init);
 	return GRPC_STATUS_OK;
 }
 
+/* The spec's required fields first (volume_id, target_path,
+ * volume_capability: INVALID_ARGUMENT each), then staging_target_path,
+ * optional in the message but needed by a STAGE_UNSTAGE_VOLUME driver:
+ * its absence is the table's "Staging target path not set",
+ * FAILED_PRECONDITION. */
 static grpc_status_code
 node_publish(struct csi_call *c)
 {
 	const Csi__V1__NodePublishVolumeRequest *r = (const void *)c->req;
 	struct ipc_msg req = { .type = IPC_REQ_PUBLISH }, ans;
 	struct cap_req cap;
-	char why[256];
 
-	CHECK(csi_need_volume_id(c, r->volume_id));
+	CSI_CHECK(csi_known_volume_id(c, r->volume_id));
+	CSI_CHECK(node_path_arg(c, "target_path", r->target_path));
+	CSI_CHECK(node_capability_arg(c, r->volume_capability, &cap));
 	if (r->staging_target_path[0] == '\0')
 		return csi_error(c, GRPC_STATUS_FAILED_PRECONDITION,
 				 "staging_target_path is required: this driver stages volumes");
-	CHECK(path_arg(c, "staging_target_path", r->staging_target_path));
-	CHECK(path_arg(c, "target_path", r->target_path));
-	if (check_capability(r->volume_capability, &cap, why, sizeof(why)))
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
+	CSI_CHECK(node_path_arg(c, "staging_target_path", r->staging_target_path));
 	strcpy(req.u.publish.volume_id, r->volume_id);
 	strcpy(req.u.publish.staging_path, r->staging_target_path);
 	strcpy(req.u.publish.target_path, r->target_path);
 	req.u.publish.readonly = (r->readonly || cap.readonly) ? 1 : 0;
-	CHECK(forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS));
-	Csi__V1__NodePublishVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
-	csi__v1__node_publish_volume_response__init(resp);
-	c->resp = &resp->base;
+	CSI_CHECK(node_forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS, NODE_PLAIN));
+	CSI_EMPTY_RESPONSE(c, Csi__V1__NodePublishVolumeResponse,
+			   csi__v1__node_publish_volume_response__init);
 	return GRPC_STATUS_OK;
 }
 
@@ -243,17 +144,20 @@ node_unpublish(struct csi_call *c)
 	const Csi__V1__NodeUnpublishVolumeRequest *r = (const void *)c->req;
 	struct ipc_msg req = { .type = IPC_REQ_UNPUBLISH }, ans;
 
-	CHECK(csi_need_volume_id(c, r->volume_id));
-	CHECK(path_arg(c, "target_path", r->target_path));
+	CSI_CHECK(csi_known_volume_id(c, r->volume_id));
+	CSI_CHECK(node_path_arg(c, "target_path", r->target_path));
 	strcpy(req.u.unpublish.volume_id, r->volume_id);
 	strcpy(req.u.unpublish.target_path, r->target_path);
-	CHECK(forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS));
-	Csi__V1__NodeUnpublishVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
-	csi__v1__node_unpublish_volume_response__init(resp);
-	c->resp = &resp->base;
+	CSI_CHECK(node_forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS, NODE_PLAIN));
+	CSI_EMPTY_RESPONSE(c, Csi__V1__NodeUnpublishVolumeResponse,
+			   csi__v1__node_unpublish_volume_response__init);
 	return GRPC_STATUS_OK;
 }
 
+/* An unknown volume, or a volume_path where the volume is not mounted, is
+ * NOT_FOUND; only a missing field is INVALID_ARGUMENT. "Exceeds
+ * capabilities" is INVALID_ARGUMENT in this table. capacity_range is
+ * optional in the spec, but this driver grows only to a stated size. */
 static grpc_status_code
 node_expand(struct csi_call *c)
 {
@@ -263,8 +167,8 @@ node_expand(struct csi_call *c)
 	uint64_t want;
 	int fs_kind = FS_UNSET;
 
-	CHECK(csi_need_volume_id(c, r->volume_id));
-	CHECK(path_arg(c, "volume_path", r->volume_path));
+	CSI_CHECK(csi_known_volume_id(c, r->volume_id));
+	CSI_CHECK(node_volume_path_arg(c, r->volume_path));
 	if (r->capacity_range == NULL ||
 	    (r->capacity_range->required_bytes == 0 && r->capacity_range->limit_bytes == 0))
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "capacity_range is required");
@@ -282,7 +186,7 @@ node_expand(struct csi_call *c)
 	 * whichever it is, as long as it is this volume's mount. */
 	strcpy(req.u.expand.volume_path, r->volume_path);
 	req.u.expand.new_size = want;
-	CHECK(forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS));
+	CSI_CHECK(node_forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS, NODE_AT_PATH));
 	Csi__V1__NodeExpandVolumeResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
 	csi__v1__node_expand_volume_response__init(resp);
 	resp->capacity_bytes = (int64_t)ans.u.expand_ans.capacity;
@@ -309,11 +213,13 @@ node_stats(struct csi_call *c)
 	const Csi__V1__NodeGetVolumeStatsRequest *r = (const void *)c->req;
 	struct ipc_msg req = { .type = IPC_REQ_STATS }, ans;
 
-	CHECK(csi_need_volume_id(c, r->volume_id));
-	CHECK(path_arg(c, "volume_path", r->volume_path));
+	/* Unknown volume or not at volume_path: NOT_FOUND (the spec's one
+	 * row); a missing field: INVALID_ARGUMENT. */
+	CSI_CHECK(csi_known_volume_id(c, r->volume_id));
+	CSI_CHECK(node_volume_path_arg(c, r->volume_path));
 	strcpy(req.u.stats.volume_id, r->volume_id);
 	strcpy(req.u.stats.volume_path, r->volume_path);
-	CHECK(forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS));
+	CSI_CHECK(node_forward(c, r->volume_id, &req, &ans, FAST_TIMEOUT_MS, NODE_AT_PATH));
 
 	const struct ipc_stats_ans *a = &ans.u.stats_ans;
 	Csi__V1__NodeGetVolumeStatsResponse *resp = arena_alloc(&c->arena, sizeof(*resp));

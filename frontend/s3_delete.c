@@ -33,6 +33,22 @@ s3_delete_applies(struct kv_entry *const *secrets, size_t n)
 	return kv_get(secrets, n, "s3-bucket") != NULL;
 }
 
+int
+controller_pv_exists(const char *volid, char *err, size_t errlen)
+{
+	char *json = NULL;
+	size_t len = 0;
+	int found = 0;
+
+	if (kube == NULL)
+		return CTL_NO_API;
+	if (k8s_pv_for_handle(kube, LCW_DRIVER_NAME, volid, &json, &len, &found, err, errlen) !=
+	    K8S_OK)
+		return -1;
+	free(json);
+	return found ? 1 : 0;
+}
+
 static grpc_status_code
 status_of(int rc)
 {

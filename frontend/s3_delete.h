@@ -17,6 +17,13 @@ void s3_delete_init(const char *kube_api, const char *token_file, const char *ca
  * S3 credentials, as with the original driver.) */
 int s3_delete_applies(struct kv_entry *const *secrets, size_t n);
 
+/* Is there a PersistentVolume of this driver with this volume handle?
+ * (The controller keeps no volume list; the PVs are the record.) Returns 1
+ * or 0 after a complete search, -1 when the API did not answer (err set),
+ * or CTL_NO_API when no Kubernetes API is configured. */
+#define CTL_NO_API (-2)
+int controller_pv_exists(const char *volid, char *err, size_t errlen);
+
 grpc_status_code s3_delete_volume(struct csi_call *c, const char *volid,
 				  struct kv_entry *const *secrets, size_t n);
 

@@ -187,11 +187,17 @@ def node_calls(env, vol):
     ]
 
 
+# An id this driver never makes names no volume: the CSI error tables'
+# "Volume does not exist" (NOT_FOUND), and for DeleteVolume 0 OK with
+# nothing done (test_conformance walks the tables).
 @pytest.mark.parametrize("bad", BAD_IDS, ids=lambda b: b[:12])
 def test_controller_rpcs_refuse_bad_ids(ctrl, bad):
     for name, req in controller_calls(bad):
+        if name == "DeleteVolume":
+            getattr(ctrl.controller(), name)(req, timeout=30)
+            continue
         code, details = code_of(getattr(ctrl.controller(), name), req)
-        assert code == INVALID and "volume_id" in details, (name, code, details)
+        assert code == grpc.StatusCode.NOT_FOUND and "volume_id" in details, (name, code, details)
     assert ctrl.proc.poll() is None
 
 
@@ -200,7 +206,7 @@ def test_node_rpcs_refuse_bad_ids(env, node, bad):
     before = len(node.audit_records())
     for name, req in node_calls(env, bad):
         code, details = code_of(getattr(node.node(), name), req)
-        assert code == INVALID and "volume_id" in details, (name, code, details)
+        assert code == grpc.StatusCode.NOT_FOUND and "volume_id" in details, (name, code, details)
     # refused in the frontend: privd did nothing and recorded nothing
     assert len(node.audit_records()) == before
 
