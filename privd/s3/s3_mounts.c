@@ -144,8 +144,28 @@ s3m_bind(const struct privd_ctx *ctx, int sfd, const char *id, const char *vfs, 
 	 int readonly, char *err, size_t errlen)
 {
 	enum mstate st;
-	int tfd = s3m_open_target(ctx, id, vfs, path, kind, &st, err, errlen), rc;
+	struct mnt_info mi;
+	int tfd, rc;
 
+	/* A pod's publish target that still holds the bind of a dead rclone:
+	 * the live mount goes on top of the dead one, never after it is
+	 * detached. In between, the target would be the bare kubelet directory,
+	 * and a pod writing there would put its data, in plaintext, on the
+	 * node's disk and lose it from the volume. The dead bind stays beneath,
+	 * holding nothing; unpublish takes the whole stack down (s3m_unmount). */
+	if (kind == KPATH_TARGET) {
+		tfd = s3m_kfd(ctx, path, kind, KPATH_MUST_EXIST);
+		if (tfd >= 0 && s3m_fd_state(tfd, id, vfs, &mi, NULL) == M_DEAD) {
+			rc = mnt_bind_fd(sfd, tfd, readonly, 1, path, err, errlen);
+			close(tfd);
+			if (rc == 0)
+				return 0;
+			/* could not stack: fall back to detach, then bind */
+		} else if (tfd >= 0) {
+			close(tfd);
+		}
+	}
+	tfd = s3m_open_target(ctx, id, vfs, path, kind, &st, err, errlen);
 	if (tfd < 0)
 		return tfd;
 	/* onto exactly the directory checked above */

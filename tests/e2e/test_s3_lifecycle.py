@@ -1049,6 +1049,11 @@ def test_rclone_killed_mid_write_recovers_in_place(node, env, s3):
         assert wait_for(lambda: healthy(t, vol), RECOVERY_S - (time.monotonic() - t_kill)), \
             f"publish target not re-bound\n{diag(node, env, [vol])}"
         assert wait_for(lambda: abnormal(node, env, vol, t) is False, 15)
+        # the live bind went on top of the dead one: the target was never
+        # the bare kubelet directory in between (writes would have landed
+        # on the node's disk), and the dead bind is still beneath it
+        at_t = [m for m in mounts() if m[4] == t]
+        assert len(at_t) == 2 and all(m[m.index("-") + 1] == "fuse.rclone" for m in at_t), at_t
         healed = time.monotonic()
         # writes work again after the recovery
         assert wait_for(lambda: any(ts > healed for _, _, ts in w.snapshot()), 30), w.errors[-5:]
@@ -1065,6 +1070,7 @@ def test_rclone_killed_mid_write_recovers_in_place(node, env, s3):
         bad = lost(done, t)
         why = diag(node, env, [vol])
         unpublish(node, vol, t, check=False)
+        assert mount_of(t) is None, "unpublish left a mount of the stack at the target"
         on_disk = beneath(t)
         assert not bad and not on_disk, \
             f"fsynced files lost after the recovery: {sorted(bad.items())[:10]} of " \
