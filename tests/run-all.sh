@@ -124,10 +124,12 @@ if want k8s; then
 	done
 fi
 
-# ---- S3 building blocks against real rclone and a real S3 server (s3rver) --
+# ---- S3 building blocks against real rclone and real S3 servers: s3rver, --
+# ---- then the server-dependent checks again against fauxqs ---------------
 if want s3; then
 	for b in build build-san; do
 		run_counted "s3${b#build}" tests/s3/run.sh "$b/tests/test_s3_live"
+		run_counted "s3${b#build}:fauxqs" tests/s3/run.sh "$b/tests/test_s3_live" fauxqs
 	done
 fi
 
