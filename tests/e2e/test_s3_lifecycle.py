@@ -178,7 +178,10 @@ class S3Server:
             return r.read()
 
     def put(self, bucket, key, data):
-        req = urllib.request.Request(self._url(bucket, key), data=data, method="PUT")
+        # an explicit type: urllib would send a form's, which fauxqs
+        # takes for an SNS call
+        req = urllib.request.Request(self._url(bucket, key), data=data, method="PUT",
+                                     headers={"Content-Type": "application/octet-stream"})
         with self.http.open(req, timeout=60) as r:
             assert r.status == 200
 
