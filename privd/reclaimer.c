@@ -18,9 +18,12 @@
 #include "version.h"
 #include "volume_ops.h"
 
+/* reclaim_scan hands every callback the one ops.ctx: this struct, which
+ * carries the API context for the pv_exists callback. */
 struct reclaimer {
 	const struct privd_ctx *ctx;
 	unsigned interval_s, grace_s;
+	struct reclaim_k8s_ctx kctx;
 };
 
 static int
@@ -48,13 +51,19 @@ reclaim_erase(void *arg, const char *id)
 	return rc;
 }
 
+static int
+reclaim_pv_exists(void *arg, const char *const *ids, size_t n, int *exists)
+{
+	struct reclaimer *r = arg;
+	return reclaim_k8s_pv_exists(&r->kctx, ids, n, exists);
+}
+
 static void *
 reclaim_main(void *arg)
 {
-	const struct reclaimer *r = arg;
-	struct reclaim_k8s_ctx kctx = { r->ctx->k8s, LCW_DRIVER_NAME };
-	struct reclaim_ops ops = { .ctx = &kctx, .is_staged = reclaim_is_staged,
-				   .pv_exists = reclaim_k8s_pv_exists, .erase = reclaim_erase };
+	struct reclaimer *r = arg;
+	struct reclaim_ops ops = { .ctx = r, .is_staged = reclaim_is_staged,
+				   .pv_exists = reclaim_pv_exists, .erase = reclaim_erase };
 	struct reclaim_state st;
 
 	prctl(PR_SET_NAME, "privd-reclaim");
@@ -78,7 +87,7 @@ reclaimer_start(const struct privd_ctx *ctx, unsigned interval_s, unsigned grace
 	static struct reclaimer r; /* one reclaimer, living as long as privd */
 	pthread_t t;
 
-	r = (struct reclaimer){ ctx, interval_s, grace_s };
+	r = (struct reclaimer){ ctx, interval_s, grace_s, { ctx->k8s, LCW_DRIVER_NAME } };
 	if (pthread_create(&t, NULL, reclaim_main, &r))
 		return -1;
 	pthread_detach(t);

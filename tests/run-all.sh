@@ -124,10 +124,12 @@ if want k8s; then
 	done
 fi
 
-# ---- S3 building blocks against real rclone and a real S3 server (s3rver) --
+# ---- S3 building blocks against real rclone and real S3 servers: s3rver, --
+# ---- then the server-dependent checks again against fauxqs ---------------
 if want s3; then
 	for b in build build-san; do
 		run_counted "s3${b#build}" tests/s3/run.sh "$b/tests/test_s3_live"
+		run_counted "s3${b#build}:fauxqs" tests/s3/run.sh "$b/tests/test_s3_live" fauxqs
 	done
 fi
 
@@ -206,12 +208,17 @@ if want luks; then
 	done
 fi
 if want e2e; then
-	# The S3 end-to-end tests run s3rver inside the VM, which has no
-	# network: install it (npm) on the host first. A failure here shows
-	# up as failing S3 tests, not as skips.
+	# The S3 end-to-end tests run s3rver and fauxqs inside the VM, which
+	# has no network: install them (npm) on the host first. A failure here
+	# shows up as failing S3 tests, not as skips.
 	tests/s3/s3rver.sh install >&2 || echo "s3rver install failed" >&2
+	tests/s3/fauxqs.sh install >&2 || echo "fauxqs install failed" >&2
+	# The S3 tests that also run against the second server (test ids
+	# ending in [fauxqs]) are counted on their own, in a VM of their own.
 	count_pytest e2e dm_run env LCW_BIN_DIR="$ROOT/build/bin" \
-		$PY -m pytest -q -rsxX -p no:cacheprovider tests/e2e
+		$PY -m pytest -q -rsxX -p no:cacheprovider -k "not fauxqs" tests/e2e
+	count_pytest e2e:fauxqs dm_run env LCW_BIN_DIR="$ROOT/build/bin" \
+		$PY -m pytest -q -rsxX -p no:cacheprovider -k fauxqs tests/e2e/test_s3_lifecycle.py
 fi
 
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"

@@ -4,7 +4,11 @@
 # for; B: HTTPS with a throw-away CA, strict SigV4 with the only key s3rver
 # knows), run the test program against them, stop them.
 #
-#   tests/s3/run.sh build/tests/test_s3_live
+#   tests/s3/run.sh build/tests/test_s3_live [s3rver|fauxqs]
+#
+# With fauxqs, A is the second, independent S3 server (tests/s3/fauxqs.sh)
+# and there is no B: the program then runs the checks whose outcome
+# depends on the server (see test_s3_live.c).
 #
 # The program prints "ok - name" / "not ok - name: detail" and a final
 # "s3: N passed, N failed[, N skipped]" line. When the harness itself cannot
@@ -12,8 +16,12 @@
 # scratch directory (logs, server data) for a look after a failure.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PROG=${1:?usage: $0 TEST_PROGRAM}
-H=$ROOT/tests/s3/s3rver.sh
+PROG=${1:?usage: $0 TEST_PROGRAM [s3rver|fauxqs]}
+SERVER=${2:-s3rver}
+case $SERVER in
+s3rver | fauxqs) H=$ROOT/tests/s3/$SERVER.sh ;;
+*) echo "unknown server $SERVER" >&2; exit 2 ;;
+esac
 
 harness_fail() {
 	echo "not ok - harness: $*"
@@ -25,7 +33,7 @@ for t in rclone openssl node npm; do
 	command -v "$t" >/dev/null 2>&1 || harness_fail "$t not found"
 done
 [ -x "$PROG" ] || harness_fail "$PROG not built"
-"$H" install >&2 || harness_fail "cannot install s3rver"
+"$H" install >&2 || harness_fail "cannot install $SERVER"
 
 mkdir -p "$ROOT/build"
 TMP=$(mktemp -d "$ROOT/build/s3-test.XXXXXX")
@@ -47,6 +55,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+mkdir -p "$TMP/work"
+chmod 0711 "$TMP/work"
+if [ "$SERVER" = fauxqs ]; then
+	PA=$("$H" start "$TMP/a" bkt other purge) || harness_fail "cannot start fauxqs"
+	LCW_S3_SERVER=fauxqs LCW_S3_A="http://127.0.0.1:$PA" LCW_S3_A_DATA="$TMP/a/data" \
+		LCW_S3_TMP="$TMP/work" "$PROG"
+	exit
+fi
+
 # A CA and a server certificate for B, covering the virtual-host name.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lcw-test-ca \
 	-keyout "$TMP/ca.key" -out "$TMP/ca.pem" >/dev/null 2>&1 || harness_fail "openssl ca"
@@ -59,8 +76,6 @@ openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAc
 PA=$("$H" start "$TMP/a" --lenient bkt other purge) || harness_fail "cannot start s3rver A"
 PB=$("$H" start "$TMP/b" --tls "$TMP/srv.pem" "$TMP/srv.key" bkt) || harness_fail "cannot start s3rver B"
 
-mkdir -p "$TMP/work"
-chmod 0711 "$TMP/work"
 LCW_S3_A="http://127.0.0.1:$PA" LCW_S3_A_DATA="$TMP/a/data" \
 	LCW_S3_B="https://127.0.0.1:$PB" LCW_S3_B_PORT="$PB" LCW_S3_CA="$TMP/ca.pem" \
 	LCW_S3_TMP="$TMP/work" "$PROG"
