@@ -1,4 +1,4 @@
-/* Kubernetes API client: one HTTPS GET against the API server. Every
+/* Kubernetes API client: one HTTPS GET (or POST) against the API server. Every
  * request gets its own easy handle (threads; no shared connection state to
  * reason about) and its own response buffer, which is always wiped before
  * it is freed; TLS is verified against the cluster CA alone; a 401 re-reads
@@ -124,7 +124,7 @@ curl_result(CURLcode cc, const struct resp_buf *rb, const char *detail, char *er
  * environment, no redirects, bounded time and size, no signals. */
 static int
 setup_handle(CURL *h, const struct k8s_client *c, const char *url, struct curl_slist *hdrs,
-	     struct resp_buf *rb, char *ebuf)
+	     const char *body, size_t body_len, struct resp_buf *rb, char *ebuf)
 {
 	struct curl_blob ca = { .data = c->ca_pem, .len = c->ca_len, .flags = CURL_BLOB_COPY };
 	CURLcode e = CURLE_OK;
@@ -156,6 +156,11 @@ setup_handle(CURL *h, const struct k8s_client *c, const char *url, struct curl_s
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)rb->max);
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
 	SET(CURLOPT_WRITEDATA, rb);
+	if (body) { /* POST: the body is sent as is, never from a file */
+		SET(CURLOPT_POST, 1L);
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		SET(CURLOPT_POSTFIELDS, body);
+	}
 #undef SET
 	return e;
 }
@@ -169,8 +174,8 @@ slist_wipe_free(struct curl_slist *l)
 }
 
 static int
-perform(struct k8s_client *c, const char *url, struct resp_buf *rb, long *status,
-	unsigned long *gen, char *err, size_t errlen)
+perform(struct k8s_client *c, const char *url, const char *body, size_t body_len,
+	struct resp_buf *rb, long *status, unsigned long *gen, char *err, size_t errlen)
 {
 	char ebuf[CURL_ERROR_SIZE] = "";
 	struct lcw_secret hdr = { 0 };
@@ -183,6 +188,12 @@ perform(struct k8s_client *c, const char *url, struct resp_buf *rb, long *status
 	hl = curl_slist_append(NULL, (const char *)hdr.bytes); /* copies; wiped below */
 	secret_free(&hdr);
 	t = hl ? curl_slist_append(hl, "Accept: application/json") : NULL;
+	if (t && body) {
+		hl = t;
+		/* and no "Expect: 100-continue" round trip */
+		t = curl_slist_append(hl, "Content-Type: application/json");
+		t = t ? curl_slist_append(t, "Expect:") : NULL;
+	}
 	if (!t) {
 		slist_wipe_free(hl);
 		return seterr(err, errlen, K8S_ERR_INTERNAL, "out of memory");
@@ -193,7 +204,7 @@ perform(struct k8s_client *c, const char *url, struct resp_buf *rb, long *status
 		slist_wipe_free(hl);
 		return seterr(err, errlen, K8S_ERR_INTERNAL, "curl_easy_init failed");
 	}
-	cc = setup_handle(h, c, url, hl, rb, ebuf);
+	cc = setup_handle(h, c, url, hl, body, body_len, rb, ebuf);
 	if (cc != CURLE_OK) {
 		slist_wipe_free(hl);
 		curl_easy_cleanup(h);
@@ -252,9 +263,11 @@ status_error(long status, const struct resp_buf *rb, char *err, size_t errlen)
 		      msg[0] ? ": " : "", msg);
 }
 
-/* GET base+path; K8S_OK only for a complete 200 response in rb. */
-int
-k8s_http_get(struct k8s_client *c, const char *path, struct resp_buf *rb, char *err, size_t errlen)
+/* One request, with the token re-read once after a 401. K8S_OK only for
+ * a complete answer with status ok (or ok2) in rb. */
+static int
+request(struct k8s_client *c, const char *path, const char *body, size_t body_len, long ok,
+	long ok2, struct resp_buf *rb, char *err, size_t errlen)
 {
 	char *url;
 	long status = 0;
@@ -270,16 +283,36 @@ k8s_http_get(struct k8s_client *c, const char *path, struct resp_buf *rb, char *
 	for (int attempt = 0; attempt < 2; attempt++) {
 		k8s_rb_free(rb);
 		rb->max = c->max_body;
-		rc = perform(c, url, rb, &status, &gen, err, errlen);
+		rc = perform(c, url, body, body_len, rb, &status, &gen, err, errlen);
 		if (rc != K8S_OK)
 			break;
 		if (status == 401 && attempt == 0 && k8s_token_refresh(c, gen))
 			continue;
-		rc = status == 200 ? K8S_OK : status_error(status, rb, err, errlen);
+		rc = status == ok || status == ok2 ? K8S_OK : status_error(status, rb, err, errlen);
 		if (status == 401 && rc == K8S_ERR_UNAUTHORIZED)
 			seterr(err, errlen, rc, "HTTP 401 Unauthorized: service-account token rejected");
 		break;
 	}
 	free(url);
 	return rc;
+}
+
+/* GET base+path; K8S_OK only for a complete 200 response in rb. */
+int
+k8s_http_get(struct k8s_client *c, const char *path, struct resp_buf *rb, char *err, size_t errlen)
+{
+	return request(c, path, NULL, 0, 200, 200, rb, err, errlen);
+}
+
+/* POST body (JSON, body_len bytes) to base+path: a create, so K8S_OK only
+ * for 201 Created (or 200, which some servers answer) with the object in
+ * rb. The answer is bounded as a GET's is. */
+int
+k8s_http_post(struct k8s_client *c, const char *path, const char *body, size_t body_len,
+	      struct resp_buf *rb, char *err, size_t errlen)
+{
+	if (body == NULL || body_len == 0 || body_len > K8S_POST_MAX)
+		return seterr(err, errlen, K8S_ERR_INVALID_ARG, "request body of %zu bytes",
+			      body_len);
+	return request(c, path, body, body_len, 201, 200, rb, err, errlen);
 }
