@@ -3,6 +3,7 @@
  * in privd/k8s/pv_claim.h), rclone's cache of the volume is moved, whole
  * and by rename, from where rclone looks for it to
  *     <cache>/lcw-forced/<vfs>.<unix time>/{vfs,vfsMeta,lcw-rescue}
+ * (each the former <cache>/<that>/<vfs>, so vfs/ holds the volume's files)
  * on the same encrypted cache volume. There nothing deletes it, no rclone
  * of a later stage finds it (so it is never uploaded over data written
  * since, on this node or another), and an operator recovers it with stock

@@ -178,6 +178,18 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 		}
 	}
 
+	/* Forced: from here on nothing re-mounts the volume by itself, even if
+	 * this call fails and kubelet retries: the supervisor leaves a dormant
+	 * volume alone (only NodeStage revives it), and without its record a
+	 * restarted privd does not revive it either. */
+	if (force == 2) {
+		s3v_record_remove(r->volume_id);
+		pthread_mutex_lock(&s3v_mu);
+		if ((e = s3v_find_locked(r->volume_id)) != NULL)
+			e->dormant = 1;
+		pthread_mutex_unlock(&s3v_mu);
+	}
+
 	/* Unmount: strict for a live mount (busy is an error), a detach for a
 	 * dead one (its data is all in the cache, and uploaded); each checked
 	 * by its mount id. Then rclone's own mount on the private mountpoint. */
