@@ -48,8 +48,8 @@ POLICY_TEXTS := $(GEN)/policy_texts.c
 IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c
 # The Kubernetes client and the S3 pieces are several files each; test
 # binaries link them through these lists.
-K8S_CLIENT_SRC := common/k8s_client.c common/k8s_capacity.c common/k8s_http.c common/k8s_json.c common/k8s_names.c \
-	common/k8s_secret.c common/k8s_pv_list.c common/k8s_pv_get.c
+K8S_CLIENT_SRC := common/k8s_client.c common/k8s_capacity.c common/k8s_http.c common/k8s_json.c \
+	common/k8s_names.c common/k8s_secret.c common/k8s_pv_list.c common/k8s_pv_get.c common/k8s_event.c
 S3_PARAMS_SRC := common/s3_params.c common/s3_units.c common/s3_secret.c common/s3_endpoint.c
 S3_PURGE_SRC := common/s3_purge.c common/s3_request.c common/s3_list.c common/s3_xml.c
 COMMON_SRC := common/log.c common/secmem.c common/volparams.c common/keyed_lock.c common/base64.c \
@@ -58,14 +58,15 @@ POLICY_SRC := policy/policy_parse.c policy/policy_load.c
 PRIVD_CORE_SRC := privd/main.c privd/flags.c privd/spawner.c privd/spawner_client.c \
 	privd/dispatch.c privd/jobq.c privd/reclaimer.c privd/capacity_pub.c privd/socket_dir.c
 PRIVD_NODE_SRC := privd/node/answer.c privd/node/mountops.c privd/node/kpath.c privd/node/rm_tree.c privd/node/audit.c
-PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c
+PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c privd/k8s/pv_claim.c \
+	privd/k8s/events.c
 PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/volume_maint.c privd/luks/vol.c privd/luks/dm_name.c privd/luks/kdf_budget.c privd/luks/luks.c \
 	privd/luks/dm_stale.c privd/luks/loopdev.c privd/luks/blkprobe.c privd/luks/vol_owner.c \
 	privd/luks/node_limits.c privd/luks/vol_admit.c
 PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/s3_table.c privd/s3/s3_records.c privd/s3/s3_secrets.c \
 	privd/s3/s3_unstage.c privd/s3/s3_publish.c privd/s3/s3_supervisor.c privd/s3/vfs_cache.c \
 	privd/s3/rclone_conf.c privd/s3/rclone_obscure.c privd/s3/rclone_argv.c privd/s3/rclone_dirty.c \
-	privd/s3/cache_rescue.c privd/s3/s3_mounts.c privd/s3/rclone_fuse.c
+	privd/s3/cache_rescue.c privd/s3/s3_mounts.c privd/s3/rclone_fuse.c privd/s3/s3_forced.c
 PRIVD_SRC := $(PRIVD_CORE_SRC) $(PRIVD_NODE_SRC) $(PRIVD_K8S_SRC) $(PRIVD_LUKS_SRC) $(PRIVD_S3_SRC)
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \

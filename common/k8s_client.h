@@ -158,6 +158,30 @@ int k8s_pv_stage_secret_ref(struct k8s_client *c, const char *driver, const char
 int k8s_pv_for_handle(struct k8s_client *c, const char *driver, const char *handle, char **json,
 		      size_t *len, int *found, char *err, size_t errlen);
 
+/* A core v1 Event about one namespaced object (k8s_event.c). type is
+ * "Normal" or "Warning"; message holds no secret and no file name (the
+ * caller's promise; it is at most 1024 bytes). name_nonce makes the
+ * Event's name unique (<object>.<16 hex>); time_s is the Unix time of
+ * first/lastTimestamp. */
+struct k8s_event {
+	const char *ns, *obj_api_version, *obj_kind, *obj_name, *obj_uid; /* uid may be NULL */
+	const char *type, *reason, *message;
+	const char *component, *instance, *host; /* host may be NULL */
+	long long time_s;
+	unsigned long long name_nonce;
+};
+
+/* The Event's JSON (malloc'd, NUL-terminated; no I/O): K8S_OK, or
+ * K8S_ERR_INVALID_ARG for a field out of range. */
+int k8s_event_json(const struct k8s_event *ev, char **out, size_t *len, char *err, size_t errlen);
+/* POST it to /api/v1/namespaces/{ns}/events: K8S_OK only when the API
+ * answered 201 with an Event (K8S_ERR_FORBIDDEN when RBAC refuses). */
+int k8s_event_create(struct k8s_client *c, const struct k8s_event *ev, char *err, size_t errlen);
+/* GET /api/v1/namespaces/{ns}/persistentvolumeclaims/{name}: the object's
+ * JSON text (malloc'd, NUL-terminated; the caller frees it). */
+int k8s_pvc_get(struct k8s_client *c, const char *ns, const char *name, char **json, size_t *len,
+		char *err, size_t errlen);
+
 /* ---- pure helpers, exposed for tests ------------------------------------ */
 
 int k8s_dns1123_label_valid(const char *s);     /* namespace: 0 or -1 */

@@ -1,4 +1,4 @@
-/* Kubernetes API client: one HTTPS GET against the API server. Every
+/* Kubernetes API client: one HTTPS GET (or POST) against the API server. Every
  * request gets its own easy handle (threads; no shared connection state to
  * reason about) and its own response buffer, which is always wiped before
  * it is freed; TLS is verified against the cluster CA alone; a 401 re-reads
@@ -195,6 +195,8 @@ perform(struct k8s_client *c, const char *url, const struct req_body *body, stru
 		char ct[128];
 		snprintf(ct, sizeof(ct), "Content-Type: %s", body->content_type);
 		t = curl_slist_append(t, ct);
+		/* and no "Expect: 100-continue" round trip */
+		t = t ? curl_slist_append(t, "Expect:") : NULL;
 	}
 	if (!t) {
 		slist_wipe_free(hl);
@@ -207,7 +209,7 @@ perform(struct k8s_client *c, const char *url, const struct req_body *body, stru
 		return seterr(err, errlen, K8S_ERR_INTERNAL, "curl_easy_init failed");
 	}
 	cc = setup_handle(h, c, url, hl, rb, ebuf);
-	if (cc == CURLE_OK && body) {
+	if (cc == CURLE_OK && body) { /* the body is sent as is, never from a file */
 		cc = curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, body->method);
 		if (cc == CURLE_OK)
 			cc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
@@ -321,4 +323,14 @@ k8s_http_send(struct k8s_client *c, const char *method, const char *path, const 
 	if (strcmp(method, "POST") && strcmp(method, "PATCH") && strcmp(method, "PUT"))
 		return seterr(err, errlen, K8S_ERR_INVALID_ARG, "method %s not used", method);
 	return request(c, path, &b, rb, err, errlen);
+}
+
+int
+k8s_http_post(struct k8s_client *c, const char *path, const char *body, size_t body_len,
+	      struct resp_buf *rb, char *err, size_t errlen)
+{
+	if (body == NULL || body_len == 0 || body_len > K8S_POST_MAX)
+		return seterr(err, errlen, K8S_ERR_INVALID_ARG, "request body of %zu bytes",
+			      body_len);
+	return k8s_http_send(c, "POST", path, "application/json", body, body_len, rb, err, errlen);
 }

@@ -71,6 +71,11 @@ int k8s_http_get(struct k8s_client *c, const char *path, struct resp_buf *rb, ch
 int k8s_http_send(struct k8s_client *c, const char *method, const char *path, const char *content_type,
 		  const char *data, size_t len, struct resp_buf *rb, char *err, size_t errlen);
 void k8s_rb_free(struct resp_buf *rb);
+/* POST a JSON body of at most K8S_POST_MAX bytes; K8S_OK only for 201 (or
+ * 200) with the answer in rb, freed by the caller either way. */
+#define K8S_POST_MAX 16384u
+int k8s_http_post(struct k8s_client *c, const char *path, const char *body, size_t body_len,
+		  struct resp_buf *rb, char *err, size_t errlen);
 
 /* k8s_json.c. sensitive: the body holds secret bytes (see tokener_flood). */
 int k8s_json_parse(const char *buf, size_t len, int sensitive, struct json_object **out,

@@ -121,6 +121,7 @@ if want k8s; then
 		run_cmocka "$b/tests/test_reclaim" "k8s:test_reclaim${b#build}"
 		run_cmocka "$b/tests/test_pv_stage" "k8s:test_pv_stage${b#build}"
 		run_counted "k8s-client${b#build}" tests/k8s/run.sh "$b/tests/test_k8s_client"
+		run_counted "k8s-event${b#build}" tests/k8s/run.sh "$b/tests/test_k8s_event"
 	done
 fi
 

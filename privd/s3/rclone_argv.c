@@ -127,7 +127,13 @@ rclone_mount_argv(const char *vfs_name, const struct s3_vol_params *p,
 	if (o->fuse_fd > 0)
 		arg(&b, "/dev/fd/%d", o->fuse_fd);
 	else
-		arg(&b, "%s", o->mountpoint);
+		/* The same directory under a name no mount table entry ever
+		 * carries: rclone's teardown unmounts its mountpoint by name
+		 * whenever something of type rclone is mounted there
+		 * (mountlib's CheckMountReady), which after a restage is the
+		 * next session's mount. Under this name it finds nothing and
+		 * just exits; privd does all unmounting itself (issue 13). */
+		arg(&b, "/proc/self/root%s", o->mountpoint);
 	arg(&b, "--config");
 	arg(&b, "%s", cfg);
 	arg(&b, "--cache-dir");

@@ -148,7 +148,7 @@ struct rclone_argv {
  * Pure. 0 or -1. */
 int rclone_mountpoint_valid(const char *mountpoint, const char *volume_id);
 
-/* rclone mount <vfs>: <mountpoint> --config <cfg> --cache-dir <dir>
+/* rclone mount <vfs>: /proc/self/root<mountpoint> --config <cfg> --cache-dir <dir>
  *   --vfs-cache-mode M --vfs-cache-max-age D --vfs-cache-max-size S
  *   --vfs-cache-poll-interval D --vfs-write-back D --dir-cache-time D
  *   --attr-timeout D --allow-other [--use-server-modtime] [--uid G --gid G]

@@ -11,6 +11,7 @@
  *   s3_unstage.c     unstage: uploads drained, then unmounted and forgotten
  *   s3_publish.c     publish, unpublish, expand, stats
  *   s3_supervisor.c  re-mounting after rclone died; records after a restart
+ *   s3_forced.c      a forced unstage's unuploaded writes, set aside
  *
  * Locking: s3v_mu guards s3v_tab and its entries' fields. The request
  * handlers and the supervisor hold an entry across calls only under the
@@ -81,6 +82,13 @@ void s3v_records_load(const struct privd_ctx *ctx);
 void s3v_cache_forget(const char *vfs);
 int s3v_cache_pending(const char *vfs, unsigned long *n, char *err, size_t errlen);
 int s3v_cache_holds_pending(const struct privd_ctx *ctx, const char *vfs);
+
+/* ---- a forced unstage (s3_forced.c) -------------------------------------- */
+
+/* Move vfs's cache entries (files, rclone's metadata with their pending
+ * marks, rescued files) to lcw-forced/<vfs>.<time>/ on the cache volume;
+ * where gets that relative path. 0 or -errno. */
+int s3v_cache_set_aside(const char *vfs, char *where, size_t wherelen);
 
 /* ---- secrets and the config memfd (s3_secrets.c) ------------------------- */
 

@@ -18,6 +18,7 @@
 
 #include "audit.h"
 #include "cache_rescue.h"
+#include "events.h"
 #include "keyed_lock.h"
 #include "log.h"
 #include "vfs_cache.h"
@@ -98,6 +99,10 @@ recover(const struct privd_ctx *ctx, struct s3v *e, int live)
 	s3_audit(e->rec.volume_id, "recover_mount", e->rec.staging_path, NULL, 0, t0, NULL);
 	log_info("S3 volume %s: mount re-established at %s", e->rec.volume_id,
 		 e->rec.staging_path);
+	privd_event(ctx, e->rec.volume_id, EV_WARNING, "S3MountReestablished",
+		    "the S3 mount on node %s was re-established from the encrypted cache after "
+		    "its rclone stopped; pods without mountPropagation HostToContainer may need "
+		    "a restart to see it", ctx->nodeid);
 	e->failures = 0;
 	return;
 failed:

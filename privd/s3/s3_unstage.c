@@ -13,6 +13,9 @@
 
 #include "audit.h"
 #include "cache_rescue.h"
+#include "events.h"
+#include "log.h"
+#include "pv_claim.h"
 #include "s3_params.h"
 #include "vfs_cache.h"
 
@@ -37,6 +40,36 @@ live_publish_bind(void *ud, const char *target, const struct mnt_info *mi)
 
 /* ---- unstage ---------------------------------------------------------------- */
 
+/* The unstage is about to be refused with n files not uploaded: does an
+ * operator force it (annotation on the PV or PVC, read by privd from the
+ * API; nothing in the request counts)? If not, say so on the PVC. */
+static int
+forced_now(const struct privd_ctx *ctx, const char *id, unsigned long n, int *asked)
+{
+	const char *by = NULL;
+
+	if (!*asked) {
+		*asked = 1;
+		if (privd_force_unstage(ctx, id, &by)) {
+			log_warn("S3 volume %s: unstage forced by the %s annotation on its %s with "
+				 "%lu file(s) not uploaded; they stay in this node's cache",
+				 id, FORCE_UNSTAGE_ANNOTATION, by, n);
+			*asked = 2;
+		}
+	}
+	return *asked == 2;
+}
+
+static void
+refused_event(const struct privd_ctx *ctx, const char *id, unsigned long n)
+{
+	privd_event(ctx, id, EV_WARNING, "UnuploadedData",
+		    "%lu file(s) written on node %s are not uploaded to S3 yet; NodeUnstage is "
+		    "refused until they are (the annotation %s: \"true\" on the PV or PVC forces "
+		    "it, leaving them in that node's cache)", n, ctx->nodeid,
+		    FORCE_UNSTAGE_ANNOTATION);
+}
+
 /* UNSTAGE of an S3 volume: wait until rclone has uploaded every written
  * file, then unmount; refuse (retryably) otherwise, so that no other node
  * mounts the prefix while uploads are in flight. Safe: unmounts only this
@@ -49,6 +82,7 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 	struct mnt_info mi;
 	char vfs[IPC_VFSNAME_MAX + 1], err[256];
 	unsigned long dirty = 0;
+	int force = 0; /* 0 not asked yet, 1 asked: no, 2 forced */
 	uint64_t write_back_ns = S3P_DEFAULT_WRITE_BACK_NS;
 	struct s3v *e;
 
@@ -74,6 +108,9 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 	if (bound > DRAIN_MAX_MS)
 		bound = DRAIN_MAX_MS;
 	uint64_t end = s3v_mono_ns() + bound * 1000000u;
+	/* a forced unstage does not wait out the drain: past one write-back
+	 * period and a margin, the annotation is read once */
+	uint64_t ask_at = s3v_mono_ns() + write_back_ns + 5000000000ull;
 	/* files rescued from a crashed rclone go back in first (a no-op
 	 * normally); the recovery retries it when the mount is not live */
 	if (e && s3v_mount_state(ctx, r->staging_path, vfs, &mi) == M_LIVE && s3v_rescue_restore_for(ctx, e, ans))
@@ -87,7 +124,11 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 		}
 		if (dirty == 0)
 			break;
+		if ((ms != M_LIVE || s3v_mono_ns() >= ask_at || s3v_mono_ns() >= end) &&
+		    forced_now(ctx, r->volume_id, dirty, &force))
+			break;
 		if (ms != M_LIVE && e && e->dormant) {
+			refused_event(ctx, r->volume_id, dirty);
 			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 					   "volume %s has %lu file(s) written before the node "
 					   "restarted that were never uploaded; they are kept in this "
@@ -97,6 +138,7 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 			goto keep;
 		}
 		if (ms != M_LIVE) {
+			refused_event(ctx, r->volume_id, dirty);
 			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 					   "volume %s has %lu file(s) not yet uploaded and its rclone "
 					   "is not running; privd is re-establishing the mount, retry",
@@ -108,6 +150,7 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 			snprintf(d, sizeof(d), "%lu queued", dirty);
 			s3_audit(r->volume_id, "drain_uploads", r->staging_path, NULL, -ETIMEDOUT, t0,
 				 d);
+			refused_event(ctx, r->volume_id, dirty);
 			privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 					   "volume %s still has %lu file(s) queued for upload after %llu "
 					   "s; not unmounting while uploads are pending, retry",
@@ -116,7 +159,8 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 		}
 		s3v_sleep_ms(250);
 	}
-	s3_audit(r->volume_id, "drain_uploads", r->staging_path, NULL, 0, t0, "queue empty");
+	s3_audit(r->volume_id, "drain_uploads", r->staging_path, NULL, force == 2 ? -ECANCELED : 0,
+		 t0, force == 2 ? "forced" : "queue empty");
 
 	/* Kubelet unpublishes every pod first. A pod that still writes
 	 * through a publish bind would keep rclone alive past the drain
@@ -132,6 +176,18 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 					   r->volume_id);
 			goto keep;
 		}
+	}
+
+	/* Forced: from here on nothing re-mounts the volume by itself, even if
+	 * this call fails and kubelet retries: the supervisor leaves a dormant
+	 * volume alone (only NodeStage revives it), and without its record a
+	 * restarted privd does not revive it either. */
+	if (force == 2) {
+		s3v_record_remove(r->volume_id);
+		pthread_mutex_lock(&s3v_mu);
+		if ((e = s3v_find_locked(r->volume_id)) != NULL)
+			e->dormant = 1;
+		pthread_mutex_unlock(&s3v_mu);
 	}
 
 	/* Unmount: strict for a live mount (busy is an error), a detach for a
@@ -152,12 +208,35 @@ s3_unstage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 	 * only once it is gone and nothing in it waits for upload: whatever
 	 * reached rclone after the drain above stays in the cache (the
 	 * supervisor mounts the volume again and uploads it). */
-	if (e && s3v_wait_rclone_gone(ctx, e, 100, 99)) {
+	if (e && s3v_wait_rclone_gone(ctx, e, 100, force == 2 ? 0 : 99)) {
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "the rclone of volume %s has not exited yet; retry", r->volume_id);
 		goto keep;
 	}
-	if (s3v_cache_pending(vfs, &dirty, err, sizeof(err)) || dirty) {
+	if (s3v_cache_pending(vfs, &dirty, err, sizeof(err)) == 0 && dirty &&
+	    forced_now(ctx, r->volume_id, dirty, &force)) {
+		/* forced: the writes are kept, aside, where no later stage
+		 * uploads them over newer data (s3_forced.c) */
+		char where[IPC_VFSNAME_MAX + 64];
+		t0 = audit_now_ns();
+		int rc = s3v_cache_set_aside(vfs, where, sizeof(where));
+		char d[IPC_VFSNAME_MAX + 96];
+		snprintf(d, sizeof(d), "%lu file(s) kept in %s", dirty, where);
+		s3_audit(r->volume_id, "force_unstage", r->staging_path, NULL, rc, t0, d);
+		if (rc) {
+			privd_answer_error(ans, IPC_EC_INTERNAL, -rc,
+					   "forced unstage of %s: cannot set its cache aside: %s",
+					   r->volume_id, strerror(-rc));
+			goto keep;
+		}
+		privd_event(ctx, r->volume_id, EV_WARNING, "ForcedUnstageWithUnuploadedData",
+			    "unstaged on node %s by the %s annotation with %lu file(s) not uploaded "
+			    "to S3; they are kept in that node's encrypted VFS cache under %s (see "
+			    "the driver's README to recover them)", ctx->nodeid,
+			    FORCE_UNSTAGE_ANNOTATION, dirty, where);
+	} else if (s3v_cache_pending(vfs, &dirty, err, sizeof(err)) || dirty) {
+		if (dirty)
+			refused_event(ctx, r->volume_id, dirty);
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "volume %s got writes while it was being unstaged; they are kept "
 				   "in the cache and uploaded first, retry", r->volume_id);

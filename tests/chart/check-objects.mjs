@@ -296,12 +296,15 @@ check(`${label}: RBAC: no Secret access cluster-wide, no wildcards, Secret Roles
     for (const s of b.subjects || [])
       if (s.kind !== "ServiceAccount") p.push(`${id(b)} subject ${s.kind}`);
   }
-  // The node's ClusterRole: PersistentVolumes get/list, nothing else.
+  // The node's ClusterRole: PersistentVolumes get/list, PVCs get (the
+  // force-unstage annotation), events create; nothing else.
   const nodeRole = ofKind("ClusterRole").find((r) => r.metadata.name.endsWith("-node"));
   if (!nodeRole) p.push("no node ClusterRole");
   else if (JSON.stringify(nodeRole.rules.map((r) => [r.apiGroups, r.resources, r.verbs])) !==
-      JSON.stringify([[[""], ["persistentvolumes"], ["get", "list"]]]))
-    p.push(`node ClusterRole grants more than persistentvolumes get/list`);
+      JSON.stringify([[[""], ["persistentvolumes"], ["get", "list"]],
+        [[""], ["persistentvolumeclaims"], ["get"]], [[""], ["events"], ["create"]]]))
+    p.push(`node ClusterRole grants more than persistentvolumes get/list, ` +
+      `persistentvolumeclaims get, events create`);
   return p;
 });
 

@@ -1,7 +1,9 @@
 """A small stand-in for the Kubernetes API server for end-to-end tests (no
 API server can run here). It serves the real v1 shapes the driver reads:
-a Secret, a PersistentVolumeList, one PersistentVolume by name, and v1
-Status errors, over TLS with a throwaway CA, and checks the bearer token. Tests change `state` while it
+a Secret, a PersistentVolumeList, one PersistentVolume by name (with its
+claimRef and annotations), a PersistentVolumeClaim by name, Events created
+by POST (201 with the created object, kept in `events`), and v1 Status
+errors (403 where the node's RBAC would refuse: `state["rbac"]`), over TLS with a throwaway CA, and checks the bearer token. Tests change `state` while it
 runs (which Secrets exist, which namespaces RBAC allows, which PVs exist,
 whether the API fails)."""
 import base64
@@ -24,17 +26,34 @@ def status(code, reason, message):
             "message": message, "reason": reason, "code": code}
 
 
-def pv_item(name, handle, attrs, ref):
+def pvc_uid(ns, name):
+    return "5b1e0c9a-0000-4000-8000-%012x" % (abs(hash((ns, name))) % (1 << 48))
+
+
+def pv_item(name, handle, attrs, ref, annotations=None, claim=None):
     """A PV as a list item (no kind), as the external-provisioner makes it:
     volumeAttributes are the CreateVolume volume context, the node-stage
-    reference is copied from the StorageClass."""
+    reference is copied from the StorageClass; bound to claim (ns, name)."""
     csi = {"driver": DRIVER, "volumeHandle": handle, "fsType": "ext4", "volumeAttributes": attrs}
     if ref is not None:
         csi["nodeStageSecretRef"] = ref
-    return {"metadata": {"name": name, "uid": name + "-uid", "resourceVersion": "4700"},
-            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "csi": csi,
-                     "persistentVolumeReclaimPolicy": "Delete"},
-            "status": {"phase": "Bound"}}
+    md = {"name": name, "uid": name + "-uid", "resourceVersion": "4700",
+          "annotations": dict({"pv.kubernetes.io/provisioned-by": DRIVER}, **(annotations or {}))}
+    spec = {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "csi": csi,
+            "persistentVolumeReclaimPolicy": "Delete"}
+    if claim is not None:
+        spec["claimRef"] = {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
+                            "namespace": claim[0], "name": claim[1],
+                            "uid": pvc_uid(*claim), "resourceVersion": "4600"}
+    return {"metadata": md, "spec": spec, "status": {"phase": "Bound"}}
+
+
+def forbidden(resource, verb, ns, name=""):
+    what = f'{resource} "{name}"' if name else resource
+    return status(403, "Forbidden",
+                  f'{what} is forbidden: User "system:serviceaccount:kube-system:'
+                  f'lukscryptwalker-node" cannot {verb} resource "{resource}" in API group "" in '
+                  f'the namespace "{ns}"')
 
 
 class FakeKube:
@@ -48,7 +67,14 @@ class FakeKube:
         self._certs()
         self.lock = threading.Lock()
         self.state = {"secrets": {}, "allowed_namespaces": set(), "pvs": [], "fail": None,
+                      # PV name -> annotations; PV name -> (ns, claim name)
+                      "pv_annotations": {}, "claims": {},
+                      # (ns, claim name) -> annotations of the PVC
+                      "pvcs": {},
+                      # what the node's ClusterRole grants beyond PVs
+                      "rbac": {"events": True, "persistentvolumeclaims": True},
                       "leases": {}}
+        self.events = []
         self.requests = []
         outer = self
 
@@ -69,6 +95,8 @@ class FakeKube:
 
             def do_PATCH(self):
                 outer.handle_patch(self)
+            def do_POST(self):
+                outer.handle_post(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -128,6 +156,24 @@ class FakeKube:
         with self.lock:
             return any(p[1] == handle for p in self.state["pvs"])
 
+    def set_claim(self, pv_name, ns, name, pvc_annotations=None, pv_annotations=None):
+        """Bind PV pv_name to the claim ns/name (which then exists), with
+        these annotations on each."""
+        with self.lock:
+            self.state["claims"][pv_name] = (ns, name)
+            self.state["pvcs"][(ns, name)] = dict(pvc_annotations or {})
+            self.state["pv_annotations"][pv_name] = dict(pv_annotations or {})
+
+    def events_for(self, ns, name, reason=None):
+        with self.lock:
+            return [e for e in self.events
+                    if e["involvedObject"]["namespace"] == ns and e["involvedObject"]["name"] == name
+                    and (reason is None or e["reason"] == reason)]
+
+    def set_rbac(self, resource, allowed):
+        with self.lock:
+            self.state["rbac"][resource] = allowed
+
     def set_fail(self, code):
         with self.lock:
             self.state["fail"] = code
@@ -166,7 +212,7 @@ class FakeKube:
                                                f'leases.coordination.k8s.io "{parts[6]}" not found'))
             return h.send_json(200, obj)
         if parts == ["api", "v1", "persistentvolumes"]:
-            items = [pv_item(*p) for p in st["pvs"]]
+            items = [self._pv(p, st) for p in st["pvs"]]
             return h.send_json(200, {"kind": "PersistentVolumeList", "apiVersion": "v1",
                                      "metadata": {"resourceVersion": "4711"}, "items": items})
         if parts[:3] == ["api", "v1", "persistentvolumes"] and len(parts) == 4:
@@ -174,9 +220,25 @@ class FakeKube:
             for p in st["pvs"]:
                 if p[0] == parts[3]:
                     return h.send_json(200, dict({"kind": "PersistentVolume", "apiVersion": "v1"},
-                                                 **pv_item(*p)))
+                                                 **self._pv(p, st)))
             return h.send_json(404, status(404, "NotFound",
                                            f'persistentvolumes "{parts[3]}" not found'))
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 6 and \
+                parts[4] == "persistentvolumeclaims":
+            ns, name = parts[3], parts[5]
+            if not st["rbac"]["persistentvolumeclaims"]:
+                return h.send_json(403, forbidden("persistentvolumeclaims", "get", ns, name))
+            ann = st["pvcs"].get((ns, name))
+            if ann is None:
+                return h.send_json(404, status(404, "NotFound",
+                                               f'persistentvolumeclaims "{name}" not found'))
+            return h.send_json(200, {
+                "kind": "PersistentVolumeClaim", "apiVersion": "v1",
+                "metadata": {"name": name, "namespace": ns, "uid": pvc_uid(ns, name),
+                             "resourceVersion": "4800", "annotations": ann},
+                "spec": {"accessModes": ["ReadWriteOnce"], "volumeMode": "Filesystem",
+                         "resources": {"requests": {"storage": "1Gi"}}},
+                "status": {"phase": "Bound"}})
         return h.send_json(404, status(404, "NotFound", "the server could not find the resource"))
 
     # ---- Leases (the nodes' capacity, common/k8s_capacity.c) -------------
@@ -223,6 +285,40 @@ class FakeKube:
             created = (parts[4], parts[6]) not in self.state["leases"]
             self.state["leases"][(parts[4], parts[6])] = obj
         return h.send_json(201 if created else 200, obj)
+    def _pv(self, p, st):
+        return pv_item(*p, annotations=st["pv_annotations"].get(p[0]), claim=st["claims"].get(p[0]))
+
+    def handle_post(self, h):
+        path = urlsplit(h.path).path
+        n = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(n) if 0 < n <= 1 << 20 else b""
+        with self.lock:
+            self.requests.append("POST " + path)
+            rbac = dict(self.state["rbac"])
+        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return h.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        parts = path.strip("/").split("/")
+        if not (parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 5 and
+                parts[4] == "events"):
+            return h.send_json(405, status(405, "MethodNotAllowed",
+                                           "the server does not allow this method"))
+        ns = parts[3]
+        if not rbac["events"]:
+            return h.send_json(403, forbidden("events", "create", ns))
+        try:
+            ev = json.loads(body)
+        except ValueError:
+            return h.send_json(400, status(400, "BadRequest", "not JSON"))
+        md, io = ev.get("metadata") or {}, ev.get("involvedObject") or {}
+        if ev.get("kind") != "Event" or md.get("namespace", ns) != ns or io.get("namespace") != ns \
+                or ev.get("type") not in ("Normal", "Warning") or not ev.get("reason") \
+                or not md.get("name"):
+            return h.send_json(422, status(422, "Invalid", f'Event "{md.get("name")}" is invalid'))
+        out = dict(ev, metadata=dict(md, namespace=ns, uid="e7e0-" + str(len(self.events)),
+                                     resourceVersion="4900"))
+        with self.lock:
+            self.events.append(out)
+        return h.send_json(201, out)
 
     def stop(self):
         self.httpd.shutdown()

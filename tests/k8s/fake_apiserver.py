@@ -11,6 +11,15 @@ verdict, accept header); the token itself is never written there.
 
 PersistentVolume scenarios are selected by a path prefix in the client's
 API base: https://127.0.0.1:PORT/s/<scenario>/api/v1/persistentvolumes.
+
+Events and claims, as the node's RBAC would have them (create on events,
+get on persistentvolumeclaims; the namespace "forbidden" stands for RBAC
+saying no): POST /api/v1/namespaces/<ns>/events answers 201 with the
+created Event (uid, resourceVersion, creationTimestamp added), after the
+API server's own checks (metadata.namespace and involvedObject.namespace
+match the path, name, reason, type Normal/Warning, involvedObject kind
+and name); GET .../persistentvolumeclaims/<name> serves PVCs from PVCS.
+The body of every POST is logged.
 """
 import argparse
 import base64
@@ -264,6 +273,74 @@ def pv_get_scenario(scn, name):
                   {"name": name, "kind": "persistentvolumes"})
 
 
+# PersistentVolumeClaims by (namespace, name): their annotations.
+PVCS = {
+    ("default", "data-forced"): {"lukscryptwalker.io/force-unstage": "true"},
+    ("default", "data-plain"): {"volume.kubernetes.io/storage-provisioner": DRIVER},
+    ("default", "data-yes"): {"lukscryptwalker.io/force-unstage": "yes"},
+}
+
+
+def forbidden(resource, verb, ns, name=""):
+    return status(403, "Forbidden",
+                  '%s%s is forbidden: User "%s" cannot %s resource "%s" in API group "" in the '
+                  'namespace "%s"' % (resource, ' "%s"' % name if name else "", SA_USER, verb,
+                                      resource, ns),
+                  {"name": name, "kind": resource} if name else {"kind": resource})
+
+
+def pvc_get(ns, name):
+    if ns == "forbidden":
+        return forbidden("persistentvolumeclaims", "get", ns, name)
+    ann = PVCS.get((ns, name))
+    if ann is None:
+        return status(404, "NotFound", 'persistentvolumeclaims "%s" not found' % name,
+                      {"name": name, "kind": "persistentvolumeclaims"})
+    return 200, {
+        "kind": "PersistentVolumeClaim", "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": ns, "annotations": ann,
+                     "uid": "5b1e0c9a-0000-4000-8000-" + "%012x" % zlib.crc32(name.encode()),
+                     "resourceVersion": "4800", "finalizers": ["kubernetes.io/pvc-protection"]},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                 "storageClassName": "luks", "volumeMode": "Filesystem", "volumeName": "pv-" + name},
+        "status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"],
+                   "capacity": {"storage": "1Gi"}}}
+
+
+def event_create(ns, body):
+    """What the API server does with a POST of a core v1 Event."""
+    if ns == "forbidden":
+        return forbidden("events", "create", ns)
+    try:
+        ev = json.loads(body)
+    except ValueError as e:
+        return status(400, "BadRequest", "the body of the request was in an unknown format: %s" % e)
+    if not isinstance(ev, dict) or ev.get("kind") != "Event" or ev.get("apiVersion") != "v1":
+        return status(400, "BadRequest", "the object is not a v1 Event")
+    md, io = ev.get("metadata") or {}, ev.get("involvedObject") or {}
+    errs = []
+    if md.get("namespace") not in (None, ns):
+        errs.append("metadata.namespace: Invalid value: %r: does not match the namespace "
+                    "of the request" % md.get("namespace"))
+    if io.get("namespace") != ns:
+        errs.append("involvedObject.namespace: Invalid value: %r: does not match "
+                    "event.namespace" % io.get("namespace"))
+    if not md.get("name") or len(md["name"]) > 253:
+        errs.append("metadata.name: Required value")
+    if ev.get("type") not in ("Normal", "Warning"):
+        errs.append("type: Unsupported value: %r" % ev.get("type"))
+    if not ev.get("reason") or not io.get("kind") or not io.get("name"):
+        errs.append("reason, involvedObject.kind and involvedObject.name are required")
+    if len(ev.get("reportingComponent", "")) > 128 or len(ev.get("reportingInstance", "")) > 128:
+        errs.append("reportingController: Too long")
+    if errs:
+        return status(422, "Invalid", 'Event "%s" is invalid: %s' % (md.get("name"), "; ".join(errs)))
+    out = dict(ev)
+    out["metadata"] = dict(md, namespace=ns, uid="e7e00000-0000-4000-8000-000000000001",
+                           resourceVersion="4900", creationTimestamp="2024-05-01T10:00:00Z")
+    return 201, out
+
+
 def secret_scenario(ns, name):
     """(code, obj), (code, bytes) or a misbehaviour name for one Secret GET."""
     if ns == "locked":
@@ -358,9 +435,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # keep stderr quiet
         pass
 
-    def record(self, path, query, auth):
+    def record(self, path, query, auth, body=None):
         entry = {"server": self.server.label, "method": self.command, "path": path,
                  "query": query, "auth": auth, "accept": self.headers.get("Accept", "")}
+        if body is not None:
+            entry["body"] = body.decode("utf-8", "replace")
+            entry["content_type"] = self.headers.get("Content-Type", "")
         with LOG_LOCK, open(ARGS.log, "a") as f:
             f.write(json.dumps(entry) + "\n")
 
@@ -472,8 +552,27 @@ class Handler(BaseHTTPRequestHandler):
                                                self.headers.get("Content-Type", ""), query))
         return self.send_json(*status(405, "MethodNotAllowed", "the server does not allow this method"))
 
+    def do_POST(self):
+        url = urlsplit(self.path)
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if 0 < n <= 1 << 20 else b""
+        auth = self.auth_verdict()
+        self.record(url.path, {}, auth, body)
+        if auth != "old":
+            return self.send_json(*status(401, "Unauthorized", "Unauthorized"))
+        p = url.path.split("/")
+        if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
+            return self.send_json(*status(415, "UnsupportedMediaType",
+                                          "the body of the request was in an unknown format"))
+        if len(p) == 6 and p[1:4] == ["api", "v1", "namespaces"] and p[5] == "events":
+            return self.send_json(*event_create(p[4], body))
+        return self.send_json(*status(405, "MethodNotAllowed",
+                                      "the server does not allow this method on the requested resource"))
+
     def route(self, scn, path, query):
         p = path.split("/")
+        if len(p) == 7 and p[1:4] == ["api", "v1", "namespaces"] and p[5] == "persistentvolumeclaims":
+            return pvc_get(p[4], p[6])
         if len(p) == 8 and p[1:5] == ["apis", "coordination.k8s.io", "v1", "namespaces"] \
                 and p[6] == "leases":
             return get_lease(p[5], p[7])

@@ -890,14 +890,14 @@ test_mount_argv(void **state)
 	struct rclone_argv *a = malloc(sizeof(*a));
 	char err[256];
 	static const char *const def[] = {
-		"rclone", "mount", "pvc-1:", "/run/lukscryptwalker/rclone-mnt/pvc-1",
+		"rclone", "mount", "pvc-1:", "/proc/self/root/run/lukscryptwalker/rclone-mnt/pvc-1",
 		"--config", "/proc/self/fd/3", "--cache-dir", "/var/lib/lukscrypt-vfs-cache/mnt",
 		"--vfs-cache-mode", "full", "--vfs-cache-max-age", "4h",
 		"--vfs-cache-max-size", "5G", "--vfs-cache-poll-interval", "1m",
 		"--vfs-write-back", "3s", "--dir-cache-time", "1h", "--attr-timeout", "1h",
 		"--allow-other", "--use-server-modtime", "--umask", "0022", NULL};
 	static const char *const custom[] = {
-		"/usr/bin/rclone", "mount", "pvc-1.g3:", "/m", "--config", "/proc/self/fd/3",
+		"/usr/bin/rclone", "mount", "pvc-1.g3:", "/proc/self/root/m", "--config", "/proc/self/fd/3",
 		"--cache-dir", "/c", "--vfs-cache-mode", "writes", "--vfs-cache-max-age", "1h30m",
 		"--vfs-cache-max-size", "off", "--vfs-cache-poll-interval", "500ms",
 		"--vfs-write-back", "0s", "--dir-cache-time", "2h45m30s", "--attr-timeout", "10s",
