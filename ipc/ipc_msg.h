@@ -91,6 +91,13 @@ enum ipc_type {
 	IPC_REQ_STOP_RCLONE = 44,
 	IPC_ANS_STOP_RCLONE = 45,
 
+	/* privd -> spawner: put a live S3 mount (the detached clone passed
+	 * with the request) in place of a dead one inside another process's
+	 * mount namespace (privd/ns_repair.c). Answered, as a tool, when the
+	 * short-lived helper exits (u.run_tool_ans). */
+	IPC_REQ_REPAIR_MOUNT = 50,
+	IPC_ANS_REPAIR_MOUNT = 51,
+
 	/* frontend: room for new local volumes on this node and the node's
 	 * volume limits (GetCapacity, CreateVolume on the node, NodeGetInfo).
 	 * Carries nothing; answers only numbers. */
@@ -215,6 +222,13 @@ struct ipc_run_tool_req {
 	char mount_path[IPC_PATH_MAX + 1]; /* xfs_growfs only: the mounted file system */
 };
 
+struct ipc_repair_mount_req {
+	uint32_t pid;       /* a process in the mount namespace to repair */
+	uint64_t mnt_id;    /* the dead mount there (mount ids are node-unique) */
+	uint64_t parent_id; /* the mount its mount point lies on */
+	char path[IPC_PATH_MAX + 1]; /* its mount point, as that process sees it */
+};
+
 struct ipc_run_tool_ans {
 	uint32_t wstatus;
 	char output[IPC_ERRMSG_MAX + 1]; /* tail of the tool's stderr */
@@ -294,6 +308,7 @@ struct ipc_msg {
 		struct ipc_run_tool_ans run_tool_ans;
 		struct ipc_stage_s3_req stage_s3;
 		struct ipc_run_rclone_req run_rclone;
+		struct ipc_repair_mount_req repair_mount;
 	} u;
 };
 

@@ -75,6 +75,20 @@ stop_rclone(int pid)
 	return pid > 0 && spawner_call(&req, -1, &ans, err, sizeof(err)) == 0 ? 0 : -1;
 }
 
+static int
+repair_mount(const struct ipc_repair_mount_req *r, int clone_fd, char *out, size_t outlen)
+{
+	struct ipc_msg req = { .type = IPC_REQ_REPAIR_MOUNT }, ans;
+
+	req.u.repair_mount = *r;
+	out[0] = '\0';
+	if (spawner_call(&req, clone_fd, &ans, out, outlen))
+		return -1;
+	snprintf(out, outlen, "%s", ans.u.run_tool_ans.output);
+	return (int)ans.u.run_tool_ans.wstatus;
+}
+
 const struct privd_tools spawner_tools = {
 	.run_tool = run_tool, .spawn_rclone = spawn_rclone, .stop_rclone = stop_rclone,
+	.repair_mount = repair_mount,
 };
