@@ -222,6 +222,15 @@ struct ipc_run_tool_req {
 	char mount_path[IPC_PATH_MAX + 1]; /* xfs_growfs only: the mounted file system */
 };
 
+/* Exit codes of the repair helper (IPC_ANS_REPAIR_MOUNT's wait status). */
+enum ipc_repair_exit {
+	NSR_REPAIRED = 0, /* the dead mount detached, the live clone in its place */
+	NSR_FAILED = 1,   /* nothing changed, or as far as the message says */
+	NSR_STACKED = 2,  /* the dead mount could not be detached (locked): the
+			     clone covers it */
+	NSR_GONE = 3,     /* the dead mount is not (any more) at that path there */
+};
+
 struct ipc_repair_mount_req {
 	uint32_t pid;       /* a process in the mount namespace to repair */
 	uint64_t mnt_id;    /* the dead mount there (mount ids are node-unique) */

@@ -5,15 +5,6 @@
 
 #include "ipc_msg.h"
 
-/* Exit codes of the helper (its answer's wait status). */
-enum {
-	NSR_REPAIRED = 0, /* the dead mount detached, the live clone in its place */
-	NSR_FAILED = 1,   /* nothing changed, or as far as the message says */
-	NSR_STACKED = 2,  /* the dead mount could not be detached (locked): the
-			     clone covers it */
-	NSR_GONE = 3,     /* the dead mount is not (any more) at that path there */
-};
-
 /* In the forked child: confine, enter the namespace of r->pid and put
  * clone_fd (a detached mount) in place of mount r->mnt_id at r->path.
  * Messages go to errw. Never returns. */

@@ -24,7 +24,6 @@
 #include "ipc_msg.h"
 #include "log.h"
 #include "mountops.h"
-#include "ns_repair.h"
 #include "privd_ctx.h"
 #include "s3_internal.h"
 #include "s3_mounts.h"

@@ -112,7 +112,11 @@ def test_pod_without_propagation_reads_live_data_after_rclone_killed(node, env, 
                         RECOVERY_S), \
             f"the pod still sees {pod.read('after.txt')!r}\n{diag(node, env, [vol])}"
         assert pod.p.poll() is None
-        assert pod.read("before.txt") == b"written before the kill"
+        with open(os.path.join(t, "before.txt"), "rb") as f:
+            on_node = f.read()
+        in_pod = pod.read("before.txt")
+        assert in_pod == on_node == b"written before the kill", \
+            (in_pod, on_node, sorted(os.listdir(t)), pod.read("after.txt"))
         dev, fstype, source = pod.mount_at_view()
         assert fstype == "fuse.rclone" and dev == device_of(t) and dev != old_dev, \
             (dev, fstype, source, device_of(t), old_dev)
