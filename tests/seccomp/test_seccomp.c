@@ -569,25 +569,25 @@ p_move_mount_symlinks(void)
 static int
 p_setns_mnt(void)
 {
-	return reached(syscall(SYS_setns, -1, CLONE_NEWNS), EBADF);
+	return reached(syscall(SYS_setns, -1L, (long)CLONE_NEWNS), EBADF);
 }
 
 static int
 p_setns_net(void)
 {
-	return reached(syscall(SYS_setns, -1, CLONE_NEWNET), EBADF) == C_OK ? C_WRONG : errcode();
+	return reached(syscall(SYS_setns, -1L, (long)CLONE_NEWNET), EBADF) == C_OK ? C_WRONG : errcode();
 }
 
 static int
 p_umount_detach(void)
 {
-	return reached(syscall(SYS_umount2, MOUNT_TARGET, MNT_DETACH), ENOENT);
+	return reached(syscall(SYS_umount2, MOUNT_TARGET, (long)MNT_DETACH), ENOENT);
 }
 
 static int
 p_umount_strict(void)
 {
-	return reached(syscall(SYS_umount2, MOUNT_TARGET, 0), ENOENT) == C_OK ? C_WRONG
+	return reached(syscall(SYS_umount2, MOUNT_TARGET, 0L), ENOENT) == C_OK ? C_WRONG
 									       : errcode();
 }
 
