@@ -55,7 +55,7 @@ S3_PURGE_SRC := common/s3_purge.c common/s3_request.c common/s3_list.c common/s3
 COMMON_SRC := common/log.c common/secmem.c common/volparams.c common/keyed_lock.c common/base64.c \
 	$(K8S_CLIENT_SRC) $(S3_PARAMS_SRC) $(S3_PURGE_SRC)
 POLICY_SRC := policy/policy_parse.c policy/policy_load.c
-PRIVD_CORE_SRC := privd/main.c privd/flags.c privd/spawner.c privd/spawner_client.c \
+PRIVD_CORE_SRC := privd/main.c privd/flags.c privd/spawner.c privd/spawner_client.c privd/ns_repair.c \
 	privd/dispatch.c privd/jobq.c privd/reclaimer.c privd/capacity_pub.c privd/socket_dir.c
 PRIVD_NODE_SRC := privd/node/answer.c privd/node/mountops.c privd/node/kpath.c privd/node/rm_tree.c privd/node/audit.c
 PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c privd/k8s/pv_claim.c \
@@ -66,7 +66,8 @@ PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/volume_maint.c privd/luks/v
 PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/s3_table.c privd/s3/s3_records.c privd/s3/s3_secrets.c \
 	privd/s3/s3_unstage.c privd/s3/s3_publish.c privd/s3/s3_supervisor.c privd/s3/vfs_cache.c \
 	privd/s3/rclone_conf.c privd/s3/rclone_obscure.c privd/s3/rclone_argv.c privd/s3/rclone_dirty.c \
-	privd/s3/cache_rescue.c privd/s3/s3_mounts.c privd/s3/rclone_fuse.c privd/s3/s3_forced.c
+	privd/s3/cache_rescue.c privd/s3/s3_mounts.c privd/s3/rclone_fuse.c privd/s3/s3_forced.c \
+	privd/s3/stale_scan.c privd/s3/s3_repair.c
 PRIVD_SRC := $(PRIVD_CORE_SRC) $(PRIVD_NODE_SRC) $(PRIVD_K8S_SRC) $(PRIVD_LUKS_SRC) $(PRIVD_S3_SRC)
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
@@ -132,14 +133,15 @@ $(GEN)/py/csi_pb2.py: proto/csi.proto | $(GEN)/.stamp
 		--python_out=$(GEN)/py --grpc_python_out=$(GEN)/py proto/csi.proto
 
 $(POLICY_TEXTS): policy/embed.sh policy/frontend.seccomp policy/controller.seccomp policy/privd.seccomp \
-		policy/spawner.seccomp policy/privd.caps policy/spawner.caps \
+		policy/spawner.seccomp policy/privd.caps policy/spawner.caps policy/repair.seccomp \
 		policy/frontend_serving.seccomp policy/controller_serving.seccomp | $(GEN)/.stamp
 	sh policy/embed.sh $@ policy_frontend_seccomp=policy/frontend.seccomp \
 		policy_controller_seccomp=policy/controller.seccomp \
 		policy_frontend_serving_seccomp=policy/frontend_serving.seccomp \
 		policy_controller_serving_seccomp=policy/controller_serving.seccomp \
 		policy_privd_seccomp=policy/privd.seccomp policy_spawner_seccomp=policy/spawner.seccomp \
-		policy_privd_caps=policy/privd.caps policy_spawner_caps=policy/spawner.caps
+		policy_privd_caps=policy/privd.caps policy_spawner_caps=policy/spawner.caps \
+		policy_repair_seccomp=policy/repair.seccomp
 
 $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 	@mkdir -p $(@D)
@@ -148,7 +150,7 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 # ---- tests ------------------------------------------------------------------
 
 UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath \
-	$(B)/tests/test_dm_name \
+	$(B)/tests/test_dm_name $(B)/tests/test_stale_scan \
 	$(B)/tests/test_cache_rescue $(B)/tests/test_log $(B)/tests/test_pb_strings $(B)/tests/test_limits
 HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
@@ -173,6 +175,10 @@ $(B)/tests/test_pb_strings: tests/unit/test_pb_strings.c $(call obj,frontend/pb_
 $(B)/tests/test_dm_name: tests/unit/test_dm_name.c $(call obj,privd/luks/dm_name.c common/volparams.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka libcrypto)
+
+$(B)/tests/test_stale_scan: tests/unit/test_stale_scan.c $(call obj,privd/s3/stale_scan.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
 
 $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/node/kpath.c common/log.c)
 	@mkdir -p $(@D)

@@ -91,6 +91,13 @@ enum ipc_type {
 	IPC_REQ_STOP_RCLONE = 44,
 	IPC_ANS_STOP_RCLONE = 45,
 
+	/* privd -> spawner: put a live S3 mount (the detached clone passed
+	 * with the request) in place of a dead one inside another process's
+	 * mount namespace (privd/ns_repair.c). Answered, as a tool, when the
+	 * short-lived helper exits (u.run_tool_ans). */
+	IPC_REQ_REPAIR_MOUNT = 50,
+	IPC_ANS_REPAIR_MOUNT = 51,
+
 	/* frontend: room for new local volumes on this node and the node's
 	 * volume limits (GetCapacity, CreateVolume on the node, NodeGetInfo).
 	 * Carries nothing; answers only numbers. */
@@ -215,6 +222,22 @@ struct ipc_run_tool_req {
 	char mount_path[IPC_PATH_MAX + 1]; /* xfs_growfs only: the mounted file system */
 };
 
+/* Exit codes of the repair helper (IPC_ANS_REPAIR_MOUNT's wait status). */
+enum ipc_repair_exit {
+	NSR_REPAIRED = 0, /* the dead mount detached, the live clone in its place */
+	NSR_FAILED = 1,   /* nothing changed, or as far as the message says */
+	NSR_STACKED = 2,  /* the dead mount could not be detached (locked): the
+			     clone covers it */
+	NSR_GONE = 3,     /* the dead mount is not (any more) at that path there */
+};
+
+struct ipc_repair_mount_req {
+	uint32_t pid;       /* a process in the mount namespace to repair */
+	uint64_t mnt_id;    /* the dead mount there (mount ids are node-unique) */
+	uint64_t parent_id; /* the mount its mount point lies on */
+	char path[IPC_PATH_MAX + 1]; /* its mount point, as that process sees it */
+};
+
 struct ipc_run_tool_ans {
 	uint32_t wstatus;
 	char output[IPC_ERRMSG_MAX + 1]; /* tail of the tool's stderr */
@@ -294,6 +317,7 @@ struct ipc_msg {
 		struct ipc_run_tool_ans run_tool_ans;
 		struct ipc_stage_s3_req stage_s3;
 		struct ipc_run_rclone_req run_rclone;
+		struct ipc_repair_mount_req repair_mount;
 	} u;
 };
 

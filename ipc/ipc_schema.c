@@ -142,6 +142,13 @@ static const struct ipc_field f_stage_s3[] = {
 	TUNING(u.stage_s3.t),
 };
 
+static const struct ipc_field f_repair_mount[] = {
+	U32("pid", u.repair_mount.pid, 1, INT32_MAX),
+	U64("mnt_id", u.repair_mount.mnt_id, 1, UINT64_MAX),
+	U64("parent_id", u.repair_mount.parent_id, 1, UINT64_MAX),
+	PATH("path", u.repair_mount.path),
+};
+
 static const struct ipc_field f_run_rclone[] = {
 	VOLID(u.run_rclone.volume_id),
 	STR("vfs_name", u.run_rclone.vfs_name, IPC_VFSNAME_MAX),
@@ -195,6 +202,8 @@ static const struct ipc_schema catalogue[] = {
 	ENTRY(IPC_ANS_RUN_RCLONE, IPC_FROM_SPAWNER, f_spawn_ans),
 	ENTRY(IPC_REQ_STOP_RCLONE, IPC_FROM_PRIVD_SP, f_spawn_ans),
 	EMPTY(IPC_ANS_STOP_RCLONE, IPC_FROM_SPAWNER),
+	ENTRY(IPC_REQ_REPAIR_MOUNT, IPC_FROM_PRIVD_SP, f_repair_mount),
+	ENTRY(IPC_ANS_REPAIR_MOUNT, IPC_FROM_SPAWNER, f_run_tool_ans),
 	EMPTY(IPC_REQ_CAPACITY, IPC_FROM_FRONTEND),
 	ENTRY(IPC_ANS_CAPACITY, IPC_FROM_PRIVD, f_capacity_ans),
 };

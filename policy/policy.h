@@ -98,5 +98,6 @@ extern const char policy_privd_seccomp[];
 extern const char policy_spawner_seccomp[];
 extern const char policy_privd_caps[];
 extern const char policy_spawner_caps[];
+extern const char policy_repair_seccomp[];
 
 #endif

@@ -51,7 +51,7 @@ static const struct named constants[] = {
 	/* As a mask, O_TMPFILE means only its own bit: glibc's O_TMPFILE also
 	 * contains O_DIRECTORY, which would forbid opening directories. */
 	{ "O_APPEND", O_APPEND }, { "O_TMPFILE", O_TMPFILE & ~O_DIRECTORY },
-	{ "CLONE_THREAD", CLONE_THREAD },
+	{ "CLONE_THREAD", CLONE_THREAD }, { "CLONE_NEWNS", CLONE_NEWNS },
 	{ "PROT_EXEC", PROT_EXEC },
 	{ "PR_SET_NAME", PR_SET_NAME }, { "PR_GET_NAME", PR_GET_NAME },
 	{ "PR_SET_DUMPABLE", PR_SET_DUMPABLE }, { "PR_GET_DUMPABLE", PR_GET_DUMPABLE },
@@ -414,6 +414,7 @@ pol_caps_parse(const char *text, int *caps, size_t max, char *err, size_t errlen
 			{ "MKNOD", CAP_MKNOD }, { "SYS_ADMIN", CAP_SYS_ADMIN },
 			{ "SYS_RESOURCE", CAP_SYS_RESOURCE }, { "IPC_LOCK", CAP_IPC_LOCK },
 			{ "SYS_CHROOT", CAP_SYS_CHROOT }, { "NET_ADMIN", CAP_NET_ADMIN },
+			{ "SYS_PTRACE", CAP_SYS_PTRACE },
 		};
 		uint64_t v;
 		if (lookup(capnames, sizeof(capnames) / sizeof(capnames[0]), tok[0] + 4, &v))

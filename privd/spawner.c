@@ -35,6 +35,7 @@
 #include "audit.h"
 #include "ipc_chan.h"
 #include "log.h"
+#include "ns_repair.h"
 #include "policy.h"
 #include "rclone_conf.h"
 #include "s3_params.h"
@@ -242,6 +243,45 @@ start_tool(const struct ipc_msg *m, struct ipc_msg *ans)
 	t->pid = pid;
 	t->req_id = m->id;
 	t->ans_type = m->type + 1;
+	t->err_fd = pfd[0];
+	return 0;
+}
+
+/* A mount-namespace repair (privd/ns_repair.c): forked, not exec'd, and
+ * answered like a tool when it exits. */
+static int
+start_repair(const struct ipc_msg *m, int clone_fd, struct ipc_msg *ans)
+{
+	struct tool_run *t = NULL;
+	int pfd[2];
+
+	for (int i = 0; i < MAX_TOOLS && !t; i++)
+		if (tools[i].pid == 0)
+			t = &tools[i];
+	if (clone_fd < 0 || t == NULL || pipe2(pfd, O_CLOEXEC)) {
+		ans->type = IPC_ANS_ERROR;
+		ans->u.error.err_class = clone_fd < 0 ? IPC_EC_INVALID : IPC_EC_BUSY;
+		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "cannot start a repair");
+		return -1;
+	}
+	memset(t, 0, sizeof(*t));
+	t->t0 = audit_now_ns();
+	snprintf(t->what, sizeof(t->what), "ns_repair pid %u", m->u.repair_mount.pid);
+	pid_t pid = fork();
+	if (pid == 0)
+		ns_repair_child(&m->u.repair_mount, clone_fd, pfd[1]);
+	close(pfd[1]);
+	if (pid < 0) {
+		close(pfd[0]);
+		ans->type = IPC_ANS_ERROR;
+		ans->u.error.err_class = IPC_EC_INTERNAL;
+		snprintf(ans->u.error.msg, sizeof(ans->u.error.msg), "fork: %s", strerror(errno));
+		return -1;
+	}
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	t->pid = pid;
+	t->req_id = m->id;
+	t->ans_type = IPC_ANS_REPAIR_MOUNT;
 	t->err_fd = pfd[0];
 	return 0;
 }
@@ -648,6 +688,14 @@ spawner_main(int chan, const struct spawner_config *c)
 				close(fd);
 			stop_rclone(&m, &ans);
 			break;
+		case IPC_REQ_REPAIR_MOUNT: {
+			int rc = start_repair(&m, fd, &ans);
+			if (fd >= 0)
+				close(fd);
+			if (rc == 0)
+				continue; /* answered when the helper exits */
+			break;
+		}
 		case IPC_REQ_SPAWNER_STOP:
 			if (fd >= 0)
 				close(fd);

@@ -11,6 +11,9 @@
 
 /* mkfs of a large volume or growfs may take minutes. */
 #define TOOL_TIMEOUT_MS (15 * 60 * 1000)
+/* A repair walks a pod's directories, which may cross a hung file system
+ * of the pod's: the supervisor does not wait for it longer than this. */
+#define REPAIR_TIMEOUT_MS (60 * 1000)
 
 static struct rpc_chan *spawner_rpc;
 
@@ -23,9 +26,10 @@ spawner_client_init(struct rpc_chan *rpc)
 /* One request to the spawner: 0 with its answer, or -1 with why in err
  * (no answer in time, spawner gone, or its error message). */
 static int
-spawner_call(struct ipc_msg *req, int pass_fd, struct ipc_msg *ans, char *err, size_t errlen)
+spawner_call_within(struct ipc_msg *req, int pass_fd, struct ipc_msg *ans, char *err,
+		    size_t errlen, int timeout_ms)
 {
-	int rc = rpc_call(spawner_rpc, req, pass_fd, ans, TOOL_TIMEOUT_MS);
+	int rc = rpc_call(spawner_rpc, req, pass_fd, ans, timeout_ms);
 	if (rc) {
 		snprintf(err, errlen, "%s", rc == -1 ? "spawner did not answer in time"
 						     : "spawner is gone");
@@ -36,6 +40,12 @@ spawner_call(struct ipc_msg *req, int pass_fd, struct ipc_msg *ans, char *err, s
 		return -1;
 	}
 	return 0;
+}
+
+static int
+spawner_call(struct ipc_msg *req, int pass_fd, struct ipc_msg *ans, char *err, size_t errlen)
+{
+	return spawner_call_within(req, pass_fd, ans, err, errlen, TOOL_TIMEOUT_MS);
 }
 
 static int
@@ -75,6 +85,20 @@ stop_rclone(int pid)
 	return pid > 0 && spawner_call(&req, -1, &ans, err, sizeof(err)) == 0 ? 0 : -1;
 }
 
+static int
+repair_mount(const struct ipc_repair_mount_req *r, int clone_fd, char *out, size_t outlen)
+{
+	struct ipc_msg req = { .type = IPC_REQ_REPAIR_MOUNT }, ans;
+
+	req.u.repair_mount = *r;
+	out[0] = '\0';
+	if (spawner_call_within(&req, clone_fd, &ans, out, outlen, REPAIR_TIMEOUT_MS))
+		return -1;
+	snprintf(out, outlen, "%s", ans.u.run_tool_ans.output);
+	return (int)ans.u.run_tool_ans.wstatus;
+}
+
 const struct privd_tools spawner_tools = {
 	.run_tool = run_tool, .spawn_rclone = spawn_rclone, .stop_rclone = stop_rclone,
+	.repair_mount = repair_mount,
 };

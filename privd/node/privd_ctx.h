@@ -13,6 +13,7 @@
 
 struct ipc_msg;
 struct ipc_run_rclone_req;
+struct ipc_repair_mount_req;
 struct k8s_client;
 struct luks_config;
 struct s3_config;
@@ -33,6 +34,11 @@ struct privd_tools {
 	/* SIGTERM to an rclone the spawner started and still runs (privd's
 	 * seccomp filter allows no kill): 0 sent, -1 not ours or gone. */
 	int (*stop_rclone)(int pid);
+	/* Have the spawner's repair helper move clone_fd (a detached live
+	 * mount) onto the dead mount r names in another mount namespace:
+	 * the helper's wait status (>= 0) with its message in out, or -1. */
+	int (*repair_mount)(const struct ipc_repair_mount_req *r, int clone_fd, char *out,
+			    size_t outlen);
 };
 
 struct privd_ctx {

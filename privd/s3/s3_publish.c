@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "cache_rescue.h"
+#include "s3_repair.h"
 #include "vfs_cache.h"
 #include "vol.h"
 
@@ -182,5 +183,8 @@ s3_stats(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg 
 	a->inodes_total = sv.f_files;
 	a->inodes_free = sv.f_favail;
 	a->inodes_used = sv.f_files - sv.f_ffree;
+	/* live here, but a pod's own view could not be repaired (s3_repair.c) */
+	if (s3_repair_condition(r->volume_id, a->condition, sizeof(a->condition)))
+		a->abnormal = 1;
 	return 1;
 }

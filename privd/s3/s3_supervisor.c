@@ -21,6 +21,7 @@
 #include "events.h"
 #include "keyed_lock.h"
 #include "log.h"
+#include "s3_repair.h"
 #include "vfs_cache.h"
 
 struct rebind {
@@ -96,6 +97,8 @@ recover(const struct privd_ctx *ctx, struct s3v *e, int live)
 	}
 	if (sfd >= 0)
 		close(sfd);
+	/* pods without HostToContainer propagation still see the dead one */
+	s3_repair_consumers(ctx, e->rec.volume_id, e->vfs);
 	s3_audit(e->rec.volume_id, "recover_mount", e->rec.staging_path, NULL, 0, t0, NULL);
 	log_info("S3 volume %s: mount re-established at %s", e->rec.volume_id,
 		 e->rec.staging_path);

@@ -1,3 +1,131 @@
+"""End to end of the repair of pods' views after an S3 re-mount (issue 13
+item 4), on real dm-crypt, FUSE, rclone and s3rver: a pod-like process in
+its own mount namespace (unshare -m, private propagation, the publish
+target bound into it, no propagation from the node) reads the volume; rclone
+is SIGKILLed; privd re-mounts the volume on the node and then puts the live
+mount in place of the dead one inside that process's namespace, through the
+spawner's repair helper. The process is never restarted: the same pid
+reads data written after the re-mount.
+
+Runs where device-mapper exists (the VM harness):
+    tests/s3/s3rver.sh install
+    tests/vm/vm-run.sh --timeout 1500 --env ASAN_OPTIONS=detect_leaks=0 -- \\
+        env LCW_BIN_DIR=$PWD/build/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider \\
+        tests/e2e/test_s3_repair.py
+"""
+import os
+import signal
+import subprocess
+
+import pytest
+
+from lcw_e2e import volid
+# the S3 end-to-end fixtures and helpers: one driver, s3rver, the API stand-in
+from test_s3_lifecycle import (RECOVERY_S, diag, env, healthy, kube, node,  # noqa: F401
+                               publish, rclone_pids, release_after_failure, s3, s3_ctx, stage,
+                               stats, unpublish, unstage, wait_for, write_file)
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/dev/mapper/control"),
+                                reason="no device-mapper here (run through tests/vm/vm-run.sh)")
+
+# The "pod": answers each name on stdin with the file's bytes (hex) as it
+# reads them through its own view of the volume, or the errno.
+POD_SCRIPT = r"""
+import os, sys
+view = sys.argv[1]
+for line in sys.stdin:
+    name = line.strip()
+    try:
+        with open(os.path.join(view, name), "rb") as f:
+            print("OK " + f.read().hex(), flush=True)
+    except OSError as e:
+        print("ERR %d" % e.errno, flush=True)
+"""
+
+
+class Pod:
+    """A process in its own mount namespace with the publish target bound
+    at view: what a container without mountPropagation sees."""
+
+    def __init__(self, target, view):
+        os.makedirs(view, exist_ok=True)
+        self.view = view
+        self.p = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             'mount --bind "$1" "$2" && exec /usr/bin/python3 -u -c "$3" "$2"', "sh",
+             target, view, POD_SCRIPT],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def read(self, name):
+        self.p.stdin.write(name + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline().split()
+        assert line, f"the pod process exited: {self.p.poll()}"
+        return bytes.fromhex(line[1]) if line[0] == "OK" else int(line[1])
+
+    def mount_at_view(self):
+        """(device, fstype, source) of the top mount at the view, in the
+        pod's namespace."""
+        found = None
+        with open(f"/proc/{self.p.pid}/mountinfo") as f:
+            for m in (line.split() for line in f):
+                if m[4] == self.view:
+                    sep = m.index("-")
+                    found = (m[2], m[sep + 1], m[sep + 2])
+        return found
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait(10)
+
+
+def device_of(path):
+    found = None
+    with open("/proc/self/mountinfo") as f:
+        for m in (line.split() for line in f):
+            if m[4] == path:
+                found = m[2]
+    return found
+
+
+def test_pod_without_propagation_reads_live_data_after_rclone_killed(node, env, s3):
+    vol = volid()
+    stage(node, env, vol, s3_ctx())
+    st, t = env.staging(vol), env.target(vol)
+    publish(node, env, vol, t)
+    write_file(os.path.join(t, "before.txt"), b"written before the kill")
+    pod = Pod(t, os.path.join(env.base, "pod-" + vol, "data"))
+    try:
+        assert pod.read("before.txt") == b"written before the kill"
+        assert os.readlink(f"/proc/{pod.p.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+        assert device_of(pod.view) is None, "the pod's bind leaked into the node's namespace"
+        old_dev = pod.mount_at_view()[0]
+
+        [old] = rclone_pids(vol)
+        os.kill(old, signal.SIGKILL)
+        # the node's mounts come back (the existing recovery) ...
+        assert wait_for(lambda: healthy(st, vol) and healthy(t, vol), RECOVERY_S), \
+            f"not re-mounted\n{diag(node, env, [vol])}"
+        write_file(os.path.join(t, "after.txt"), b"written after the re-mount")
+        # ... and the pod, never restarted, reads through its own view again
+        assert wait_for(lambda: pod.read("after.txt") == b"written after the re-mount",
+                        RECOVERY_S), \
+            f"the pod still sees {pod.read('after.txt')!r}\n{diag(node, env, [vol])}"
+        assert pod.p.poll() is None
+        with open(os.path.join(t, "before.txt"), "rb") as f:
+            on_node = f.read()
+        in_pod = pod.read("before.txt")
+        assert in_pod == on_node == b"written before the kill", \
+            (in_pod, on_node, sorted(os.listdir(t)), pod.read("after.txt"))
+        dev, fstype, source = pod.mount_at_view()
+        assert fstype == "fuse.rclone" and dev == device_of(t) and dev != old_dev, \
+            (dev, fstype, source, device_of(t), old_dev)
+        assert device_of(pod.view) is None, "the repair leaked a mount into the node's namespace"
+        assert not stats(node, env, vol, t).volume_condition.abnormal
+    finally:
+        pod.stop()
+    unpublish(node, vol, t)
+    unstage(node, env, vol)
 
 
 def test_pod_that_cannot_be_repaired_makes_the_volume_abnormal(node, env, s3):
@@ -11,9 +139,8 @@ def test_pod_that_cannot_be_repaired_makes_the_volume_abnormal(node, env, s3):
     write_file(os.path.join(t, "before.txt"), b"written before the kill")
     top = os.path.join(env.base, "pod-" + vol)
     os.makedirs(top, exist_ok=True)
-    view = os.path.join(top, "data")
     pod = Pod.__new__(Pod)
-    pod.view = view
+    pod.view = os.path.join(top, "data")
     pod.p = subprocess.Popen(
         ["unshare", "-m", "--propagation", "private", "sh", "-c",
          'mount -t tmpfs lcw-pod "$2" && mount --make-shared "$2" && mkdir "$2/data" && '

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -57,7 +58,8 @@ enum {
 	C_MARK = 124,      /* could not write the marker */
 };
 
-enum { P_FRONTEND, P_PRIVD, P_SPAWNER, P_CONTROLLER, P_FE_SERVING, P_CT_SERVING, P_END = -1 };
+enum { P_FRONTEND, P_PRIVD, P_SPAWNER, P_CONTROLLER, P_FE_SERVING, P_CT_SERVING, P_REPAIR,
+       P_END = -1 };
 
 /* tsync as in the binaries: privd syncs its threads, the others load
  * before they have any. */
@@ -73,6 +75,8 @@ static const struct {
 	/* the frontend's second layer, loaded into its threads once it listens */
 	[P_FE_SERVING] = { "frontend_serving", policy_frontend_serving_seccomp, 1 },
 	[P_CT_SERVING] = { "controller_serving", policy_controller_serving_seccomp, 1 },
+	/* the mount-namespace repair helper, forked by the spawner */
+	[P_REPAIR] = { "repair", policy_repair_seccomp, 0 },
 };
 
 static struct pol_seccomp pol; /* large: not on the stack */
@@ -560,6 +564,51 @@ p_move_mount_symlinks(void)
 	return syscall(SYS_move_mount, -1, "", -1, "", 0x1 | 0x40) < 0 ? errcode() : C_WRONG;
 }
 
+/* The repair helper's calls (privd/ns_repair.c), with arguments the
+ * kernel refuses on its own: setns of no descriptor, a missing target. */
+static int
+p_setns_mnt(void)
+{
+	return reached(syscall(SYS_setns, -1L, (long)CLONE_NEWNS), EBADF);
+}
+
+static int
+p_setns_net(void)
+{
+	return reached(syscall(SYS_setns, -1L, (long)CLONE_NEWNET), EBADF) == C_OK ? C_WRONG : errcode();
+}
+
+static int
+p_umount_detach(void)
+{
+	return reached(syscall(SYS_umount2, MOUNT_TARGET, (long)MNT_DETACH), ENOENT);
+}
+
+static int
+p_umount_strict(void)
+{
+	return reached(syscall(SYS_umount2, MOUNT_TARGET, 0L), ENOENT) == C_OK ? C_WRONG
+									       : errcode();
+}
+
+static int
+p_mount_setattr(void)
+{
+	return syscall(SYS_mount_setattr, -1, "", AT_EMPTY_PATH, NULL, 0) < 0 ? errcode()
+										  : C_WRONG;
+}
+
+static int
+p_fchdir_root(void)
+{
+	long fd = syscall(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errcode();
+	long rc = syscall(SYS_fchdir, fd);
+	syscall(SYS_close, fd);
+	return rc == 0 ? C_OK : errcode();
+}
+
 static int
 p_unlink_missing(void)
 {
@@ -866,7 +915,8 @@ main(void)
 	static const int CT[] = { P_CONTROLLER, P_END };
 	static const int FE_SV[] = { P_FRONTEND, P_FE_SERVING, P_END };
 	static const int CT_SV[] = { P_CONTROLLER, P_CT_SERVING, P_END };
-	enum { NCHECKS = 54 + 23 + 10 };
+	static const int REP[] = { P_SPAWNER, P_REPAIR, P_END };
+	enum { NCHECKS = 54 + 23 + 10 + 17 };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0) {
@@ -1021,6 +1071,32 @@ main(void)
 	check("stacked spawner+frontend: socket(AF_UNIX) works", STACK, p_socket_unix,
 	      WORKS, NULL);
 	check("stacked spawner+frontend: pthread_create works", STACK, p_pthread, WORKS, NULL);
+
+	/* The repair helper as the spawner forks it: its allowlist stacked on
+	 * the spawner's filter, judged against the spawner's alone. */
+	check("repair: setns(CLONE_NEWNS) reaches the kernel", REP, p_setns_mnt, WORKS, NULL);
+	check("repair: setns(CLONE_NEWNET) -> EPERM", REP, p_setns_net, ERRNO(EPERM), SP);
+	check("repair: umount2 MNT_DETACH reaches the kernel", REP, p_umount_detach, WORKS, NULL);
+	check("repair: umount2 without MNT_DETACH -> EPERM", REP, p_umount_strict, ERRNO(EPERM),
+	      SP);
+	check("repair: umount2 UMOUNT_NOFOLLOW|MNT_DETACH -> EPERM", REP, p_umount_nofollow,
+	      ERRNO(EPERM), SP);
+	check("repair: move_mount F_EMPTY_PATH|T_EMPTY_PATH reaches the kernel", REP,
+	      p_move_mount_fds, WORKS, NULL);
+	check("repair: move_mount with MOVE_MOUNT_F_SYMLINKS -> EPERM", REP, p_move_mount_symlinks,
+	      ERRNO(EPERM), SP);
+	check("repair: open_tree is killed (privd makes the clone)", REP, p_open_tree_clone, KILL,
+	      SP);
+	check("repair: mount is killed", REP, p_mount, KILL, SP);
+	check("repair: mount_setattr is killed", REP, p_mount_setattr, KILL, SP);
+	check("repair: fork is killed", REP, p_fork, KILL, SP);
+	check("repair: execve is killed", REP, p_execve_true, KILL, SP);
+	check("repair: socket(AF_UNIX) is killed", REP, p_socket_unix, KILL, SP);
+	check("repair: openat O_WRONLY -> EPERM", REP, p_open_tmp_wronly, ERRNO(EPERM), SP);
+	check("repair: openat /etc/hostname reads it", REP, p_open_hostname_ro, WORKS, NULL);
+	check("repair: fchdir works (detach through /proc/self/fd)", REP, p_fchdir_root, WORKS,
+	      NULL);
+	check("repair: unlisted chdir -> EPERM", REP, p_chdir, ERRNO(EPERM), SP);
 
 	unlink(tmp_path);
 	if (passed + failed != NCHECKS)

@@ -721,7 +721,7 @@ test_frontend_surface(void **state)
 	 * marked otherwise would be refused there and end the spawner). */
 	static const uint32_t sp[] = { IPC_REQ_SPAWN_FRONTEND, IPC_REQ_SPAWNER_STOP,
 				       IPC_REQ_RUN_MKFS, IPC_REQ_RUN_GROWFS, IPC_REQ_RUN_RCLONE,
-				       IPC_REQ_STOP_RCLONE };
+				       IPC_REQ_STOP_RCLONE, IPC_REQ_REPAIR_MOUNT };
 	for (size_t i = 0; i < sizeof(sp) / sizeof(sp[0]); i++) {
 		const struct ipc_schema *s = ipc_schema_find(sp[i]);
 		if (!s || s->senders != IPC_FROM_PRIVD_SP)
