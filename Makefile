@@ -56,6 +56,8 @@ PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c
 PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/volume_maint.c privd/luks/vol.c privd/luks/dm_name.c privd/luks/kdf_budget.c privd/luks/luks.c \
 	privd/luks/dm_stale.c privd/luks/loopdev.c privd/luks/blkprobe.c privd/luks/vol_owner.c \
 	privd/luks/node_limits.c privd/luks/vol_admit.c
+# Passphrase rotation (issue 14): the keyslot swap and its privd wrapper.
+PRIVD_LUKS_SRC += privd/luks/luks_rekey.c privd/luks/rekey.c
 PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/vfs_cache.c privd/s3/rclone_conf.c \
 	privd/s3/cache_rescue.c privd/s3/s3_mounts.c privd/s3/rclone_fuse.c
 PRIVD_SRC := $(PRIVD_CORE_SRC) $(PRIVD_NODE_SRC) $(PRIVD_K8S_SRC) $(PRIVD_LUKS_SRC) $(PRIVD_S3_SRC)
@@ -63,6 +65,7 @@ FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c fronte
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
 	frontend/s3_delete.c
+FRONTEND_SRC += frontend/rotation.c
 # The block-device primitives the host tests exercise on real loop devices.
 BLOCK_SRC := privd/luks/loopdev.c privd/luks/blkprobe.c privd/node/mountops.c privd/node/kpath.c
 
@@ -140,7 +143,8 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 
 UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath \
 	$(B)/tests/test_dm_name \
-	$(B)/tests/test_cache_rescue $(B)/tests/test_log $(B)/tests/test_pb_strings $(B)/tests/test_limits
+	$(B)/tests/test_cache_rescue $(B)/tests/test_log $(B)/tests/test_pb_strings $(B)/tests/test_limits \
+	$(B)/tests/test_rekey
 HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
 FUZZ_BIN := build-fuzz/fuzz_ipc_decode
@@ -187,6 +191,11 @@ $(B)/tests/test_blockops: tests/host/test_blockops.c $(call obj,$(BLOCK_SRC) com
 $(B)/tests/test_luks: tests/host/test_luks.c $(call obj,privd/luks/luks.c $(BLOCK_SRC) common/secmem.c common/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcryptsetup mount blkid) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libcryptsetup mount blkid)
+
+# The keyslot swap on LUKS2 headers in plain files (no device-mapper needed).
+$(B)/tests/test_rekey: tests/unit/test_rekey.c $(call obj,privd/luks/luks_rekey.c privd/luks/luks.c common/secmem.c common/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcryptsetup) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libcryptsetup cmocka)
 
 $(B)/tests/test_codec: tests/unit/test_codec.c $(call obj,$(IPC_SRC))
 	@mkdir -p $(@D)

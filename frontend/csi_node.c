@@ -11,6 +11,7 @@
 #include "log.h"
 #include "ipc_msg.h"
 #include "privd_client.h"
+#include "rotation.h"
 #include "s3_params.h"
 #include "volparams.h"
 
@@ -174,6 +175,9 @@ node_stage(struct csi_call *c)
 	s->has_fs_group = (uint8_t)has_gid;
 	s->fs_group = gid;
 	s->fs_mode = (uint32_t)ctx.fs_mode;
+	if (discards_opt_in(KV(r->volume_context), r->n_volume_context, &s->allow_discards, why,
+			    sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 	if (ctx.secret_name[0]) {
 		/* Hardened mode: forward the reference only. Any node-stage
 		 * secret kubelet also sent is not even looked at. */
@@ -183,6 +187,9 @@ node_stage(struct csi_call *c)
 		goto send;
 	}
 	CHECK(stage_passphrase(c, r, ctx.passphrase_key, s->passphrase, &s->passphrase_len));
+	if (previous_passphrase(KV(r->secrets), r->n_secrets, ctx.passphrase_key,
+				s->prev_passphrase, &s->prev_passphrase_len, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 send:
 	CHECK(forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS));
 

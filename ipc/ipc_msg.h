@@ -90,6 +90,7 @@ enum ipc_type {
 	 * only the spawner knows which pids are its children. */
 	IPC_REQ_STOP_RCLONE = 44,
 	IPC_ANS_STOP_RCLONE = 45,
+
 };
 
 /* Error classes carried by IPC_ANS_ERROR; the frontend maps them to gRPC
@@ -151,6 +152,15 @@ struct ipc_stage_req {
 	char secret_namespace[IPC_K8S_NS_MAX + 1];
 	char secret_name[IPC_K8S_NAME_MAX + 1];
 	char secret_key[IPC_K8S_NAME_MAX + 1];
+	/* Node-stage-secret mode: the Secret's "<passphraseKey>-previous"
+	 * value if it has one (rotation: a volume that opens only with it is
+	 * re-keyed to the passphrase above). Empty otherwise and in hardened
+	 * mode, where privd reads both itself. */
+	uint32_t prev_passphrase_len;
+	uint8_t prev_passphrase[IPC_SECRET_MAX];
+	/* StorageClass allow-discards: "true": the mapping passes discards
+	 * down (fstrim frees blocks of the backing file; SECURITY.md). */
+	uint8_t allow_discards;
 };
 
 struct ipc_stage_ans {

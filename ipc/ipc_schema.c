@@ -46,6 +46,9 @@ static const struct ipc_field f_stage[] = {
 	STR("secret_namespace", u.stage.secret_namespace, IPC_K8S_NS_MAX),
 	STR("secret_name", u.stage.secret_name, IPC_K8S_NAME_MAX),
 	STR("secret_key", u.stage.secret_key, IPC_K8S_NAME_MAX),
+	BIN("prev_passphrase", u.stage.prev_passphrase, u.stage.prev_passphrase_len,
+	    IPC_SECRET_MAX),
+	BOOL("allow_discards", u.stage.allow_discards),
 };
 
 static const struct ipc_field f_stage_ans[] = {
