@@ -38,7 +38,10 @@ pc_libs = $(shell pkg-config --libs $(1))
 
 GEN := $(B)/gen
 PROTO_WKT := /usr/include/google/protobuf
+CSIADDONS_PROTO := proto/csiaddons/identity.proto proto/csiaddons/encryptionkeyrotation.proto \
+	proto/csiaddons/reclaimspace.proto
 PROTO_GEN_C := $(GEN)/csi.pb-c.c $(GEN)/google/protobuf/descriptor.pb-c.c \
+	$(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(CSIADDONS_PROTO)) \
 	$(GEN)/google/protobuf/timestamp.pb-c.c $(GEN)/google/protobuf/wrappers.pb-c.c
 POLICY_TEXTS := $(GEN)/policy_texts.c
 
@@ -57,7 +60,7 @@ PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/volume_maint.c privd/luks/v
 	privd/luks/dm_stale.c privd/luks/loopdev.c privd/luks/blkprobe.c privd/luks/vol_owner.c \
 	privd/luks/node_limits.c privd/luks/vol_admit.c
 # Passphrase rotation (issue 14): the keyslot swap and its privd wrapper.
-PRIVD_LUKS_SRC += privd/luks/luks_rekey.c privd/luks/rekey.c
+PRIVD_LUKS_SRC += privd/luks/luks_rekey.c privd/luks/rekey.c privd/luks/rotate.c privd/luks/reclaim.c
 PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/vfs_cache.c privd/s3/rclone_conf.c \
 	privd/s3/cache_rescue.c privd/s3/s3_mounts.c privd/s3/rclone_fuse.c
 PRIVD_SRC := $(PRIVD_CORE_SRC) $(PRIVD_NODE_SRC) $(PRIVD_K8S_SRC) $(PRIVD_LUKS_SRC) $(PRIVD_S3_SRC)
@@ -65,7 +68,7 @@ FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c fronte
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
 	frontend/s3_delete.c
-FRONTEND_SRC += frontend/rotation.c
+FRONTEND_SRC += frontend/rotation.c frontend/csiaddons.c
 # The block-device primitives the host tests exercise on real loop devices.
 BLOCK_SRC := privd/luks/loopdev.c privd/luks/blkprobe.c privd/node/mountops.c privd/node/kpath.c
 
@@ -77,7 +80,7 @@ FRONTEND_OBJ := $(call obj,$(FRONTEND_SRC) $(COMMON_SRC) $(IPC_SRC) $(POLICY_SRC
 
 BINS := $(B)/bin/lukscryptwalker-csi $(B)/bin/lcw-frontend
 
-all: $(BINS) $(GEN)/py/csi_pb2.py
+all: $(BINS) $(GEN)/py/csi_pb2.py $(GEN)/py/csiaddons/identity_pb2.py
 
 $(B)/bin/lukscryptwalker-csi: $(PRIVD_OBJ)
 	@mkdir -p $(@D)
@@ -117,6 +120,14 @@ $(GEN)/.stamp:
 
 $(GEN)/csi.pb-c.c $(GEN)/csi.pb-c.h: proto/csi.proto | $(GEN)/.stamp
 	protoc-c -Iproto -I/usr/include --c_out=$(GEN) proto/csi.proto
+
+# csi-addons: our own proto text (proto/csiaddons/), imports csi.proto
+$(GEN)/csiaddons/%.pb-c.c $(GEN)/csiaddons/%.pb-c.h: proto/csiaddons/%.proto proto/csi.proto | $(GEN)/.stamp
+	protoc-c -Iproto -I/usr/include --c_out=$(GEN) $<
+
+$(GEN)/py/csiaddons/identity_pb2.py: $(CSIADDONS_PROTO) proto/csi.proto | $(GEN)/.stamp
+	/usr/bin/python3 -m grpc_tools.protoc -Iproto -I/usr/include \
+		--python_out=$(GEN)/py --grpc_python_out=$(GEN)/py $(CSIADDONS_PROTO)
 
 $(GEN)/google/protobuf/%.pb-c.c: $(PROTO_WKT)/%.proto | $(GEN)/.stamp
 	protoc-c -I/usr/include --c_out=$(GEN) $<

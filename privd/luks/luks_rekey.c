@@ -207,3 +207,20 @@ out:
 	crypt_free(cd);
 	return r;
 }
+
+int
+luks_check_passphrase(const char *dev, const struct lcw_secret *pass)
+{
+	struct lk_call c = { { 0 } };
+	struct crypt_device *cd = NULL;
+	int r;
+
+	if (dev == NULL || pass == NULL || pass->bytes == NULL || pass->len == 0)
+		return -EINVAL;
+	if ((r = lk_load_luks(&cd, dev, &c)) < 0)
+		return r;
+	crypt_volume_key_keyring(cd, 0);
+	r = rk_verify(cd, CRYPT_ANY_SLOT, pass);
+	crypt_free(cd);
+	return r;
+}

@@ -47,6 +47,10 @@ int luks_rekey(const char *dev, const struct lcw_secret *old, const struct lcw_s
 	       const struct luks_pbkdf *kdf, time_t now, luks_rekey_hook hook, void *ud,
 	       struct luks_rekey_res *res, char *err, size_t errlen);
 
+/* Which keyslot of dev's header pass opens (verification only, nothing is
+ * activated or written): its number, -EPERM if none, other negative errno. */
+int luks_check_passphrase(const char *dev, const struct lcw_secret *pass);
+
 /* Pure: the rotation token's JSON for a rotation at `now` to keyslot
  * `slot`. 0, or -ENOSPC if out is too small. */
 int luks_rotation_token_json(time_t now, int slot, char *out, size_t outlen);

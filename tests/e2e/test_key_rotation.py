@@ -242,3 +242,129 @@ def test_hardened_mode_reads_both_passphrases(own_env):
             n.d.stop()
     finally:
         kube.stop()
+
+
+# ---- csi-addons over the node plugin's socket --------------------------------
+
+def addons(node):
+    """Stubs generated from the project's proto/csiaddons/*.proto."""
+    from csiaddons import (encryptionkeyrotation_pb2, encryptionkeyrotation_pb2_grpc,
+                           identity_pb2, identity_pb2_grpc)
+    ch = node.connect()
+    return (identity_pb2, identity_pb2_grpc.IdentityStub(ch), encryptionkeyrotation_pb2,
+            encryptionkeyrotation_pb2_grpc.EncryptionKeyRotationControllerStub(ch))
+
+
+def rotate(node, vol, secrets=None, params=None, path=""):
+    _, _, ekr, stub = addons(node)
+    return stub.EncryptionKeyRotate(ekr.EncryptionKeyRotateRequest(
+        volume_id=vol, volume_path=path, secrets=secrets or {}, parameters=params or {}),
+        timeout=600)
+
+
+def test_csiaddons_identity_answers_on_the_node_socket(node):
+    ident, stub, _, _ = addons(node)
+    r = stub.GetIdentity(ident.GetIdentityRequest(), timeout=30)
+    assert r.name == "lukscryptwalker.csi.k8s.io" and r.vendor_version
+    caps = stub.GetCapabilities(ident.GetCapabilitiesRequest(), timeout=30).capabilities
+    kinds = {c.WhichOneof("type"): c for c in caps}
+    assert kinds["service"].service.type == ident.Capability.Service.NODE_SERVICE
+    assert (kinds["encryption_key_rotation"].encryption_key_rotation.type ==
+            ident.Capability.EncryptionKeyRotation.ENCRYPTIONKEYROTATION)
+    assert kinds["reclaim_space"].reclaim_space.type == ident.Capability.ReclaimSpace.ONLINE
+    assert stub.Probe(ident.ProbeRequest(), timeout=30).ready.value is True
+
+
+def test_rotate_refuses_what_it_cannot_rotate(node, env):
+    e = rpc_error(rotate, node, "e2e-none", {"passphrase": NEW, "passphrase-previous": OLD})
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION and "not staged" in e.details()
+    e = rpc_error(rotate, node, "e2e-s3", {"passphrase": NEW},
+                  {"storage-backend": "s3", "s3-secret-name": "s", "s3-secret-namespace": "n"})
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION and "re-encrypting" in e.details()
+    e = rpc_error(rotate, node, "", {"passphrase": NEW})
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+class Writer(threading.Thread):
+    """Keeps rewriting a ring of 32 files (each fsync'ed, 8 MiB in all, so
+    the volume never fills) and remembers their latest digests."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.d, self.sums, self.stop_, self.writes = d, {}, threading.Event(), 0
+
+    def run(self):
+        self.error = None
+        try:
+            while not self.stop_.is_set():
+                p = os.path.join(self.d, f"w{self.writes % 32:02d}.bin")
+                self.sums[p] = write_random(p, 256 * 1024)
+                self.writes += 1
+        except OSError as e:
+            self.error = e
+
+    def check(self):
+        bad = [p for p, h in self.sums.items() if sha256_file(p) != h]
+        assert not bad, f"{len(bad)} files changed"
+
+
+def test_rotate_a_mounted_volume_while_a_writer_writes(node, env):
+    vol = volid()
+    stage(node, env, vol, {"passphrase": OLD})
+    st = env.staging(vol)
+    w = Writer(st)
+    w.start()
+    time.sleep(2)
+    before = w.writes
+    rotate(node, vol, {"passphrase": NEW, "passphrase-previous": OLD}, path=st)
+    during = w.writes - before
+    time.sleep(2)
+    w.stop_.set()
+    w.join(60)
+    assert w.is_alive() is False and w.error is None, w.error
+    assert during >= 2, f"only {during} writes while the keyslots were swapped"
+    w.check()
+    f = env.backing(vol)
+    assert mount_of(st) is not None, "rotation unmounted the volume"
+    assert opens_with(f, NEW.encode()) and not opens_with(f, OLD.encode())
+    assert rotation_token(f) is not None
+    recs = [r for r in audit_ops(node, vol) if r["op"] == "luks_rekey_online"]
+    assert len(recs) == 1 and recs[0]["result"] == "ok", recs
+    # a periodic job after the rotation: nothing left to do, still OK
+    rotate(node, vol, {"passphrase": NEW, "passphrase-previous": OLD})
+    rotate(node, vol, {"passphrase": NEW})
+    e = rpc_error(rotate, node, vol, {"passphrase": "not it"})
+    assert e.code() == grpc.StatusCode.PERMISSION_DENIED
+    unstage(node, env, vol)
+    stage(node, env, vol, {"passphrase": NEW})
+    w.check()
+    unstage(node, env, vol)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 4])
+def test_privd_killed_during_an_online_rotation(own_env, step):
+    env = own_env
+    n = Node(env, extra_env={"LCW_TEST_REKEY_PAUSE": str(step)})
+    try:
+        vol = volid()
+        stage(n, env, vol, {"passphrase": OLD})
+        digest = write_random(os.path.join(env.staging(vol), "o.bin"), MIB)
+        th = threading.Thread(target=lambda: rpc_code(
+            rotate, n, vol, {"passphrase": NEW, "passphrase-previous": OLD}))
+        th.start()
+        assert wait_for(lambda: any(r["op"] == "rekey_test_pause" for r in audit_ops(n, vol))), \
+            n.output()
+        n.restart()
+        th.join(120)
+        f = env.backing(vol)
+        o, w = opens_with(f, OLD.encode()), opens_with(f, NEW.encode())
+        assert w and o == (step < 4), (step, o, w)
+        assert sha256_file(os.path.join(env.staging(vol), "o.bin")) == digest
+        rotate(n, vol, {"passphrase": NEW, "passphrase-previous": OLD})
+        assert not opens_with(f, OLD.encode()) and opens_with(f, NEW.encode())
+        unstage(n, env, vol)
+        stage(n, env, vol, {"passphrase": NEW})
+        assert sha256_file(os.path.join(env.staging(vol), "o.bin")) == digest
+        unstage(n, env, vol)
+    finally:
+        n.d.stop(sig=signal.SIGKILL)
