@@ -110,7 +110,7 @@ vol_rekey(const struct privd_ctx *ctx, const struct vol *v, const char *loop,
 struct pair_ud {
 	const char *key, *pkey;
 	struct lcw_secret *cur, *prev;
-	int seen;
+	int seen, cut;
 };
 
 static int
@@ -123,7 +123,7 @@ pair_cb(void *ud, const char *key, const void *val, size_t len)
 
 	if (dst == NULL)
 		return 0;
-	if (secret_set(dst, val, luks_passphrase_len(val, len)))
+	if (secret_set(dst, val, p->cut ? luks_passphrase_len(val, len) : len))
 		return -1;
 	if (dst == p->cur)
 		p->seen = 1;
@@ -131,12 +131,35 @@ pair_cb(void *ud, const char *key, const void *val, size_t len)
 }
 
 int
+rekey_read_pair(struct k8s_client *k, const char *ns, const char *name, const char *key, int cut,
+		struct lcw_secret *cur, struct lcw_secret *prev, char *err, size_t errlen)
+{
+	char pkey[IPC_K8S_NAME_MAX + 1] = "";
+	struct pair_ud p = { key, pkey, cur, prev, 0, cut };
+	int rc;
+
+	if (rekey_previous_key(key, pkey, sizeof(pkey)))
+		pkey[0] = 0; /* no valid previous key for so long a key */
+	cur->len = prev->len = 0;
+	rc = k8s_get_secret_values(k, ns, name, pair_cb, &p, err, errlen);
+	if (rc == K8S_OK && !p.seen) {
+		rc = K8S_ERR_KEY_MISSING;
+		snprintf(err, errlen, "no key %s", key);
+	}
+	if (rc != K8S_OK) {
+		explicit_bzero(cur->bytes, LCW_SECRET_MAX);
+		explicit_bzero(prev->bytes, LCW_SECRET_MAX);
+		cur->len = prev->len = 0;
+	}
+	return rc;
+}
+
+int
 rekey_fetch_pair(const struct privd_ctx *ctx, const struct vol *v, const char *ns,
 		 const char *name, const char *key, struct lcw_secret *cur,
 		 struct lcw_secret *prev, struct ipc_msg *ans)
 {
-	char pkey[IPC_K8S_NAME_MAX + 1] = "", err[512], d[600];
-	struct pair_ud p = { key, pkey, cur, prev, 0 };
+	char err[512], d[600];
 	uint64_t t0 = audit_now_ns();
 	int rc;
 
@@ -146,14 +169,7 @@ rekey_fetch_pair(const struct privd_ctx *ctx, const struct vol *v, const char *n
 				   "no Kubernetes API access configured", ns, name);
 		return -1;
 	}
-	if (rekey_previous_key(key, pkey, sizeof(pkey)))
-		pkey[0] = 0; /* no valid previous key for so long a key */
-	cur->len = prev->len = 0;
-	rc = k8s_get_secret_values(ctx->k8s, ns, name, pair_cb, &p, err, sizeof(err));
-	if (rc == K8S_OK && !p.seen) {
-		rc = K8S_ERR_KEY_MISSING;
-		snprintf(err, sizeof(err), "no key %s", key);
-	}
+	rc = rekey_read_pair(ctx->k8s, ns, name, key, 1, cur, prev, err, sizeof(err));
 	snprintf(d, sizeof(d), "secret %s/%s key %s%s", ns, name, key,
 		 prev->len ? " and its previous passphrase" : "");
 	audit_step(v, "read_secret", NULL, NULL, rc == K8S_OK ? 0 : -EACCES, t0,
@@ -163,9 +179,6 @@ rekey_fetch_pair(const struct privd_ctx *ctx, const struct vol *v, const char *n
 			       : rc == K8S_ERR_NOT_FOUND || rc == K8S_ERR_KEY_MISSING ? IPC_EC_NOT_FOUND
 			       : rc == K8S_ERR_INVALID_ARG ? IPC_EC_INVALID
 							   : IPC_EC_UNAVAILABLE;
-		explicit_bzero(cur->bytes, LCW_SECRET_MAX);
-		explicit_bzero(prev->bytes, LCW_SECRET_MAX);
-		cur->len = prev->len = 0;
 		privd_answer_error(ans, cls, 0, "passphrase Secret %s/%s: %s", ns, name, err);
 		return -1;
 	}

@@ -24,6 +24,14 @@ int vol_rekey(const struct privd_ctx *ctx, const struct vol *v, const char *loop
 	      const struct lcw_secret *prev, const struct lcw_secret *cur, const char *op,
 	      int *rotated, struct ipc_msg *ans);
 
+/* Read key and, if the Secret has it, <key>-previous in one API read into
+ * cur and prev (prev->len 0 when absent), cut at the first newline when
+ * cut is set. A K8S_* result (K8S_ERR_KEY_MISSING without key); on error
+ * both are wiped. */
+struct k8s_client;
+int rekey_read_pair(struct k8s_client *k, const char *ns, const char *name, const char *key, int cut,
+		    struct lcw_secret *cur, struct lcw_secret *prev, char *err, size_t errlen);
+
 /* Hardened mode: read the current passphrase (key) and, if the Secret has
  * one, the previous one (<key>-previous) in one API read into locked
  * memory, both cut at the first newline as every LUKS passphrase is.
