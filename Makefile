@@ -189,7 +189,8 @@ $(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/s3
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
 
 $(B)/tests/test_limits: tests/unit/test_limits.c $(call obj,privd/jobq.c privd/luks/node_limits.c \
-		privd/luks/vol_owner.c privd/flags.c common/s3_params.c common/volparams.c common/secmem.c common/log.c)
+		privd/luks/vol_owner.c privd/flags.c common/s3_params.c common/volparams.c common/secmem.c common/log.c \
+		ipc/ipc_schema.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c) -lpthread
 
