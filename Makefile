@@ -38,7 +38,10 @@ pc_libs = $(shell pkg-config --libs $(1))
 
 GEN := $(B)/gen
 PROTO_WKT := /usr/include/google/protobuf
+CSIADDONS_PROTO := proto/csiaddons/identity.proto proto/csiaddons/encryptionkeyrotation.proto \
+	proto/csiaddons/reclaimspace.proto
 PROTO_GEN_C := $(GEN)/csi.pb-c.c $(GEN)/google/protobuf/descriptor.pb-c.c \
+	$(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(CSIADDONS_PROTO)) \
 	$(GEN)/google/protobuf/timestamp.pb-c.c $(GEN)/google/protobuf/wrappers.pb-c.c
 POLICY_TEXTS := $(GEN)/policy_texts.c
 
@@ -63,6 +66,8 @@ PRIVD_K8S_SRC := privd/k8s/pv_stage.c privd/k8s/pv_bind.c privd/k8s/reclaim.c pr
 PRIVD_LUKS_SRC := privd/luks/volume_ops.c privd/luks/volume_maint.c privd/luks/vol.c privd/luks/dm_name.c privd/luks/kdf_budget.c privd/luks/luks.c \
 	privd/luks/dm_stale.c privd/luks/loopdev.c privd/luks/blkprobe.c privd/luks/vol_owner.c \
 	privd/luks/node_limits.c privd/luks/vol_admit.c
+# Passphrase rotation (issue 14): the keyslot swap and its privd wrapper.
+PRIVD_LUKS_SRC += privd/luks/luks_rekey.c privd/luks/rekey.c privd/luks/rotate.c privd/luks/reclaim.c
 PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/s3_table.c privd/s3/s3_records.c privd/s3/s3_secrets.c \
 	privd/s3/s3_unstage.c privd/s3/s3_publish.c privd/s3/s3_supervisor.c privd/s3/vfs_cache.c \
 	privd/s3/rclone_conf.c privd/s3/rclone_obscure.c privd/s3/rclone_argv.c privd/s3/rclone_dirty.c \
@@ -73,6 +78,7 @@ FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c fronte
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
 	frontend/privd_client.c frontend/sandbox.c frontend/arena.c frontend/wipe_alloc.c \
 	frontend/node_call.c frontend/s3_delete.c frontend/csi_capacity.c
+FRONTEND_SRC += frontend/rotation.c frontend/csiaddons.c
 # The block-device primitives the host tests exercise on real loop devices.
 BLOCK_SRC := privd/luks/loopdev.c privd/luks/blkprobe.c privd/node/mountops.c privd/node/kpath.c
 
@@ -84,7 +90,7 @@ FRONTEND_OBJ := $(call obj,$(FRONTEND_SRC) $(COMMON_SRC) $(IPC_SRC) $(POLICY_SRC
 
 BINS := $(B)/bin/lukscryptwalker-csi $(B)/bin/lcw-frontend
 
-all: $(BINS) $(GEN)/py/csi_pb2.py
+all: $(BINS) $(GEN)/py/csi_pb2.py $(GEN)/py/csiaddons/identity_pb2.py
 
 $(B)/bin/lukscryptwalker-csi: $(PRIVD_OBJ)
 	@mkdir -p $(@D)
@@ -125,6 +131,14 @@ $(GEN)/.stamp:
 $(GEN)/csi.pb-c.c $(GEN)/csi.pb-c.h: proto/csi.proto | $(GEN)/.stamp
 	protoc-c -Iproto -I/usr/include --c_out=$(GEN) proto/csi.proto
 
+# csi-addons: our own proto text (proto/csiaddons/), imports csi.proto
+$(GEN)/csiaddons/%.pb-c.c $(GEN)/csiaddons/%.pb-c.h: proto/csiaddons/%.proto proto/csi.proto | $(GEN)/.stamp
+	protoc-c -Iproto -I/usr/include --c_out=$(GEN) $<
+
+$(GEN)/py/csiaddons/identity_pb2.py: $(CSIADDONS_PROTO) proto/csi.proto | $(GEN)/.stamp
+	/usr/bin/python3 -m grpc_tools.protoc -Iproto -I/usr/include \
+		--python_out=$(GEN)/py --grpc_python_out=$(GEN)/py $(CSIADDONS_PROTO)
+
 $(GEN)/google/protobuf/%.pb-c.c: $(PROTO_WKT)/%.proto | $(GEN)/.stamp
 	protoc-c -I/usr/include --c_out=$(GEN) $<
 
@@ -151,7 +165,8 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 
 UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath \
 	$(B)/tests/test_dm_name $(B)/tests/test_stale_scan \
-	$(B)/tests/test_cache_rescue $(B)/tests/test_log $(B)/tests/test_pb_strings $(B)/tests/test_limits
+	$(B)/tests/test_cache_rescue $(B)/tests/test_log $(B)/tests/test_pb_strings $(B)/tests/test_limits \
+	$(B)/tests/test_rekey
 HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
 FUZZ_BIN := build-fuzz/fuzz_ipc_decode
@@ -189,7 +204,8 @@ $(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/s3
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
 
 $(B)/tests/test_limits: tests/unit/test_limits.c $(call obj,privd/jobq.c privd/luks/node_limits.c \
-		privd/luks/vol_owner.c privd/flags.c $(S3_PARAMS_SRC) common/volparams.c common/secmem.c common/log.c)
+		privd/luks/vol_owner.c privd/flags.c $(S3_PARAMS_SRC) common/volparams.c common/secmem.c common/log.c \
+		ipc/ipc_schema.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c) -lpthread
 
@@ -202,6 +218,11 @@ $(B)/tests/test_blockops: tests/host/test_blockops.c $(call obj,$(BLOCK_SRC) com
 $(B)/tests/test_luks: tests/host/test_luks.c $(call obj,privd/luks/luks.c $(BLOCK_SRC) common/secmem.c common/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcryptsetup mount blkid) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libcryptsetup mount blkid)
+
+# The keyslot swap on LUKS2 headers in plain files (no device-mapper needed).
+$(B)/tests/test_rekey: tests/unit/test_rekey.c $(call obj,privd/luks/luks_rekey.c privd/luks/luks.c common/secmem.c common/log.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcryptsetup) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,libcryptsetup cmocka)
 
 $(B)/tests/test_codec: tests/unit/test_codec.c $(call obj,$(IPC_SRC))
 	@mkdir -p $(@D)

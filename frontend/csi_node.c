@@ -11,6 +11,7 @@
 #include "log.h"
 #include "ipc_msg.h"
 #include "node_call.h"
+#include "rotation.h"
 #include "s3_params.h"
 #include "volparams.h"
 
@@ -84,9 +85,18 @@ node_stage(struct csi_call *c)
 	s->has_fs_group = (uint8_t)has_gid;
 	s->fs_group = gid;
 	s->fs_mode = (uint32_t)ctx.fs_mode;
+	if (discards_opt_in(KV(r->volume_context), r->n_volume_context, &s->allow_discards, why,
+			    sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 	CSI_CHECK(node_stage_key(c, r, &ctx, &(struct stage_key_dst){
 		s->secret_namespace, s->secret_name, s->secret_key, s->passphrase,
 		&s->passphrase_len }));
+	/* node-stage-secret mode: the previous passphrase during a rotation
+	 * (hardened mode: privd reads both keys from the Secret itself) */
+	if (!ctx.secret_name[0] &&
+	    previous_passphrase(KV(r->secrets), r->n_secrets, ctx.passphrase_key,
+				s->prev_passphrase, &s->prev_passphrase_len, why, sizeof(why)))
+		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 	CSI_CHECK(node_forward(c, r->volume_id, &req, &ans, SLOW_TIMEOUT_MS, NODE_PLAIN));
 	CSI_EMPTY_RESPONSE(c, Csi__V1__NodeStageVolumeResponse,
 			   csi__v1__node_stage_volume_response__init);

@@ -25,6 +25,7 @@
 
 #include "csi.pb-c.h"
 #include "csi_handlers.h"
+#include "csiaddons.h"
 #include "log.h"
 #include "pb_strings.h"
 #include "sandbox.h"
@@ -271,6 +272,7 @@ find_handler(const char *path)
 {
 	static const struct csi_method *const tables[] = {
 		csi_identity_methods, csi_controller_methods, csi_node_methods,
+		csiaddons_methods,
 	};
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct csi_method *m = tables[t]; m->path; m++)
@@ -365,6 +367,10 @@ server_run(const char *socket_path, int sigfd)
 	register_service(&csi__v1__identity__descriptor);
 	register_service(&csi__v1__controller__descriptor);
 	register_service(&csi__v1__node__descriptor);
+	/* csi-addons (rotation, space reclaim) act on staged volumes: the
+	 * node plugin's socket only. */
+	for (size_t i = 0; !fe_config.controller_mode && csiaddons_services[i]; i++)
+		register_service(csiaddons_services[i]);
 	grpc_server_register_completion_queue(srv, cq, NULL);
 
 	snprintf(addr, sizeof(addr), "unix://%s", socket_path);

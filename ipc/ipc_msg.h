@@ -103,6 +103,15 @@ enum ipc_type {
 	 * Carries nothing; answers only numbers. */
 	IPC_REQ_CAPACITY = 60,
 	IPC_ANS_CAPACITY = 61,
+
+	/* frontend -> privd: csi-addons calls on a staged local volume (node
+	 * plugin). Move its header from the previous passphrase to the current
+	 * one without unmounting (EncryptionKeyRotate); fstrim its file system
+	 * when its StorageClass allows discards (NodeReclaimSpace). */
+	IPC_REQ_ROTATE_KEY = 64,
+	IPC_ANS_ROTATE_KEY = 65,
+	IPC_REQ_RECLAIM_SPACE = 66,
+	IPC_ANS_RECLAIM_SPACE = 67,
 };
 
 /* Error classes carried by IPC_ANS_ERROR; the frontend maps them to gRPC
@@ -164,6 +173,15 @@ struct ipc_stage_req {
 	char secret_namespace[IPC_K8S_NS_MAX + 1];
 	char secret_name[IPC_K8S_NAME_MAX + 1];
 	char secret_key[IPC_K8S_NAME_MAX + 1];
+	/* Node-stage-secret mode: the Secret's "<passphraseKey>-previous"
+	 * value if it has one (rotation: a volume that opens only with it is
+	 * re-keyed to the passphrase above). Empty otherwise and in hardened
+	 * mode, where privd reads both itself. */
+	uint32_t prev_passphrase_len;
+	uint8_t prev_passphrase[IPC_SECRET_MAX];
+	/* StorageClass allow-discards: "true": the mapping passes discards
+	 * down (fstrim frees blocks of the backing file; SECURITY.md). */
+	uint8_t allow_discards;
 };
 
 struct ipc_stage_ans {
@@ -295,6 +313,38 @@ struct ipc_run_rclone_req {
 	struct ipc_s3_tuning t;
 };
 
+/* EncryptionKeyRotate. Where the Kubernetes API is configured privd reads
+ * both passphrases from the Secret the volume's PV names and ignores the
+ * rest; without it, as a stage: the passphrases of a node-stage secret, or
+ * a hardened-mode reference (which then needs the API). */
+struct ipc_rotate_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+	uint32_t passphrase_len;
+	uint8_t passphrase[IPC_SECRET_MAX];
+	uint32_t prev_passphrase_len;
+	uint8_t prev_passphrase[IPC_SECRET_MAX];
+	char secret_namespace[IPC_K8S_NS_MAX + 1];
+	char secret_name[IPC_K8S_NAME_MAX + 1];
+	char secret_key[IPC_K8S_NAME_MAX + 1];
+};
+
+struct ipc_rotate_ans {
+	uint8_t rotated; /* the header changed (0: it was already current) */
+};
+
+/* NodeReclaimSpace: the path where the volume is mounted (staging path or
+ * a publish target, kubelet's shapes). */
+struct ipc_reclaim_req {
+	char volume_id[IPC_VOLID_MAX + 1];
+	char volume_path[IPC_PATH_MAX + 1];
+};
+
+struct ipc_reclaim_ans {
+	uint8_t trimmed;     /* 0: discards not allowed for this volume, nothing done */
+	uint64_t pre_bytes;  /* backing file's allocated bytes before */
+	uint64_t post_bytes; /* and after */
+};
+
 struct ipc_msg {
 	uint32_t type; /* enum ipc_type */
 	uint32_t id;   /* request id, echoed in the answer; 0 for notes */
@@ -318,6 +368,10 @@ struct ipc_msg {
 		struct ipc_stage_s3_req stage_s3;
 		struct ipc_run_rclone_req run_rclone;
 		struct ipc_repair_mount_req repair_mount;
+		struct ipc_rotate_req rotate;
+		struct ipc_rotate_ans rotate_ans;
+		struct ipc_reclaim_req reclaim;
+		struct ipc_reclaim_ans reclaim_ans;
 	} u;
 };
 

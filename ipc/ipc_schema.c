@@ -46,6 +46,9 @@ static const struct ipc_field f_stage[] = {
 	STR("secret_namespace", u.stage.secret_namespace, IPC_K8S_NS_MAX),
 	STR("secret_name", u.stage.secret_name, IPC_K8S_NAME_MAX),
 	STR("secret_key", u.stage.secret_key, IPC_K8S_NAME_MAX),
+	BIN("prev_passphrase", u.stage.prev_passphrase, u.stage.prev_passphrase_len,
+	    IPC_SECRET_MAX),
+	BOOL("allow_discards", u.stage.allow_discards),
 };
 
 static const struct ipc_field f_stage_ans[] = {
@@ -160,6 +163,31 @@ static const struct ipc_field f_run_rclone[] = {
 	TUNING(u.run_rclone.t),
 };
 
+static const struct ipc_field f_rotate[] = {
+	VOLID(u.rotate.volume_id),
+	BIN("passphrase", u.rotate.passphrase, u.rotate.passphrase_len, IPC_SECRET_MAX),
+	BIN("prev_passphrase", u.rotate.prev_passphrase, u.rotate.prev_passphrase_len,
+	    IPC_SECRET_MAX),
+	STR("secret_namespace", u.rotate.secret_namespace, IPC_K8S_NS_MAX),
+	STR("secret_name", u.rotate.secret_name, IPC_K8S_NAME_MAX),
+	STR("secret_key", u.rotate.secret_key, IPC_K8S_NAME_MAX),
+};
+
+static const struct ipc_field f_rotate_ans[] = {
+	BOOL("rotated", u.rotate_ans.rotated),
+};
+
+static const struct ipc_field f_reclaim[] = {
+	VOLID(u.reclaim.volume_id),
+	PATH("volume_path", u.reclaim.volume_path),
+};
+
+static const struct ipc_field f_reclaim_ans[] = {
+	BOOL("trimmed", u.reclaim_ans.trimmed),
+	U64("pre_bytes", u.reclaim_ans.pre_bytes, 0, INT64_MAX),
+	U64("post_bytes", u.reclaim_ans.post_bytes, 0, INT64_MAX),
+};
+
 #define ENTRY(t, senders, f) { t, #t, senders, 0, f, sizeof(f) / sizeof((f)[0]) }
 #define NOTE(t, senders, f) { t, #t, senders, 1, f, sizeof(f) / sizeof((f)[0]) }
 #define EMPTY(t, senders) { t, #t, senders, 0, NULL, 0 }
@@ -168,7 +196,8 @@ static const struct ipc_field f_run_rclone[] = {
  * call it forwards needs (PING for Probe; STAGE_LUKS/STAGE_S3, UNSTAGE,
  * PUBLISH, UNPUBLISH for the node calls; EXPAND for NodeExpandVolume;
  * STATS for NodeGetVolumeStats; CAPACITY for GetCapacity, CreateVolume
- * on the node and NodeGetInfo). Spawner control (SPAWN_FRONTEND,
+ * on the node and NodeGetInfo; ROTATE_KEY for csi-addons'
+ * EncryptionKeyRotate, RECLAIM_SPACE for its NodeReclaimSpace). Spawner control (SPAWN_FRONTEND,
  * SPAWNER_STOP, RUN_*) is privd's alone, towards the spawner only; the
  * spawner sends only answers and CHILD_EXIT. Nobody may ask for an erase. */
 static const struct ipc_schema catalogue[] = {
@@ -206,6 +235,10 @@ static const struct ipc_schema catalogue[] = {
 	ENTRY(IPC_ANS_REPAIR_MOUNT, IPC_FROM_SPAWNER, f_run_tool_ans),
 	EMPTY(IPC_REQ_CAPACITY, IPC_FROM_FRONTEND),
 	ENTRY(IPC_ANS_CAPACITY, IPC_FROM_PRIVD, f_capacity_ans),
+	ENTRY(IPC_REQ_ROTATE_KEY, IPC_FROM_FRONTEND, f_rotate),
+	ENTRY(IPC_ANS_ROTATE_KEY, IPC_FROM_PRIVD, f_rotate_ans),
+	ENTRY(IPC_REQ_RECLAIM_SPACE, IPC_FROM_FRONTEND, f_reclaim),
+	ENTRY(IPC_ANS_RECLAIM_SPACE, IPC_FROM_PRIVD, f_reclaim_ans),
 };
 
 const struct ipc_schema *

@@ -72,6 +72,7 @@ static const struct named constants[] = {
 	{ "DM_IOCTL_CMD_MASK", 0xffffff00 },
 	{ "DM_IOCTL_BASE", DM_VERSION & 0xffffff00 },
 	/* block-device queries (libcryptsetup, libblkid, loopdev.c) */
+	{ "FITRIM", FITRIM },
 	{ "BLKGETSIZE64", BLKGETSIZE64 }, { "BLKSSZGET", BLKSSZGET },
 	{ "BLKPBSZGET", BLKPBSZGET }, { "BLKROGET", BLKROGET }, { "BLKIOMIN", BLKIOMIN },
 	{ "BLKIOOPT", BLKIOOPT }, { "BLKALIGNOFF", BLKALIGNOFF },

@@ -7,6 +7,7 @@
 
 #include "audit.h"
 #include "version.h"
+#include "rotate.h"
 #include "s3_volume.h"
 #include "volume_ops.h"
 #include "vol_admit.h"
@@ -93,6 +94,16 @@ static const struct privd_op ops[] = {
 	{ IPC_REQ_CAPACITY, op_capacity, 1,
 	  "no input; statvfs of the local root and a read-only scan of its backing files; "
 	  "answers four numbers" },
+	{ IPC_REQ_ROTATE_KEY, luks_rotate, 1,
+	  "rewrites keyslots only of the header of this volume's own file, through the loop its "
+	  "active mapping sits on; adds a keyslot only with a passphrase that opens it and "
+	  "destroys the old one only after the new one verified, so it always opens with the "
+	  "old or the new; volume key and mount untouched; with the API, passphrases from the "
+	  "Secret its PV names" },
+	{ IPC_REQ_RECLAIM_SPACE, luks_reclaim, 1,
+	  "FITRIM on the checked root of this volume's own mount (kubelet shape, opened once "
+	  "without symlinks); discards only blocks the file system reports free; only when the "
+	  "mapping was opened with discards allowed (StorageClass and PV allow-discards)" },
 	/* No ERASE: crypto-erase is irreversible, so only privd's reclaimer
 	 * performs it (erase_volume), after its own PersistentVolume check. */
 };

@@ -59,6 +59,8 @@ jobq_req_volume(const struct ipc_msg *m)
 	case IPC_REQ_UNPUBLISH: return m->u.unpublish.volume_id;
 	case IPC_REQ_EXPAND: return m->u.expand.volume_id;
 	case IPC_REQ_STATS: return m->u.stats.volume_id;
+	case IPC_REQ_ROTATE_KEY: return m->u.rotate.volume_id;
+	case IPC_REQ_RECLAIM_SPACE: return m->u.reclaim.volume_id;
 	default: return "";
 	}
 }

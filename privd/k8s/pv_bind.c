@@ -117,3 +117,40 @@ pv_bind_s3(const struct privd_ctx *ctx, const struct ipc_stage_s3_req *r, struct
 	audit_pv(r->volume_id, pv.pv_name, 1, t0, pv.secret_name[0] ? "hardened" : "node-stage");
 	return 0;
 }
+
+int
+pv_rotation_secret(const struct privd_ctx *ctx, const char *id, char *ns, char *name, char *key,
+		   struct ipc_msg *ans)
+{
+	struct pv_stage pv;
+	uint64_t t0 = audit_now_ns();
+
+	if (ctx->k8s == NULL)
+		return 1;
+	if (pv_fetch(ctx, id, &pv, ans))
+		return -1;
+	if (pv.is_s3) {
+		audit_pv(id, pv.pv_name, 0, t0, "S3 volume: no key rotation");
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+				   "volume %s is an S3 volume: rclone crypt has no key wrapping, so a "
+				   "new passphrase means re-encrypting every object; see README "
+				   "\"Rotating the passphrase of an S3 volume\"", id);
+		return -1;
+	}
+	/* The Secret the volume is unlocked with: the hardened reference, else
+	 * the node-stage reference the provisioner copied into the PV. */
+	const char *sns = pv.secret_name[0] ? pv.secret_ns : pv.ref_ns;
+	const char *sname = pv.secret_name[0] ? pv.secret_name : pv.ref_name;
+	if (sname[0] == '\0') {
+		audit_pv(id, pv.pv_name, 0, t0, "no passphrase Secret");
+		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
+				   "the PersistentVolume of volume %s names no passphrase Secret",
+				   id);
+		return -1;
+	}
+	strcpy(ns, sns);
+	strcpy(name, sname);
+	strcpy(key, pv.passphrase_key);
+	audit_pv(id, pv.pv_name, 1, t0, "rotation: passphrase Secret from the PV");
+	return 0;
+}

@@ -207,6 +207,12 @@ luks_attrs(struct json_object *attrs, struct pv_stage *out, char *why, size_t wh
 	out->fs_mode = 0750;
 	if ((v = attr(attrs, "fs-mode", &bad)) && (out->fs_mode = fs_mode_parse(v)) < 0)
 		return fail(why, whylen, "volumeAttributes.fs-mode is not an octal mode");
+	out->allow_discards = 0; /* opt-in, "true" only (README "Space reclaim") */
+	if ((v = attr(attrs, "allow-discards", &bad))) {
+		if (strcmp(v, "true") && strcmp(v, "false"))
+			return fail(why, whylen, "volumeAttributes.allow-discards is not true or false");
+		out->allow_discards = strcmp(v, "true") == 0;
+	}
 	out->capacity = 0;
 	if ((v = attr(attrs, "capacity", &bad)) && (u64_parse(v, &out->capacity) || !out->capacity))
 		return fail(why, whylen, "volumeAttributes.capacity is not a byte count");
@@ -445,6 +451,9 @@ pv_stage_check_luks(const struct pv_stage *pv, const struct ipc_stage_req *r, co
 	if (pv->fs_kind != FS_UNSET && r->fs_kind != FS_UNSET && (int)r->fs_kind != pv->fs_kind)
 		return fail(why, whylen, "the request's fsType is not its PV's (%s)",
 			    fs_kind_name(pv->fs_kind));
+	if (!!r->allow_discards != pv->allow_discards)
+		return fail(why, whylen, "the request's allow-discards is not its PV's (%s)",
+			    pv->allow_discards ? "true" : "false");
 	if ((int)r->fs_mode != pv->fs_mode)
 		return fail(why, whylen, "the request's fs-mode is not its PV's (%04o)",
 			    (unsigned)pv->fs_mode);

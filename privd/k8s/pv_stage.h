@@ -43,6 +43,7 @@ struct pv_stage {
 	int has_fs_group;
 	uint32_t fs_group;
 	int fs_mode;		 /* fs-mode, 0750 by default */
+	int allow_discards;	 /* allow-discards: "true" */
 	struct s3_vol_params s3; /* when is_s3 */
 	/* spec.nodeAffinity: the nodes named by "In" expressions on the
 	 * driver's topology key (CreateVolume pins a local volume to one). */

@@ -9,7 +9,9 @@
  *
  * Longer than 600 lines because it is the whole libcryptsetup surface:
  * every call that sees a passphrase or volume key is in this one file, so an
- * auditor reads where key material goes in one place. */
+ * auditor reads where key material goes in one place; the one exception is
+ * the keyslot swap of a passphrase rotation (luks_rekey.c), which shares
+ * this file's library set-up through luks_lib.h. */
 #define _GNU_SOURCE
 #include "luks.h"
 
@@ -29,12 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
-
-/* Per-call context handed to libcryptsetup's log callback: keeps the last
- * error line, so a failure can say what the library complained about. */
-struct lk_call {
-	char last_err[256];
-};
+#include "luks_lib.h"
 
 /* libcryptsetup never logs passphrases or keys, but its debug output dumps
  * header JSON and internal state: drop every debug level unconditionally,
@@ -77,13 +74,13 @@ lk_global_init(void)
 	crypt_volume_key_keyring(NULL, 0);
 }
 
-static void
+void
 lk_init(void)
 {
 	pthread_once(&lk_once, lk_global_init);
 }
 
-__attribute__((format(printf, 4, 5))) static void
+void
 lk_err(char *err, size_t errlen, const struct lk_call *c, const char *fmt, ...)
 {
 	va_list ap;
@@ -98,7 +95,7 @@ lk_err(char *err, size_t errlen, const struct lk_call *c, const char *fmt, ...)
 		snprintf(err + n, errlen - n, " (libcryptsetup: %s)", c->last_err);
 }
 
-static int
+int
 lk_open_dev(struct crypt_device **cd, const char *dev, struct lk_call *c)
 {
 	int r;
@@ -320,7 +317,7 @@ out:
 
 /* A context for dev with its LUKS header loaded (LUKS1 or LUKS2), or a
  * negative errno; the caller frees *cd. */
-static int
+int
 lk_load_luks(struct crypt_device **cd, const char *dev, struct lk_call *c)
 {
 	int r = lk_open_dev(cd, dev, c);
@@ -396,9 +393,19 @@ int
 luks_open(const char *dev, const char *name, const struct lcw_secret *pass, char *err,
 	  size_t errlen)
 {
+	return luks_open_discards(dev, name, pass, 0, err, errlen);
+}
+
+int
+luks_open_discards(const char *dev, const char *name, const struct lcw_secret *pass,
+		   int discards, char *err, size_t errlen)
+{
 	struct lk_call c = { { 0 } };
 	struct crypt_device *cd = NULL;
 	uint32_t flags = CRYPT_ACTIVATE_NO_READ_WORKQUEUE | CRYPT_ACTIVATE_NO_WRITE_WORKQUEUE;
+	/* Discards reveal which blocks are free: only for volumes whose
+	 * StorageClass opted in (allow-discards). */
+	uint32_t dflag = discards ? CRYPT_ACTIVATE_ALLOW_DISCARDS : 0;
 	crypt_status_info st;
 	int r;
 
@@ -428,7 +435,7 @@ luks_open(const char *dev, const char *name, const struct lcw_secret *pass, char
 	}
 	crypt_volume_key_keyring(cd, 0);
 	r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *)pass->bytes,
-					 pass->len, flags);
+					 pass->len, flags | dflag);
 	if (r == -EINVAL) {
 		/* Kernels before 5.9 (dm-crypt < 1.22) reject the workqueue
 		 * bypass. A wrong passphrase is -EPERM and never gets here, so
@@ -438,7 +445,7 @@ luks_open(const char *dev, const char *name, const struct lcw_secret *pass, char
 			 name, c.last_err[0] ? c.last_err : strerror(-r));
 		c.last_err[0] = 0;
 		r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT,
-						 (const char *)pass->bytes, pass->len, 0);
+						 (const char *)pass->bytes, pass->len, dflag);
 		if (r >= 0)
 			lk_err(err, errlen, NULL,
 			       "opened %s without no_read/no_write_workqueue (kernel refused them)",
@@ -728,4 +735,23 @@ luks_erase(const char *dev, char *err, size_t errlen)
 out:
 	crypt_free(cd);
 	return r < 0 ? r : 0;
+}
+
+int
+luks_discards_allowed(const char *name)
+{
+	struct lk_call c = { { 0 } };
+	struct crypt_device *cd = NULL;
+	struct crypt_active_device cad;
+	int r;
+
+	if (!lk_name_ok(name))
+		return -EINVAL;
+	if ((r = lk_open_name(&cd, name, &c)) < 0)
+		return r;
+	r = crypt_get_active_device(cd, name, &cad);
+	crypt_free(cd);
+	if (r < 0)
+		return r;
+	return (cad.flags & CRYPT_ACTIVATE_ALLOW_DISCARDS) ? 1 : 0;
 }

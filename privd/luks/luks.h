@@ -50,6 +50,16 @@ int luks_unlock_memory_kib(const char *dev, uint32_t *kib);
 int luks_open(const char *dev, const char *name, const struct lcw_secret *pass,
 	      char *err, size_t errlen);
 
+/* luks_open that, with discards set, passes the file system's discards
+ * down to the device (dm-crypt allow_discards): what a StorageClass's
+ * allow-discards opts into, so fstrim turns freed blocks into holes. */
+int luks_open_discards(const char *dev, const char *name, const struct lcw_secret *pass,
+		       int discards, char *err, size_t errlen);
+
+/* Does the active mapping <name> pass discards down? 1, 0, or negative
+ * errno (-ENODEV: not active). */
+int luks_discards_allowed(const char *name);
+
 /* Is /dev/mapper/<name> active? Returns 1 and writes its underlying device
  * (e.g. /dev/loop3) to under, 0 if not active, -EMEDIUMTYPE if a mapping
  * of that name exists but is not a LUKS crypt device, other negative errno

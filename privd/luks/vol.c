@@ -36,6 +36,7 @@
 #include "luks_config.h"
 #include "privd_ctx.h"
 #include "pv_bind.h"
+#include "rekey.h"
 #include "vol_admit.h"
 #include "secmem.h"
 #include "vol.h"
@@ -299,6 +300,16 @@ int
 open_mapping(const struct privd_ctx *ctx, const struct vol *v, const struct lcw_secret *pass, int *attached, int *opened,
 	     int *formatted, char *loop, size_t looplen, struct ipc_msg *ans)
 {
+	return open_mapping_prev(ctx, v, pass, NULL, 0, attached, opened, formatted, loop, looplen,
+				 ans);
+}
+
+int
+open_mapping_prev(const struct privd_ctx *ctx, const struct vol *v, const struct lcw_secret *pass,
+		  const struct lcw_secret *prev, int discards, int *attached, int *opened,
+		  int *formatted,
+		  char *loop, size_t looplen, struct ipc_msg *ans)
+{
 	char type[64], err[256];
 	uint64_t t0;
 	int rc, dio = 0;
@@ -380,13 +391,22 @@ open_mapping(const struct privd_ctx *ctx, const struct vol *v, const struct lcw_
 		return -1;
 	}
 
+	/* A previous passphrase: a volume still on it moves to the current
+	 * one before it opens (rekey.h); one already moved costs a check. */
+	if (!*formatted && prev && prev->len &&
+	    (prev->len != pass->len || memcmp(prev->bytes, pass->bytes, pass->len) != 0)) {
+		int rotated;
+		if (vol_rekey(ctx, v, loop, prev, pass, "luks_rekey_at_stage", &rotated, ans))
+			return -1;
+	}
 	uint32_t kib = ctx->luks->kdf.memory_kib;
 	if (!*formatted && luks_unlock_memory_kib(loop, &kib))
 		kib = ctx->luks->kdf.memory_kib;
 	uint64_t res = kdf_budget_reserve(kib);
 	t0 = audit_now_ns();
-	rc = luks_open(loop, v->dm, pass, err, sizeof(err));
-	audit_step(v, "luks_open", loop, v->mapper, rc, t0, rc ? err : NULL);
+	rc = luks_open_discards(loop, v->dm, pass, discards, err, sizeof(err));
+	audit_step(v, "luks_open", loop, v->mapper, rc, t0,
+		   rc ? err : discards ? "allow_discards" : NULL);
 	kdf_budget_release(res);
 	if (rc == -EPERM) {
 		privd_answer_error(ans, IPC_EC_PERMISSION, EPERM,

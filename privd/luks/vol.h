@@ -40,6 +40,13 @@ int mapping_is_ours(const struct vol *v, char *loop, size_t looplen);
 int create_backing(const struct vol *v, uint64_t capacity, int *created, struct ipc_msg *ans);
 int open_mapping(const struct privd_ctx *ctx, const struct vol *v, const struct lcw_secret *pass, int *attached, int *opened,
 		 int *formatted, char *loop, size_t looplen, struct ipc_msg *ans);
+/* open_mapping with a previous passphrase (NULL or empty: none): a volume
+ * that opens only with prev is re-keyed to pass first (rekey.h); with
+ * discards, a mapping it opens passes discards down (allow-discards). */
+int open_mapping_prev(const struct privd_ctx *ctx, const struct vol *v,
+		      const struct lcw_secret *pass, const struct lcw_secret *prev, int discards,
+		      int *attached, int *opened, int *formatted, char *loop, size_t looplen,
+		      struct ipc_msg *ans);
 int ensure_fs(const struct privd_ctx *ctx, const struct vol *v, int want, int *kind, struct ipc_msg *ans);
 
 /* Derive v's names and paths from a validated id (error answer on a bad

@@ -37,6 +37,7 @@
 #include "luks_config.h"
 #include "privd_ctx.h"
 #include "pv_bind.h"
+#include "rekey.h"
 #include "vol_admit.h"
 #include "secmem.h"
 #include "vol.h"
@@ -70,49 +71,6 @@ apply_fs_group(const struct vol *v, int dirfd, uint32_t gid, uint32_t mode, stru
 	return rc;
 }
 
-/* Hardened mode: read the passphrase Secret from the Kubernetes API into
- * locked memory; the frontend only forwarded its name. Same byte rules as
- * a node-stage secret (up to the first newline). */
-static int
-fetch_passphrase(const struct privd_ctx *ctx, const struct vol *v, const struct ipc_stage_req *r, struct lcw_secret *pass,
-		 struct ipc_msg *ans)
-{
-	char err[512];
-	uint64_t t0 = audit_now_ns();
-	int rc;
-
-	if (ctx->k8s == NULL) {
-		privd_answer_error(ans, IPC_EC_PRECONDITION, 0,
-				   "the StorageClass names passphrase Secret %s/%s, but this node has "
-				   "no Kubernetes API access configured", r->secret_namespace,
-				   r->secret_name);
-		return -1;
-	}
-	rc = k8s_get_secret_value(ctx->k8s, r->secret_namespace, r->secret_name, r->secret_key,
-				  pass, err, sizeof(err));
-	char d[600];
-	snprintf(d, sizeof(d), "secret %s/%s key %s", r->secret_namespace, r->secret_name,
-		 r->secret_key);
-	audit_step(v, "read_secret", NULL, NULL, rc == K8S_OK ? 0 : -EACCES, t0,
-		   rc == K8S_OK ? d : err);
-	if (rc != K8S_OK) {
-		uint32_t cls = rc == K8S_ERR_FORBIDDEN || rc == K8S_ERR_UNAUTHORIZED ? IPC_EC_PERMISSION
-			       : rc == K8S_ERR_NOT_FOUND || rc == K8S_ERR_KEY_MISSING ? IPC_EC_NOT_FOUND
-			       : rc == K8S_ERR_INVALID_ARG ? IPC_EC_INVALID
-							   : IPC_EC_UNAVAILABLE;
-		privd_answer_error(ans, cls, 0, "passphrase Secret %s/%s: %s", r->secret_namespace,
-				   r->secret_name, err);
-		return -1;
-	}
-	pass->len = luks_passphrase_len(pass->bytes, pass->len);
-	if (pass->len == 0) {
-		privd_answer_error(ans, IPC_EC_INVALID, 0, "passphrase Secret %s/%s key %s is empty",
-				   r->secret_namespace, r->secret_name, r->secret_key);
-		return -1;
-	}
-	return 0;
-}
-
 /* STAGE_LUKS: create (first time), open and mount a local volume at the
  * staging path. Safe: the backing file, loop device and mapping are derived
  * from the validated id; the target is below the kubelet root and opened
@@ -124,7 +82,7 @@ void
 luks_stage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg *ans)
 {
 	const struct ipc_stage_req *r = &req->u.stage;
-	struct lcw_secret pass = { 0 };
+	struct lcw_secret pass = { 0 }, prev = { 0 };
 	struct mnt_info mi;
 	struct vol v;
 	char loop[64] = "", err[256], data[IPC_OPTS_MAX + 1];
@@ -160,23 +118,34 @@ luks_stage(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_ms
 		goto out;
 	}
 
-	if (secret_alloc(&pass)) {
+	if (secret_alloc(&pass) || secret_alloc(&prev)) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
 		goto out;
 	}
+	/* Both passphrases cut at the first newline (luks.h); the previous
+	 * one ("<passphraseKey>-previous") only serves a rotation. */
 	if (r->secret_name[0]) {
-		if (fetch_passphrase(ctx, &v, r, &pass, ans))
+		if (rekey_fetch_pair(ctx, &v, r->secret_namespace, r->secret_name, r->secret_key,
+				     &pass, &prev, ans))
 			goto out;
 	} else if (secret_set(&pass, r->passphrase,
-			      luks_passphrase_len(r->passphrase, r->passphrase_len))) {
+			      luks_passphrase_len(r->passphrase, r->passphrase_len)) ||
+		   secret_set(&prev, r->prev_passphrase,
+			      luks_passphrase_len(r->prev_passphrase, r->prev_passphrase_len))) {
 		privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
+		goto out;
+	}
+	if (pass.len == 0) {
+		privd_answer_error(ans, IPC_EC_INVALID, 0, "the passphrase is empty");
 		goto out;
 	}
 	if (create_backing_owned(ctx, &v, capacity, &created, &legacy, ans))
 		goto out;
-	if (open_mapping(ctx, &v, &pass, &attached, &opened, &formatted, loop, sizeof(loop), ans))
+	if (open_mapping_prev(ctx, &v, &pass, &prev, r->allow_discards, &attached, &opened,
+			      &formatted, loop, sizeof(loop), ans))
 		goto fail;
 	secret_free(&pass);
+	secret_free(&prev);
 	if (ensure_fs(ctx, &v, (int)r->fs_kind, &kind, ans))
 		goto fail;
 
@@ -226,6 +195,7 @@ fail:
 	}
 out:
 	secret_free(&pass);
+	secret_free(&prev);
 	if (mfd >= 0)
 		close(mfd);
 	close(dirfd);

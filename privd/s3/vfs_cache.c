@@ -20,6 +20,7 @@
 #include "luks.h"
 #include "mountops.h"
 #include "privd_ctx.h"
+#include "rekey.h"
 #include "s3_config.h"
 #include "vol.h"
 
@@ -104,9 +105,12 @@ record_node_id(const struct privd_ctx *ctx, const struct vol *v)
 		close(fd);
 }
 
-/* The passphrase: "<secret>-<node id>", then cut at the first newline. */
+/* The passphrase: "<secret>-<node id>", then cut at the first newline;
+ * prev the same from <key>-previous when the Secret has one (rotation,
+ * README "Passphrase rotation"; prev->len 0 otherwise). */
 static int
-cache_passphrase(const struct privd_ctx *ctx, const struct vol *v, int creating, struct lcw_secret *pass, struct ipc_msg *ans)
+cache_passphrase(const struct privd_ctx *ctx, const struct vol *v, int creating, struct lcw_secret *pass,
+		 struct lcw_secret *prev, struct ipc_msg *ans)
 {
 	char err[512], id[300];
 
@@ -116,9 +120,9 @@ cache_passphrase(const struct privd_ctx *ctx, const struct vol *v, int creating,
 				   "but this node has no Kubernetes API access configured");
 		return -1;
 	}
-	int rc = k8s_get_secret_value(ctx->k8s, ctx->s3->cache_secret_namespace,
-				      ctx->s3->cache_secret_name, ctx->s3->cache_secret_key, pass,
-				      err, sizeof(err));
+	int rc = rekey_read_pair(ctx->k8s, ctx->s3->cache_secret_namespace,
+				 ctx->s3->cache_secret_name, ctx->s3->cache_secret_key, 0, pass, prev,
+				 err, sizeof(err));
 	if (rc != K8S_OK) {
 		privd_answer_error(ans, rc == K8S_ERR_NOT_FOUND || rc == K8S_ERR_KEY_MISSING ||
 						rc == K8S_ERR_FORBIDDEN
@@ -133,6 +137,13 @@ cache_passphrase(const struct privd_ctx *ctx, const struct vol *v, int creating,
 	if (pass->len + 1 + il > LCW_SECRET_MAX) {
 		privd_answer_error(ans, IPC_EC_INVALID, 0, "VFS-cache Secret value is too long");
 		return -1;
+	}
+	if (prev->len && prev->len + 1 + il <= LCW_SECRET_MAX) {
+		prev->bytes[prev->len] = '-';
+		memcpy(prev->bytes + prev->len + 1, id, il);
+		prev->len = luks_passphrase_len(prev->bytes, prev->len + 1 + il);
+	} else {
+		prev->len = 0;
 	}
 	pass->bytes[pass->len] = '-';
 	memcpy(pass->bytes + pass->len + 1, id, il);
@@ -183,7 +194,7 @@ grow_if_asked(const struct privd_ctx *ctx, const struct vol *v, const char *loop
 static int
 ensure_locked(const struct privd_ctx *ctx, struct ipc_msg *ans)
 {
-	struct lcw_secret pass = { 0 };
+	struct lcw_secret pass = { 0 }, prev = { 0 };
 	struct vol v;
 	char loop[64], err[256];
 	int created = 0, attached, opened, formatted, kind, rc = -1;
@@ -210,18 +221,19 @@ ensure_locked(const struct privd_ctx *ctx, struct ipc_msg *ans)
 		}
 	}
 	if (!mounted_ok(ctx, &v)) {
-		if (secret_alloc(&pass)) {
+		if (secret_alloc(&pass) || secret_alloc(&prev)) {
 			privd_answer_error(ans, IPC_EC_INTERNAL, errno, "cannot lock memory for the key");
-			return -1;
+			goto out;
 		}
 		int creating = !vfs_cache_exists(ctx);
-		if (cache_passphrase(ctx, &v, creating, &pass, ans))
+		if (cache_passphrase(ctx, &v, creating, &pass, &prev, ans))
 			goto out;
 		if (create_backing(&v, ctx->s3->vfs_cache_bytes, &created, ans))
 			goto out;
 		if (created)
 			record_node_id(ctx, &v);
-		if (open_mapping(ctx, &v, &pass, &attached, &opened, &formatted, loop, sizeof(loop), ans))
+		if (open_mapping_prev(ctx, &v, &pass, &prev, 0, &attached, &opened, &formatted, loop,
+				      sizeof(loop), ans))
 			goto out;
 		if (ensure_fs(ctx, &v, FS_EXT4, &kind, ans))
 			goto out;
@@ -259,6 +271,7 @@ ensure_locked(const struct privd_ctx *ctx, struct ipc_msg *ans)
 	rc = 0;
 out:
 	secret_free(&pass);
+	secret_free(&prev);
 	return rc;
 }
 

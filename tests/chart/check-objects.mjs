@@ -254,7 +254,8 @@ check(`${label}: no host network or IPC namespace; host PID only in the node plu
 
 check(`${label}: API tokens only in the containers that call the API`, () => {
   const p = [];
-  const allowed = new Set(["DaemonSet/driver", "Deployment/driver", "Deployment/csi-provisioner", "Deployment/csi-resizer"]);
+  const allowed = new Set(["DaemonSet/driver", "DaemonSet/csi-addons", "Deployment/driver",
+    "Deployment/csi-provisioner", "Deployment/csi-resizer"]);
   for (const w of [...ofKind("DaemonSet"), ...ofKind("Deployment")])
     if (podSpec(w).automountServiceAccountToken !== false) p.push(`${w.metadata.name} automounts a token`);
   for (const sa of ofKind("ServiceAccount"))
@@ -312,6 +313,21 @@ check(`${label}: RBAC: no Secret access cluster-wide, no wildcards, Secret Roles
   return p;
 });
 
+check(`${label}: the csi-addons sidecar only where asked for (off by default)`, () => {
+  const p = [];
+  const has = containersOf(node).some((c) => c.name === "csi-addons");
+  const want = label === "csi-addons";
+  if (has !== want) p.push(want ? "csi-addons sidecar missing" : "csi-addons sidecar present");
+  const role = ofKind("ClusterRole").some((r) => r.metadata.name.endsWith("-node-csi-addons"));
+  if (role !== want) p.push(want ? "its ClusterRole missing" : "its ClusterRole present");
+  if (want) {
+    const c = containersOf(node).find((x) => x.name === "csi-addons");
+    if (!(c.args || []).includes("--csi-addons-address=/csi/csi.sock"))
+      p.push("sidecar does not talk to the driver's socket");
+  }
+  return p;
+});
+
 check(`${label}: images pinned (sidecars by release tag, never latest)`, () => {
   const p = [];
   for (const { c, where } of allContainers()) {
@@ -321,8 +337,9 @@ check(`${label}: images pinned (sidecars by release tag, never latest)`, () => {
     if (!tag || tag.includes("/")) p.push(`${where} image ${img} has no tag`);
     else if (tag === "latest") p.push(`${where} uses :latest`);
     else if (c.name !== "driver" && !/^v\d+\.\d+\.\d+$/.test(tag)) p.push(`${where} tag ${tag} is not a release`);
-    if (c.name !== "driver" && !img.startsWith("registry.k8s.io/sig-storage/"))
-      p.push(`${where} sidecar not from registry.k8s.io/sig-storage`);
+    const home = c.name === "csi-addons" ? "quay.io/csiaddons/" : "registry.k8s.io/sig-storage/";
+    if (c.name !== "driver" && !img.startsWith(home))
+      p.push(`${where} sidecar not from ${home}`);
   }
   return p;
 });

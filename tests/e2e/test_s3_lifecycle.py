@@ -1527,3 +1527,45 @@ def test_no_secret_leaks(node, env, s3):
     assert scan_tree(roots + [s3.data], needles) == []
     out = node.output()
     assert not [s for s in SECRETS if s in out]
+
+
+# ---- passphrase rotation of the node's VFS-cache volume (issue 14) ------------------
+
+def test_vfs_cache_volume_moves_to_a_rotated_secret(node, env, s3):
+    """The cache volume's "<passphrase>-<node id>" key follows the rotation
+    rule: with the new value in the Secret and the old one under
+    passphrase-previous, the next open of the cache re-keys it (README
+    "Passphrase rotation")."""
+    vol = volid()
+    ctx = s3_ctx()
+    stage(node, env, vol, ctx)
+    unstage(node, env, vol)
+    node.stop()
+    # what a reboot leaves: the cache file, nothing open
+    subprocess.run(["umount", node.cache_mount], capture_output=True)
+    subprocess.run(["cryptsetup", "close", CACHE_MAPPER], capture_output=True)
+    for loop in loops_of(node.cache_file):
+        subprocess.run(["losetup", "-d", loop], capture_output=True)
+    assert not dm_exists(CACHE_MAPPER) and mount_of(node.cache_mount) is None
+
+    def opens(p):
+        return subprocess.run(["cryptsetup", "open", "--test-passphrase", "--key-file=-",
+                               node.cache_file], input=p.encode(),
+                              capture_output=True).returncode == 0
+
+    new = "rotated vfs-cache secret 77e0c4"
+    node.kube.set_secret(CACHE_NS, CACHE_NAME, {"passphrase": new.encode(),
+                                                "passphrase-previous": CACHE_SECRET.encode()})
+    try:
+        node.start()
+        stage(node, env, vol, ctx)
+        assert opens(f"{new}-{NODE}"), "the cache volume does not open with the new Secret"
+        assert not opens(f"{CACHE_SECRET}-{NODE}"), "the old cache passphrase still opens it"
+        recs = [r for r in node.audit_records()
+                if r.get("volume_id") == "vfs-cache" and r["op"] == "luks_rekey_at_stage"]
+        assert recs and recs[-1]["result"] == "ok", recs
+        assert new not in node.output() and CACHE_SECRET not in node.output()
+        unstage(node, env, vol)
+    finally:
+        node.kube.set_secret(CACHE_NS, CACHE_NAME, {"passphrase": CACHE_SECRET.encode()})
+        node.fresh()

@@ -700,7 +700,8 @@ test_frontend_surface(void **state)
 {
 	static const uint32_t fe[] = { IPC_REQ_PING, IPC_REQ_STAGE_LUKS, IPC_REQ_UNSTAGE,
 				       IPC_REQ_PUBLISH, IPC_REQ_UNPUBLISH, IPC_REQ_EXPAND,
-				       IPC_REQ_STATS, IPC_REQ_STAGE_S3 };
+				       IPC_REQ_STATS, IPC_REQ_STAGE_S3, IPC_REQ_ROTATE_KEY,
+				       IPC_REQ_RECLAIM_SPACE, IPC_REQ_CAPACITY };
 	struct bytes b;
 	(void)state;
 
