@@ -13,58 +13,16 @@
 #include "csiaddons/reclaimspace.pb-c.h"
 #include "csi_checks.h"
 #include "ipc_msg.h"
-#include "keyed_lock.h"
+#include "node_call.h"
 #include "privd_client.h"
 #include "rotation.h"
 #include "version.h"
 
+/* Rotations forward through node_forward (node_call.h): they hold the
+ * volume's in-flight slot shared with the CSI node calls, so a rotation
+ * never runs beside a stage of the same volume. */
 #define ROTATE_TIMEOUT_MS (10 * 60 * 1000) /* several KDF runs */
 #define PROBE_TIMEOUT_MS 5000
-
-static grpc_status_code
-status_of(uint32_t err_class)
-{
-	switch (err_class) {
-	case IPC_EC_INVALID: return GRPC_STATUS_INVALID_ARGUMENT;
-	case IPC_EC_NOT_FOUND: return GRPC_STATUS_NOT_FOUND;
-	case IPC_EC_EXISTS: return GRPC_STATUS_ALREADY_EXISTS;
-	case IPC_EC_PERMISSION: return GRPC_STATUS_PERMISSION_DENIED;
-	case IPC_EC_PRECONDITION: return GRPC_STATUS_FAILED_PRECONDITION;
-	case IPC_EC_EXHAUSTED: return GRPC_STATUS_RESOURCE_EXHAUSTED;
-	case IPC_EC_BUSY: return GRPC_STATUS_ABORTED;
-	case IPC_EC_UNAVAILABLE: return GRPC_STATUS_UNAVAILABLE;
-	default: return GRPC_STATUS_INTERNAL;
-	}
-}
-
-/* One privd call holding the volume's in-flight slot (shared with the CSI
- * node calls: a rotation never runs beside a stage of the same volume).
- * The request is wiped afterwards. */
-static grpc_status_code
-addons_forward(struct csi_call *c, const char *volume_id, struct ipc_msg *req,
-	       struct ipc_msg *ans, int timeout_ms)
-{
-	grpc_status_code st = GRPC_STATUS_OK;
-
-	if (keyed_trylock(volume_id)) {
-		explicit_bzero(req, sizeof(*req));
-		return csi_error(c, GRPC_STATUS_ABORTED,
-				 "an operation on volume %s is already in progress", volume_id);
-	}
-	int rc = privd_call(req, ans, timeout_ms);
-	if (rc == PRIVD_REFUSED)
-		st = csi_error(c, GRPC_STATUS_INVALID_ARGUMENT,
-			       "a request value holds a control character or is out of range");
-	else if (rc)
-		st = csi_error(c, GRPC_STATUS_DEADLINE_EXCEEDED,
-			       "privd did not finish within %d s; a retry will complete the "
-			       "operation", timeout_ms / 1000);
-	else if (ans->type == IPC_ANS_ERROR)
-		st = csi_error(c, status_of(ans->u.error.err_class), "%s", ans->u.error.msg);
-	keyed_unlock(volume_id);
-	explicit_bzero(req, sizeof(*req));
-	return st;
-}
 
 /* ---- Identity ------------------------------------------------------------ */
 
@@ -194,7 +152,7 @@ encryption_key_rotate(struct csi_call *c)
 			return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 		}
 	}
-	st = addons_forward(c, r->volume_id, &req, &ans, ROTATE_TIMEOUT_MS);
+	st = node_forward(c, r->volume_id, &req, &ans, ROTATE_TIMEOUT_MS, NODE_PLAIN);
 	if (st != GRPC_STATUS_OK)
 		return st;
 	Encryptionkeyrotation__EncryptionKeyRotateResponse *resp =
@@ -231,7 +189,7 @@ node_reclaim_space(struct csi_call *c)
 		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 	strcpy(req.u.reclaim.volume_id, r->volume_id);
 	strcpy(req.u.reclaim.volume_path, r->volume_path);
-	st = addons_forward(c, r->volume_id, &req, &ans, ROTATE_TIMEOUT_MS);
+	st = node_forward(c, r->volume_id, &req, &ans, ROTATE_TIMEOUT_MS, NODE_PLAIN);
 	if (st != GRPC_STATUS_OK)
 		return st;
 	Reclaimspace__NodeReclaimSpaceResponse *resp = arena_alloc(&c->arena, sizeof(*resp));
