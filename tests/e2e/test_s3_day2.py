@@ -32,7 +32,8 @@ import pytest
 from test_s3_lifecycle import (  # noqa: F401 (fixtures are used by name)
     PASS, S3_NS, StockRclone, alive, as_bytes, assert_unstaged, descendants, diag,
     env, healthy, kube, lost, mountinfo_of, node, past_aborted, rclone_pids, release_after_failure,
-    s3, s3_ctx, s3_secret_data, stage, tree_digests, unstage, vol_prefix, volid, wait_for,
+    pytest_generate_tests, s3, s3_ctx, s3_secret_data, stage, tree_digests, unstage, vol_prefix,
+    volid, wait_for,
     write_tree)
 from lcw_e2e import csi_pb2
 

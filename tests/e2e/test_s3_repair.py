@@ -22,7 +22,8 @@ import pytest
 from lcw_e2e import volid
 # the S3 end-to-end fixtures and helpers: one driver, s3rver, the API stand-in
 from test_s3_lifecycle import (RECOVERY_S, diag, env, healthy, kube, node,  # noqa: F401
-                               publish, rclone_pids, release_after_failure, s3, s3_ctx, stage,
+                               publish, pytest_generate_tests, rclone_pids, release_after_failure,
+                               s3, s3_ctx, stage,
                                stats, unpublish, unstage, wait_for, write_file)
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/mapper/control"),
