@@ -72,7 +72,8 @@ PRIVD_S3_SRC := privd/s3/s3_volume.c privd/s3/s3_table.c privd/s3/s3_records.c p
 	privd/s3/s3_unstage.c privd/s3/s3_publish.c privd/s3/s3_supervisor.c privd/s3/vfs_cache.c \
 	privd/s3/rclone_conf.c privd/s3/rclone_obscure.c privd/s3/rclone_argv.c privd/s3/rclone_dirty.c \
 	privd/s3/cache_rescue.c privd/s3/s3_mounts.c privd/s3/rclone_fuse.c privd/s3/s3_forced.c \
-	privd/s3/stale_scan.c privd/s3/s3_repair.c
+	privd/s3/stale_scan.c privd/s3/s3_repair.c privd/s3/cache_restore.c privd/s3/rescue_tree.c \
+	privd/s3/stranded.c
 PRIVD_SRC := $(PRIVD_CORE_SRC) $(PRIVD_NODE_SRC) $(PRIVD_K8S_SRC) $(PRIVD_LUKS_SRC) $(PRIVD_S3_SRC)
 FRONTEND_SRC := frontend/main.c frontend/server.c frontend/csi_identity.c frontend/csi_controller.c \
 	frontend/csi_node.c frontend/csi_checks.c frontend/pb_strings.c \
@@ -165,7 +166,7 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 
 UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath \
 	$(B)/tests/test_dm_name $(B)/tests/test_stale_scan \
-	$(B)/tests/test_cache_rescue $(B)/tests/test_log $(B)/tests/test_pb_strings $(B)/tests/test_limits \
+	$(B)/tests/test_cache_rescue $(B)/tests/test_cache_restore $(B)/tests/test_stranded $(B)/tests/test_log $(B)/tests/test_pb_strings $(B)/tests/test_limits \
 	$(B)/tests/test_rekey
 HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
 SECCOMP_TEST := $(B)/tests/test_seccomp
@@ -199,7 +200,17 @@ $(B)/tests/test_kpath: tests/unit/test_kpath.c $(call obj,privd/node/kpath.c com
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka)
 
-$(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c $(call obj,privd/s3/cache_rescue.c privd/node/rm_tree.c common/log.c)
+RESCUE_SRC := privd/s3/cache_rescue.c privd/s3/cache_restore.c privd/s3/rescue_tree.c \
+	privd/s3/stranded.c privd/node/rm_tree.c common/log.c
+$(B)/tests/test_cache_rescue: tests/unit/test_cache_rescue.c tests/unit/rescue_fx.h $(call obj,$(RESCUE_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
+
+$(B)/tests/test_cache_restore: tests/unit/test_cache_restore.c tests/unit/rescue_fx.h $(call obj,$(RESCUE_SRC))
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
+
+$(B)/tests/test_stranded: tests/unit/test_stranded.c $(call obj,privd/s3/stranded.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka json-c)
 

@@ -186,5 +186,21 @@ s3_stats(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_msg 
 	/* live here, but a pod's own view could not be repaired (s3_repair.c) */
 	if (s3_repair_condition(r->volume_id, a->condition, sizeof(a->condition)))
 		a->abnormal = 1;
+	/* stranded writes kept aside (cache_restore.c): abnormal until an
+	 * operator has recovered them and removed their directory */
+	char vfs[IPC_VFSNAME_MAX + 1];
+	s3v_vfs_name(r->volume_id, vfs, sizeof(vfs));
+	long kept = a->abnormal ? 0 : rescue_conflicts(vfs_cache_dirfd(), vfs);
+	if (kept != 0) {
+		a->abnormal = 1;
+		if (kept > 0)
+			snprintf(a->condition, sizeof(a->condition),
+				 "%ld file(s) written on this node were kept aside, not uploaded: "
+				 "the bucket's copy changed since (lcw-conflict on the node's "
+				 "cache volume; README: Stranded writes)", kept);
+		else
+			snprintf(a->condition, sizeof(a->condition),
+				 "cannot read the node's lcw-conflict tree of this volume");
+	}
 	return 1;
 }

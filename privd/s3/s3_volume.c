@@ -27,10 +27,12 @@
 #include <string.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "audit.h"
 #include "cache_rescue.h"
+#include "events.h"
 #include "log.h"
 #include "pv_bind.h"
 #include "s3_config.h"
@@ -196,7 +198,7 @@ rescue_stash_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans
 	int rc = rescue_stash(vfs_cache_dirfd(), e->vfs, &moved, err, sizeof(err));
 	if (rc || moved) {
 		char d[64];
-		snprintf(d, sizeof(d), "%lu never-uploaded file(s)", moved);
+		snprintf(d, sizeof(d), "%lu dirty file(s) moved aside", moved);
 		s3_audit(e->rec.volume_id, "rescue_stash", e->vfs, NULL, rc ? -EIO : 0, t0,
 			 rc ? err : d);
 	}
@@ -212,7 +214,7 @@ rescue_stash_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans
 int
 s3v_rescue_restore_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_msg *ans)
 {
-	unsigned long pending = 0, done = 0;
+	unsigned long pending = 0, done = 0, aside = 0;
 	char err[256];
 	struct statfs sf;
 	struct mnt_info mi;
@@ -232,25 +234,36 @@ s3v_rescue_restore_for(const struct privd_ctx *ctx, struct s3v *e, struct ipc_ms
 	    sf.f_type != FUSE_SUPER_MAGIC) {
 		close(fd);
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
-				   "volume %s: its rclone mount went away before %lu never-uploaded "
+				   "volume %s: its rclone mount went away before %lu stranded "
 				   "file(s) were written back",
 				   e->rec.volume_id, pending);
 		return -1;
 	}
-	rc = rescue_restore(vfs_cache_dirfd(), e->vfs, fd, &done, err, sizeof(err));
+	rc = rescue_restore(vfs_cache_dirfd(), e->vfs, fd, (long)time(NULL), &done, &aside, err,
+			    sizeof(err));
 	close(fd);
-	char d[80];
-	snprintf(d, sizeof(d), "%lu never-uploaded file(s) written back", done);
+	char d[120];
+	snprintf(d, sizeof(d), "%lu stranded file(s) written back, %lu kept aside", done, aside);
 	s3_audit(e->rec.volume_id, "rescue_restore", e->rec.staging_path, NULL, rc ? -EIO : 0, t0,
 		 rc ? err : d);
 	if (rc)
 		privd_answer_error(ans, IPC_EC_UNAVAILABLE, 0,
 				   "volume %s: cannot write back the files rclone had not uploaded "
-				   "when it died (%s); they are kept on the cache volume, retry",
+				   "(%s); they are kept on the cache volume, retry",
 				   e->rec.volume_id, err);
 	else
-		log_info("S3 volume %s: %lu never-uploaded file(s) written back through the new "
-			 "mount", e->rec.volume_id, done);
+		log_info("S3 volume %s: %lu stranded file(s) written back through the new mount, "
+			 "%lu kept aside", e->rec.volume_id, done, aside);
+	/* counts only: a file name is the volume's data */
+	if (done)
+		privd_event(ctx, e->rec.volume_id, EV_NORMAL, "StrandedWritesUploaded",
+			    "%lu file(s) this node had not uploaded were written back: the "
+			    "bucket's copy had not changed since", done);
+	if (aside)
+		privd_event(ctx, e->rec.volume_id, EV_WARNING, "StrandedWritesKeptAside",
+			    "%lu file(s) this node had not uploaded were kept aside in its "
+			    "encrypted cache, not uploaded: the bucket's copy changed since "
+			    "(README: Stranded writes)", aside);
 	return rc;
 }
 
