@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "events.h"
 #include "ipc_msg.h"
 #include "log.h"
 #include "mountops.h"
@@ -76,21 +77,27 @@ s3_repair_condition(const char *id, char *msg, size_t len)
 	return found;
 }
 
-/* Hook for the Kubernetes events of issue 13 item 2 (privd/k8s/events.c,
- * another change): until it is merged, the outcome is logged and audited
- * only. Replace the body with the event call (Warning
- * "S3ConsumerNotRepaired" on the PVC when failed > 0) once it exists. */
+/* The outcome on the volume's PVC (privd/k8s/events.c): a Warning when a
+ * pod still sees the dead mount (the volume condition says so too), a
+ * Normal event when pods' views were put right. Counts and the reason
+ * only (pids and mount errors): never a file of the volume. */
 static void
 s3_repair_event_hook(const struct privd_ctx *ctx, const char *id, int repaired, int failed,
 		     const char *why)
 {
-	(void)ctx;
-	if (failed)
+	if (failed) {
 		log_warn("S3 volume %s: %d pod mount namespace(s) still see the dead mount: %s", id,
 			 failed, why);
-	else if (repaired)
+		privd_event(ctx, id, EV_WARNING, "S3ConsumerNotRepaired",
+			    "%d pod(s) still see the S3 mount that died and could not be given the "
+			    "live one (%s); restart them", failed, why);
+	} else if (repaired) {
 		log_info("S3 volume %s: the live mount put back in %d pod mount namespace(s)", id,
 			 repaired);
+		privd_event(ctx, id, EV_NORMAL, "S3ConsumerRepaired",
+			    "the live S3 mount was put back in %d pod(s) that still saw the one "
+			    "that died", repaired);
+	}
 }
 
 static ssize_t

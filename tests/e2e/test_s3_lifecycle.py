@@ -1102,9 +1102,12 @@ def test_rclone_killed_mid_write_recovers_in_place(node, env, s3):
     assert uploaded < len(before), \
         "test precondition: some fsynced files should still have been queued at the kill"
     assert {rel for rel, _, _ in before} <= set(done)
-    back = [int(n) for n in re.findall(r"(\d+) never-uploaded file\(s\) written back",
-                                       node.output())]
-    assert back and back[-1] > 0, "the queued files were not written back through the new mount"
+    back = [(int(n), int(k)) for n, k in re.findall(
+        r"(\d+) stranded file\(s\) written back through the new mount, (\d+) kept aside",
+        node.output())]
+    assert back and back[-1][0] > 0, "the queued files were not written back through the new mount"
+    # no other writer: nothing may be taken for a conflict
+    assert all(k == 0 for _, k in back), f"files kept aside with no other writer: {back}"
 
     def data():
         bad = lost(done, t)

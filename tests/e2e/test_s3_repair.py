@@ -89,9 +89,14 @@ def device_of(path):
     return found
 
 
-def test_pod_without_propagation_reads_live_data_after_rclone_killed(node, env, s3):
+def repair_events(kube, vol, reason):
+    return kube.events_for("apps", f"data-{vol}", reason)
+
+
+def test_pod_without_propagation_reads_live_data_after_rclone_killed(node, env, kube, s3):
     vol = volid()
     stage(node, env, vol, s3_ctx())
+    kube.set_claim(f"pv-{vol}", "apps", f"data-{vol}")
     st, t = env.staging(vol), env.target(vol)
     publish(node, env, vol, t)
     write_file(os.path.join(t, "before.txt"), b"written before the kill")
@@ -123,18 +128,23 @@ def test_pod_without_propagation_reads_live_data_after_rclone_killed(node, env, 
             (dev, fstype, source, device_of(t), old_dev)
         assert device_of(pod.view) is None, "the repair leaked a mount into the node's namespace"
         assert not stats(node, env, vol, t).volume_condition.abnormal
+        assert wait_for(lambda: repair_events(kube, vol, "S3ConsumerRepaired"), 20), kube.events
+        [ev] = repair_events(kube, vol, "S3ConsumerRepaired")
+        assert ev["type"] == "Normal" and "1 pod(s)" in ev["message"], ev
+        assert not repair_events(kube, vol, "S3ConsumerNotRepaired")
     finally:
         pod.stop()
     unpublish(node, vol, t)
     unstage(node, env, vol)
 
 
-def test_pod_that_cannot_be_repaired_makes_the_volume_abnormal(node, env, s3):
+def test_pod_that_cannot_be_repaired_makes_the_volume_abnormal(node, env, kube, s3):
     """The pod's view sits on a shared mount (a mount there would
     propagate to its peers): privd leaves it alone and NodeGetVolumeStats
     reports the volume abnormal, saying why, instead of healthy."""
     vol = volid()
     stage(node, env, vol, s3_ctx())
+    kube.set_claim(f"pv-{vol}", "apps", f"data-{vol}")
     st, t = env.staging(vol), env.target(vol)
     publish(node, env, vol, t)
     write_file(os.path.join(t, "before.txt"), b"written before the kill")
@@ -163,6 +173,10 @@ def test_pod_that_cannot_be_repaired_makes_the_volume_abnormal(node, env, s3):
             f"{stats(node, env, vol, t).volume_condition}\n{diag(node, env, [vol])}"
         assert pod.read("before.txt") == 107  # ENOTCONN: left alone, as reported
         assert pod.p.poll() is None
+        assert wait_for(lambda: repair_events(kube, vol, "S3ConsumerNotRepaired"), 20), \
+            kube.events
+        [ev] = repair_events(kube, vol, "S3ConsumerNotRepaired")
+        assert ev["type"] == "Warning" and "1 pod(s)" in ev["message"], ev
     finally:
         pod.stop()
     unpublish(node, vol, t)

@@ -19,7 +19,7 @@ $(B)/tests/test_s3_params: tests/s3/test_s3_params.c \
 
 # Against real rclone and s3rver: run it through tests/s3/run.sh.
 $(B)/tests/test_s3_live: tests/s3/test_s3_live.c \
-		$(call obj,$(S3_SRC) privd/s3/cache_rescue.c privd/node/rm_tree.c privd/s3/rclone_fuse.c common/secmem.c common/volparams.c common/base64.c common/log.c)
+		$(call obj,$(S3_SRC) privd/s3/cache_rescue.c privd/s3/cache_restore.c privd/s3/rescue_tree.c privd/s3/stranded.c privd/node/rm_tree.c privd/s3/rclone_fuse.c common/secmem.c common/volparams.c common/base64.c common/log.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,$(S3_PKGS)) $(LDFLAGS) -o $@ \
 		$(filter-out %.h,$^) $(call pc_libs,$(S3_PKGS) libcap-ng)

@@ -1003,9 +1003,10 @@ all_same(const char *root, const struct crash_file *files, size_t nf, char *why,
 }
 
 /* rclone 1.60 reloads a killed rclone's dirty items but cannot list one
- * whose directory the bucket does not have yet; privd's rescue moves the
- * never-uploaded files aside before the restart and writes them back
- * through the new mount. Checked here with real rclone, FUSE and s3rver:
+ * whose directory the bucket does not have yet, and would upload them all
+ * blindly; privd's rescue moves every dirty file aside before the restart
+ * and writes them back through the new mount (the one changed in place as
+ * its cached ranges over the unchanged object, which rclone completes). Checked here with real rclone, FUSE and s3rver:
  * every fsync'ed file reads back right after the restart, is uploaded,
  * and reads back from a fresh cache. */
 static void
@@ -1022,7 +1023,7 @@ test_crash_rescue(void)
 	char mp[4300], cache0[4300], cache[4300], fresh[4300], why[4600], err[256];
 	struct run *r = malloc(sizeof(*r));
 	struct vol v;
-	unsigned long moved = 0, restored = 0, pending = 9;
+	unsigned long moved = 0, restored = 0, aside = 9, pending = 9;
 	pid_t pid, rpid;
 	int cfd = -1, kfd = -1, mfd, n = -1, i, rc;
 	bool wrote = true;
@@ -1109,7 +1110,8 @@ test_crash_rescue(void)
 	}
 	cfd = open(cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	rc = rescue_stash(cfd, "pvc-live3", &moved, err, sizeof(err));
-	CHECK("crash rescue: stash moves the 4 never-uploaded files aside", rc == 0 && moved == 4,
+	CHECK("crash rescue: stash moves the 5 dirty files aside (4 new, 1 changed in place)",
+	      rc == 0 && moved == 5,
 	      "rc %d moved %lu: %s", rc, moved, err);
 	rc = rescue_stash(cfd, "pvc-live3", &moved, err, sizeof(err));
 	CHECK("crash rescue: a second stash finds nothing", rc == 0 && moved == 0, "moved %lu",
@@ -1122,12 +1124,14 @@ test_crash_rescue(void)
 		goto out;
 	}
 	mfd = open(mp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = rescue_restore(cfd, "pvc-live3", mfd, &restored, err, sizeof(err));
+	rc = rescue_restore(cfd, "pvc-live3", mfd, (long)time(NULL), &restored, &aside, err,
+			    sizeof(err));
 	close(mfd);
-	CHECK("crash rescue: restore writes the 4 files back through the new mount",
-	      rc == 0 && restored == 4 && rescue_pending(cfd, "pvc-live3", &pending, err,
-							 sizeof(err)) == 0 && pending == 0,
-	      "rc %d restored %lu pending %lu: %s", rc, restored, pending, err);
+	CHECK("crash rescue: restore writes the 5 files back through the new mount, none kept aside",
+	      rc == 0 && restored == 5 && aside == 0 &&
+		      rescue_pending(cfd, "pvc-live3", &pending, err, sizeof(err)) == 0 &&
+		      pending == 0 && rescue_conflicts(cfd, "pvc-live3") == 0,
+	      "rc %d restored %lu aside %lu pending %lu: %s", rc, restored, aside, pending, err);
 	CHECK("crash rescue: every fsync'ed file (and the in-place change) reads back right after "
 	      "the restart",
 	      all_same(mp, files, nf, why, sizeof(why)), "%s", why);
