@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,17 +32,7 @@ struct ctx {
 	char *buf; /* metadata, META_MAX_BYTES + 1 */
 };
 
-static int __attribute__((format(printf, 2, 3)))
-fail(struct ctx *c, const char *fmt, ...)
-{
-	va_list ap;
-	if (c->err && c->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(c->err, c->errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
+#define fail(c, ...) rt_fail((c)->err, (c)->errlen, __VA_ARGS__)
 
 /* ---- the decision -------------------------------------------------------- */
 

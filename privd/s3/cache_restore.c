@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,17 +34,7 @@ struct rctx {
 	struct ldir conflict_root, conflict_top;
 };
 
-static int __attribute__((format(printf, 2, 3)))
-fail(struct rctx *c, const char *fmt, ...)
-{
-	va_list ap;
-	if (c->err && c->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(c->err, c->errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
+#define fail(c, ...) rt_fail((c)->err, (c)->errlen, __VA_ARGS__)
 
 /* ---- the conflict tree ------------------------------------------------------ */
 

@@ -46,4 +46,8 @@ unsigned long rt_count_files(int dir, int depth, unsigned long *entries, int *ba
 /* Is this a usable rclone remote name (one path component)? */
 int rt_vfs_ok(const char *vfs);
 
+/* Format a message into err (errlen bytes; either may be empty) and return
+ * -1: the one error path of both walks. */
+int rt_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
