@@ -77,26 +77,33 @@ s3_repair_condition(const char *id, char *msg, size_t len)
 	return found;
 }
 
+/* Dead mounts put right or not, and in how many mount namespaces (a pod
+ * sees the volume at several mounts: its own bind and the copies of the
+ * node's staging and publish mounts its namespace was made with). */
+struct repair_tally {
+	int repaired, failed, repaired_ns, failed_ns;
+};
+
 /* The outcome on the volume's PVC (privd/k8s/events.c): a Warning when a
  * pod still sees the dead mount (the volume condition says so too), a
  * Normal event when pods' views were put right. Counts and the reason
  * only (pids and mount errors): never a file of the volume. */
 static void
-s3_repair_event_hook(const struct privd_ctx *ctx, const char *id, int repaired, int failed,
+s3_repair_event_hook(const struct privd_ctx *ctx, const char *id, const struct repair_tally *t,
 		     const char *why)
 {
-	if (failed) {
-		log_warn("S3 volume %s: %d pod mount namespace(s) still see the dead mount: %s", id,
-			 failed, why);
+	if (t->failed) {
+		log_warn("S3 volume %s: %d mount(s) in %d pod mount namespace(s) still see the dead "
+			 "mount: %s", id, t->failed, t->failed_ns, why);
 		privd_event(ctx, id, EV_WARNING, "S3ConsumerNotRepaired",
 			    "%d pod(s) still see the S3 mount that died and could not be given the "
-			    "live one (%s); restart them", failed, why);
-	} else if (repaired) {
-		log_info("S3 volume %s: the live mount put back in %d pod mount namespace(s)", id,
-			 repaired);
+			    "live one (%s); restart them", t->failed_ns, why);
+	} else if (t->repaired) {
+		log_info("S3 volume %s: the live mount put back at %d mount(s) in %d pod mount "
+			 "namespace(s)", id, t->repaired, t->repaired_ns);
 		privd_event(ctx, id, EV_NORMAL, "S3ConsumerRepaired",
 			    "the live S3 mount was put back in %d pod(s) that still saw the one "
-			    "that died", repaired);
+			    "that died (%d mount(s))", t->repaired_ns, t->repaired);
 	}
 }
 
@@ -181,16 +188,41 @@ repair_one(const struct privd_ctx *ctx, const char *id, int livefd, unsigned pid
 	return -1;
 }
 
+/* Count pid's mount namespace once (by its nsfs inode) among those where
+ * mounts were repaired, or failed when bad. A pid gone meanwhile counts as
+ * a namespace of its own: never fewer than the truth. */
+static void
+count_namespace(int procfd, unsigned long pid, unsigned long long *seen, int *nseen,
+		struct repair_tally *t, int bad)
+{
+	char p[64];
+	struct stat ns;
+
+	snprintf(p, sizeof(p), "%lu/ns/mnt", pid);
+	if (fstatat(procfd, p, &ns, 0) == 0) {
+		for (int k = 0; k < *nseen; k++)
+			if (seen[k] == (unsigned long long)ns.st_ino)
+				return;
+		if (*nseen < SEEN_MAX)
+			seen[(*nseen)++] = (unsigned long long)ns.st_ino;
+	}
+	if (bad)
+		t->failed_ns++;
+	else
+		t->repaired_ns++;
+}
+
 void
 s3_repair_consumers(const struct privd_ctx *ctx, const char *id, const char *vfs)
 {
-	static unsigned long long seen[SEEN_MAX];
+	unsigned long long *seen = NULL, *seen_ns = NULL; /* mount ids, namespace inodes */
 	struct stale_mount *sm = NULL;
 	struct mnt_info mi;
 	struct stat st;
 	char src[IPC_VFSNAME_MAX + 2], why[200] = "";
 	char *buf = NULL;
-	int nseen = 0, repaired = 0, failed = 0;
+	struct repair_tally t = { 0 };
+	int nseen = 0, nseen_ns = 0;
 	int livefd = s3m_open_private(ctx, id), procfd = -1;
 	DIR *d = NULL;
 
@@ -200,11 +232,13 @@ s3_repair_consumers(const struct privd_ctx *ctx, const char *id, const char *vfs
 	snprintf(src, sizeof(src), "%s:", vfs);
 	buf = malloc(MOUNTINFO_MAX);
 	sm = calloc(PER_PROC, sizeof(*sm));
+	seen = calloc(2 * SEEN_MAX, sizeof(*seen));
+	seen_ns = seen ? seen + SEEN_MAX : NULL;
 	procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	d = procfd >= 0 ? opendir("/proc") : NULL;
-	if (!buf || !sm || !d) {
+	if (!buf || !sm || !seen || !d) {
 		snprintf(why, sizeof(why), "cannot scan /proc: %s", strerror(errno));
-		failed++;
+		t.failed = t.failed_ns = 1;
 		goto out;
 	}
 	for (struct dirent *de; (de = readdir(d)) != NULL;) {
@@ -217,6 +251,7 @@ s3_repair_consumers(const struct privd_ctx *ctx, const char *id, const char *vfs
 			continue; /* gone, or a kernel thread */
 		int n = stale_scan(buf, (size_t)len, src, FUSE_TYPE, major(st.st_dev),
 				   minor(st.st_dev), sm, PER_PROC);
+		int ok_here = 0, bad_here = 0;
 		for (int i = 0; i < n && i < PER_PROC; i++) {
 			int dup = 0;
 			for (int k = 0; k < nseen && !dup; k++)
@@ -226,9 +261,13 @@ s3_repair_consumers(const struct privd_ctx *ctx, const char *id, const char *vfs
 			if (nseen < SEEN_MAX)
 				seen[nseen++] = sm[i].id;
 			int rc = repair_one(ctx, id, livefd, (unsigned)pid, &sm[i], why, sizeof(why));
-			repaired += rc > 0;
-			failed += rc < 0;
+			ok_here += rc > 0;
+			bad_here += rc < 0;
 		}
+		t.repaired += ok_here;
+		t.failed += bad_here;
+		if (ok_here || bad_here)
+			count_namespace(procfd, pid, seen_ns, &nseen_ns, &t, bad_here);
 	}
 out:
 	if (d)
@@ -239,6 +278,7 @@ out:
 		close(livefd);
 	free(buf);
 	free(sm);
-	set_condition(id, failed ? why : NULL);
-	s3_repair_event_hook(ctx, id, repaired, failed, why);
+	free(seen);
+	set_condition(id, t.failed ? why : NULL);
+	s3_repair_event_hook(ctx, id, &t, why);
 }
