@@ -167,29 +167,31 @@ node_unpublish(struct csi_call *c)
 /* An unknown volume, or a volume_path where the volume is not mounted, is
  * NOT_FOUND; only a missing field is INVALID_ARGUMENT. "Exceeds
  * capabilities" is INVALID_ARGUMENT in this table. capacity_range is
- * optional in the spec, but this driver grows only to a stated size. */
+ * optional: without it (new_size 0 on the wire) privd grows the file system
+ * to fill the volume's current device, the spec's "maximum capacity to
+ * which the volume can be expanded", and grows no backing file. */
 static grpc_status_code
 node_expand(struct csi_call *c)
 {
 	const Csi__V1__NodeExpandVolumeRequest *r = (const void *)c->req;
 	struct ipc_msg req = { .type = IPC_REQ_EXPAND }, ans;
 	char why[256];
-	uint64_t want;
+	uint64_t want = 0;
 	int fs_kind = FS_UNSET;
 
 	CSI_CHECK(csi_known_volume_id(c, r->volume_id));
 	CSI_CHECK(node_volume_path_arg(c, r->volume_path));
-	if (r->capacity_range == NULL ||
-	    (r->capacity_range->required_bytes == 0 && r->capacity_range->limit_bytes == 0))
-		return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "capacity_range is required");
+	int stated = r->capacity_range != NULL &&
+		     (r->capacity_range->required_bytes != 0 || r->capacity_range->limit_bytes != 0);
 	if (r->volume_capability) {
 		struct cap_req cap;
 		if (check_capability(r->volume_capability, &cap, why, sizeof(why)))
 			return csi_error(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", why);
 		fs_kind = cap.fs_kind;
 	}
-	if (capacity_resolve(r->capacity_range->required_bytes, r->capacity_range->limit_bytes,
-			     fs_kind, &want, why, sizeof(why)))
+	if (stated && capacity_resolve(r->capacity_range->required_bytes,
+				       r->capacity_range->limit_bytes, fs_kind, &want, why,
+				       sizeof(why)))
 		return csi_error(c, GRPC_STATUS_OUT_OF_RANGE, "%s", why);
 	strcpy(req.u.expand.volume_id, r->volume_id);
 	/* Kubelet passes the publish target or the staging path; privd grows

@@ -75,7 +75,7 @@ static const struct ipc_field f_unpublish[] = {
 static const struct ipc_field f_expand[] = {
 	VOLID(u.expand.volume_id),
 	PATH("volume_path", u.expand.volume_path),
-	U64("new_size", u.expand.new_size, 1, UINT64_MAX),
+	U64("new_size", u.expand.new_size, 0, UINT64_MAX), /* 0: fill the device */
 };
 
 static const struct ipc_field f_expand_ans[] = {

@@ -54,7 +54,7 @@ luks_expand(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_m
 	struct stat sb;
 	char loop[64], err[256], out[IPC_ERRMSG_MAX + 1];
 	unsigned long long size = 0;
-	uint64_t t0;
+	uint64_t t0, file_size = 0;
 	int fd, rc;
 
 	if (vol_derive(ctx, r->volume_id, &v, ans))
@@ -81,7 +81,9 @@ luks_expand(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_m
 	t0 = audit_now_ns();
 	fd = open(v.file, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	rc = (fd < 0 || fstat(fd, &sb)) ? -errno : 0;
-	if (rc == 0 && (uint64_t)sb.st_size < r->new_size) {
+	if (rc == 0)
+		file_size = (uint64_t)sb.st_size;
+	if (rc == 0 && file_size < r->new_size) {
 		local_limits_lock();
 		if (admit_local(ctx, &v, r->new_size - (uint64_t)sb.st_size, 0, ans)) {
 			local_limits_unlock();
@@ -133,7 +135,9 @@ luks_expand(const struct privd_ctx *ctx, const struct ipc_msg *req, struct ipc_m
 		return;
 	}
 	ans->type = IPC_ANS_EXPAND;
-	ans->u.expand_ans.capacity = r->new_size;
+	/* new_size 0 (no capacity_range) filled the device as it is: the
+	 * volume's capacity is its backing file's size, as at creation. */
+	ans->u.expand_ans.capacity = r->new_size > file_size ? r->new_size : file_size;
 }
 
 /* ---- stats ------------------------------------------------------------- */

@@ -122,3 +122,29 @@ def test_expand_not_found_elsewhere(env, node, staged):
         volume_id=volid(), volume_path=env.staging(vol), capacity_range=rng),
         timeout=600) == C.NOT_FOUND
     assert os.path.getsize(env.backing(vol)) == size
+
+
+def test_expand_without_capacity_range_fills_device(env, node, staged):
+    """NodeExpandVolume, capacity_range "OPTIONAL ... MAY expand the volume to
+    its maximum capacity": without it the file system grows to fill the
+    device it has, no backing file grows, and the answer is the volume's
+    capacity. A device grown behind the file system (here: the backing file
+    extended and the mapping resized by an earlier expand that died before
+    growing the file system) is filled by this call."""
+    vol, target = staged
+    n = node.node()
+    size = os.path.getsize(env.backing(vol))
+    r = n.NodeExpandVolume(csi_pb2.NodeExpandVolumeRequest(
+        volume_id=vol, volume_path=target), timeout=600)
+    assert r.capacity_bytes == size
+    assert os.path.getsize(env.backing(vol)) == size
+    # Grow the backing file as a half-done expansion would have, then
+    # expand without a range: the file system must reach the new size.
+    before = os.statvfs(target)
+    with open(env.backing(vol), "r+b") as f:
+        f.truncate(size + 32 * MIB)
+    r = n.NodeExpandVolume(csi_pb2.NodeExpandVolumeRequest(
+        volume_id=vol, volume_path=target), timeout=600)
+    assert r.capacity_bytes == size + 32 * MIB
+    after = os.statvfs(target)
+    assert after.f_blocks * after.f_frsize >= before.f_blocks * before.f_frsize + 24 * MIB

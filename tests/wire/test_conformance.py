@@ -232,6 +232,10 @@ NODE_ROWS = [
      lambda e: expand(e, volume_path="globalmount"), C.NOT_FOUND, None),
     ("NodeExpandVolume Errors: Volume does not exist (outside kubelet)", "NodeExpandVolume",
      lambda e: expand(e, volume_path="/tmp"), C.NOT_FOUND, None),
+    # capacity_range is OPTIONAL: leaving it out is no argument error, the
+    # unknown volume is still the answer.
+    ("NodeExpandVolume: capacity_range OPTIONAL (unknown volume)", "NodeExpandVolume",
+     lambda e: expand(e, capacity_range=None), C.NOT_FOUND, None),
     ("NodeExpandVolume Errors: Exceeds capabilities", "NodeExpandVolume",
      lambda e: expand(e, volume_capability=block_cap()), C.INVALID_ARGUMENT, "block"),
     ("NodeExpandVolume Errors: Unsupported capacity_range", "NodeExpandVolume",
