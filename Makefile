@@ -52,7 +52,7 @@ IPC_SRC := ipc/ipc_codec.c ipc/ipc_schema.c ipc/ipc_chan.c ipc/ipc_rpc.c
 # The Kubernetes client and the S3 pieces are several files each; test
 # binaries link them through these lists.
 K8S_CLIENT_SRC := common/k8s_client.c common/k8s_capacity.c common/k8s_http.c common/k8s_json.c \
-	common/k8s_names.c common/k8s_secret.c common/k8s_pv_list.c common/k8s_pv_get.c common/k8s_event.c
+	common/k8s_names.c common/k8s_secret.c common/k8s_pv_list.c common/k8s_pv_get.c common/k8s_event.c common/k8s_pod.c
 S3_PARAMS_SRC := common/s3_params.c common/s3_units.c common/s3_secret.c common/s3_endpoint.c
 S3_PURGE_SRC := common/s3_purge.c common/s3_request.c common/s3_list.c common/s3_xml.c
 COMMON_SRC := common/log.c common/secmem.c common/volparams.c common/keyed_lock.c common/base64.c \
@@ -165,7 +165,7 @@ $(B)/obj/gen/policy_texts.o: $(POLICY_TEXTS)
 # ---- tests ------------------------------------------------------------------
 
 UNIT_TESTS := $(B)/tests/test_codec $(B)/tests/test_policy $(B)/tests/test_flags $(B)/tests/test_kpath \
-	$(B)/tests/test_dm_name $(B)/tests/test_stale_scan \
+	$(B)/tests/test_dm_name $(B)/tests/test_stale_scan $(B)/tests/test_pod_cgroup \
 	$(B)/tests/test_cache_rescue $(B)/tests/test_cache_restore $(B)/tests/test_stranded $(B)/tests/test_log $(B)/tests/test_pb_strings $(B)/tests/test_limits \
 	$(B)/tests/test_rekey
 HOST_TESTS := $(B)/tests/test_blockops $(B)/tests/test_luks
@@ -191,6 +191,13 @@ $(B)/tests/test_pb_strings: tests/unit/test_pb_strings.c $(call obj,frontend/pb_
 $(B)/tests/test_dm_name: tests/unit/test_dm_name.c $(call obj,privd/luks/dm_name.c common/volparams.c)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(call pc_libs,cmocka libcrypto)
+
+# The pod UID parser is pure; the rest of the client is linked for its symbols.
+$(B)/tests/test_pod_cgroup: tests/unit/test_pod_cgroup.c \
+		$(call obj,$(K8S_CLIENT_SRC) common/secmem.c common/base64.c)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pc_cflags,libcurl json-c) $(LDFLAGS) -o $@ \
+		$(filter-out %.h,$^) $(call pc_libs,libcurl json-c cmocka) -lpthread
 
 $(B)/tests/test_stale_scan: tests/unit/test_stale_scan.c $(call obj,privd/s3/stale_scan.c)
 	@mkdir -p $(@D)

@@ -182,6 +182,21 @@ int k8s_event_create(struct k8s_client *c, const struct k8s_event *ev, char *err
 int k8s_pvc_get(struct k8s_client *c, const char *ns, const char *name, char **json, size_t *len,
 		char *err, size_t errlen);
 
+/* The pod a process runs in, from its /proc/<pid>/cgroup text: the pod UID
+ * kubelet puts in the cgroup path (cgroupfs ".../kubepods/.../pod<uid>/..."
+ * or systemd "...kubepods-...-pod<uid with _>.slice/..."), in its dashed
+ * form in uid (at least K8S_UID_LEN + 1 bytes). 0, or -1 when the process is
+ * not in a pod's cgroup. No I/O. */
+#define K8S_UID_LEN 36
+int k8s_pod_uid_from_cgroup(const char *text, size_t len, char *uid, size_t uidlen);
+/* Delete the pod with that UID if it runs on node: the node's pods are
+ * listed (fieldSelector spec.nodeName), the one whose metadata.uid matches
+ * is deleted with that UID as a precondition (never a newer pod of the same
+ * name). Its namespace and name in ns and name. K8S_OK when the API took
+ * the delete; K8S_ERR_NOT_FOUND when no such pod is on the node. */
+int k8s_pod_delete_by_uid(struct k8s_client *c, const char *node, const char *uid, char *ns,
+			  size_t nslen, char *name, size_t namelen, char *err, size_t errlen);
+
 /* ---- pure helpers, exposed for tests ------------------------------------ */
 
 int k8s_dns1123_label_valid(const char *s);     /* namespace: 0 or -1 */

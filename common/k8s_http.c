@@ -299,7 +299,8 @@ request(struct k8s_client *c, const char *path, const struct req_body *body, str
 			break;
 		if (status == 401 && attempt == 0 && k8s_token_refresh(c, gen))
 			continue;
-		rc = status == 200 || (body && status == 201) ? K8S_OK
+		/* 202: a DELETE accepted, the object going away gracefully */
+		rc = status == 200 || (body && (status == 201 || status == 202)) ? K8S_OK
 							       : status_error(status, rb, err, errlen);
 		if (status == 401 && rc == K8S_ERR_UNAUTHORIZED)
 			seterr(err, errlen, rc, "HTTP 401 Unauthorized: service-account token rejected");
@@ -320,7 +321,8 @@ k8s_http_send(struct k8s_client *c, const char *method, const char *path, const 
 	      const char *data, size_t len, struct resp_buf *rb, char *err, size_t errlen)
 {
 	struct req_body b = { method, content_type, data, len };
-	if (strcmp(method, "POST") && strcmp(method, "PATCH") && strcmp(method, "PUT"))
+	if (strcmp(method, "POST") && strcmp(method, "PATCH") && strcmp(method, "PUT") &&
+	    strcmp(method, "DELETE"))
 		return seterr(err, errlen, K8S_ERR_INVALID_ARG, "method %s not used", method);
 	return request(c, path, &b, rb, err, errlen);
 }

@@ -67,7 +67,8 @@ int k8s_token_refresh(struct k8s_client *c, unsigned long gen);
  * rb, which the caller frees with k8s_rb_free either way. */
 int k8s_http_get(struct k8s_client *c, const char *path, struct resp_buf *rb, char *err,
 		 size_t errlen);
-/* The same with a body: method POST, PATCH or PUT; K8S_OK for 200 or 201. */
+/* The same with a body: method POST, PATCH, PUT or DELETE (its options);
+ * K8S_OK for 200, 201 or 202. */
 int k8s_http_send(struct k8s_client *c, const char *method, const char *path, const char *content_type,
 		  const char *data, size_t len, struct resp_buf *rb, char *err, size_t errlen);
 void k8s_rb_free(struct resp_buf *rb);
@@ -83,6 +84,15 @@ int k8s_json_parse(const char *buf, size_t len, int sensitive, struct json_objec
 void k8s_json_wipe_strings(struct json_object *o);
 const char *k8s_jstr(struct json_object *o, const char *key); /* string member or NULL */
 int k8s_jstr_eq(struct json_object *v, const char *s);	       /* same length and bytes */
+
+/* k8s_pv_list.c, for every paged list: the page's metadata.continue into
+ * cont ("" on the last page; K8S_ERR_SHAPE when malformed), and a query
+ * value percent-encoded (all but RFC 3986 unreserved characters; out holds
+ * 3 * strlen(s) + 1). */
+#define CONT_MAX 4096 /* continue tokens are ~100-200 bytes in practice */
+int k8s_list_continue(struct json_object *root, char *cont, size_t contlen, char *err,
+		      size_t errlen);
+void k8s_query_escape(const char *s, char *out);
 
 /* k8s_names.c: 0 or -1. */
 int k8s_csi_driver_name_valid(const char *s);

@@ -12,8 +12,6 @@
 
 #include <json-c/json.h>
 
-#define CONT_MAX 4096 /* continue tokens are ~100-200 bytes in practice */
-
 /* One PV item (index i of its page): K8S_OK with found[] updated, or
  * K8S_ERR_SHAPE for a malformed item, or the visitor's error. PVs of other
  * drivers and non-CSI PVs are skipped. */
@@ -52,8 +50,8 @@ malformed:
 	return seterr(err, errlen, K8S_ERR_SHAPE, "PersistentVolume item %zu malformed", i);
 }
 
-static int
-pvlist_continue(struct json_object *root, char *cont, size_t contlen, char *err, size_t errlen)
+int
+k8s_list_continue(struct json_object *root, char *cont, size_t contlen, char *err, size_t errlen)
 {
 	struct json_object *md, *ct;
 	size_t len;
@@ -97,7 +95,7 @@ pvlist_page(const char *body, size_t len, const char *driver, const char *const 
 		if (rc != K8S_OK)
 			goto out;
 	}
-	rc = pvlist_continue(root, cont, contlen, err, errlen);
+	rc = k8s_list_continue(root, cont, contlen, err, errlen);
 out:
 	json_object_put(root);
 	return rc;
@@ -111,9 +109,8 @@ k8s_pvlist_page_match(const char *body, size_t len, const char *driver,
 	return pvlist_page(body, len, driver, handles, n, found, NULL, cont, contlen, err, errlen);
 }
 
-/* Percent-encode everything but RFC 3986 unreserved characters. */
-static void
-query_escape(const char *s, char *out)
+void
+k8s_query_escape(const char *s, char *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
@@ -155,7 +152,7 @@ pv_list_pages(struct k8s_client *c, const char *driver, const char *const *handl
 				   c->page_limit);
 		if (cont[0]) {
 			off += snprintf(path + off, sizeof(path) - off, "&continue=");
-			query_escape(cont, path + off);
+			k8s_query_escape(cont, path + off);
 		}
 		rc = k8s_http_get(c, path, &rb, err, errlen);
 		if (rc == K8S_OK) {

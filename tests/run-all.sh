@@ -88,7 +88,7 @@ dm_run() {
 
 if want unit; then
 	for b in build build-san; do
-		for t in test_codec test_policy test_flags test_kpath test_dm_name test_stale_scan test_cache_rescue test_cache_restore test_stranded test_s3_params test_log \
+		for t in test_codec test_policy test_flags test_kpath test_dm_name test_stale_scan test_pod_cgroup test_cache_rescue test_cache_restore test_stranded test_s3_params test_log \
 			 test_pb_strings test_limits test_rekey; do
 			run_cmocka "$b/tests/$t" "unit:$t${b#build}"
 		done
