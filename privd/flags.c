@@ -103,6 +103,7 @@ static const struct flagdef defs[] = {
 	S("local-reserve", local_reserve),
 	{ "max-s3-mounts", K_UINT, offsetof(struct lcw_flags, max_s3_mounts), 0 },
 	{ "legacy-volumes", K_BOOL, offsetof(struct lcw_flags, legacy_volumes), 0 },
+	{ "delete-unrepairable-pods", K_BOOL, offsetof(struct lcw_flags, delete_unrepairable_pods), 0 },
 };
 
 static void
@@ -369,6 +370,7 @@ flags_to_config(const struct lcw_flags *f, const char *lp, struct privd_config *
 						  f->local_reserve_pct };
 	c->s3.max_s3_mounts = f->max_s3_mounts;
 	c->luks.legacy_volumes = f->legacy_volumes;
+	c->s3.delete_unrepairable_pods = f->delete_unrepairable_pods;
 	snprintf(c->s3.cache_secret_namespace, sizeof(c->s3.cache_secret_namespace), "%s",
 		 f->luks_secret_namespace);
 	snprintf(c->s3.cache_secret_name, sizeof(c->s3.cache_secret_name), "%s",

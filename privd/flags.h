@@ -58,6 +58,7 @@ struct lcw_flags {
 	uint64_t local_reserve_bytes;
 	unsigned local_reserve_pct;
 	unsigned max_s3_mounts;
+	int delete_unrepairable_pods; /* s3_repair.c's last resort, off by default */
 	int legacy_volumes; /* open backing files privd has no record of */
 };
 

@@ -8,6 +8,7 @@
 
 struct s3_config {
 	unsigned max_s3_mounts; /* node-wide bound on rclone mounts */
+	int delete_unrepairable_pods; /* opt-in: delete a pod whose dead view cannot be repaired */
 	char vfs_cache_root[PATH_MAX];
 	char vfs_cache_mount[PATH_MAX];
 	uint64_t vfs_cache_bytes;

@@ -21,11 +21,13 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "k8s_client.h"
 #include "events.h"
 #include "ipc_msg.h"
 #include "log.h"
 #include "mountops.h"
 #include "privd_ctx.h"
+#include "s3_config.h"
 #include "s3_internal.h"
 #include "s3_mounts.h"
 #include "stale_scan.h"
@@ -34,6 +36,7 @@
 #define PER_PROC 32
 #define SEEN_MAX 512
 #define COND_MAX 64
+#define DELETE_MAX 16 /* pods deleted per scan, at most */
 
 /* Volumes with consumers the repair could not reach. */
 static pthread_mutex_t cond_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -82,6 +85,9 @@ s3_repair_condition(const char *id, char *msg, size_t len)
  * node's staging and publish mounts its namespace was made with). */
 struct repair_tally {
 	int repaired, failed, repaired_ns, failed_ns;
+	int deleted;	/* pods deleted (--delete-unrepairable-pods) */
+	int deleted_ns; /* of failed_ns, those in a deleted pod */
+	char deleted_uid[DELETE_MAX][K8S_UID_LEN + 1];
 };
 
 /* The outcome on the volume's PVC (privd/k8s/events.c): a Warning when a
@@ -92,12 +98,17 @@ static void
 s3_repair_event_hook(const struct privd_ctx *ctx, const char *id, const struct repair_tally *t,
 		     const char *why)
 {
-	if (t->failed) {
+	if (t->deleted)
+		privd_event(ctx, id, EV_WARNING, "S3ConsumerPodDeleted",
+			    "deleted %d pod(s) that still saw the S3 mount that died and could not "
+			    "be given the live one (%s); their controllers start them again",
+			    t->deleted, why);
+	if (t->failed_ns > t->deleted_ns) {
 		log_warn("S3 volume %s: %d mount(s) in %d pod mount namespace(s) still see the dead "
-			 "mount: %s", id, t->failed, t->failed_ns, why);
+			 "mount: %s", id, t->failed, t->failed_ns - t->deleted_ns, why);
 		privd_event(ctx, id, EV_WARNING, "S3ConsumerNotRepaired",
 			    "%d pod(s) still see the S3 mount that died and could not be given the "
-			    "live one (%s); restart them", t->failed_ns, why);
+			    "live one (%s); restart them", t->failed_ns - t->deleted_ns, why);
 	} else if (t->repaired) {
 		log_info("S3 volume %s: the live mount put back at %d mount(s) in %d pod mount "
 			 "namespace(s)", id, t->repaired, t->repaired_ns);
@@ -105,6 +116,46 @@ s3_repair_event_hook(const struct privd_ctx *ctx, const char *id, const struct r
 			    "the live S3 mount was put back in %d pod(s) that still saw the one "
 			    "that died (%d mount(s))", t->repaired_ns, t->repaired);
 	}
+}
+
+/* The last resort, only with --delete-unrepairable-pods: delete the pod
+ * the process pid runs in (its UID from its cgroup path, the pod looked up
+ * on this node and deleted with that UID as a precondition), once per pod.
+ * A process in no pod's cgroup is never a reason to delete anything.
+ * 1 when its pod is deleted (now or earlier in this scan). */
+static int
+delete_pod_of(const struct privd_ctx *ctx, const char *id, int procfd, unsigned long pid,
+	      struct repair_tally *t)
+{
+	char p[64], buf[4096], uid[K8S_UID_LEN + 1], ns[64], name[254], err[256];
+	ssize_t n;
+
+	if (!ctx->s3->delete_unrepairable_pods || !ctx->k8s || t->deleted >= DELETE_MAX)
+		return 0;
+	snprintf(p, sizeof(p), "%lu/cgroup", pid);
+	int fd = openat(procfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0 || k8s_pod_uid_from_cgroup(buf, (size_t)n, uid, sizeof(uid)))
+		return 0;
+	for (int i = 0; i < t->deleted; i++)
+		if (strcmp(t->deleted_uid[i], uid) == 0)
+			return 1;
+	uint64_t t0 = audit_now_ns();
+	int rc = k8s_pod_delete_by_uid(ctx->k8s, ctx->nodeid, uid, ns, sizeof(ns), name,
+				       sizeof(name), err, sizeof(err));
+	char detail[400];
+	snprintf(detail, sizeof(detail), "pod uid %s%s%s%s%s", uid, rc == K8S_OK ? " " : ": ",
+		 rc == K8S_OK ? ns : err, rc == K8S_OK ? "/" : "", rc == K8S_OK ? name : "");
+	s3_audit(id, "delete_unrepairable_pod", NULL, NULL, rc == K8S_OK ? 0 : -EIO, t0, detail);
+	if (rc != K8S_OK) {
+		log_warn("S3 volume %s: cannot delete unrepairable %s", id, detail);
+		return 0;
+	}
+	log_warn("S3 volume %s: deleted unrepairable %s", id, detail);
+	memcpy(t->deleted_uid[t->deleted++], uid, sizeof(uid));
+	return 1;
 }
 
 static ssize_t
@@ -189,9 +240,9 @@ repair_one(const struct privd_ctx *ctx, const char *id, int livefd, unsigned pid
 }
 
 /* Count pid's mount namespace once (by its nsfs inode) among those where
- * mounts were repaired, or failed when bad. A pid gone meanwhile counts as
- * a namespace of its own: never fewer than the truth. */
-static void
+ * mounts were repaired, or failed when bad; 1 when it was new. A pid gone
+ * meanwhile counts as a namespace of its own: never fewer than the truth. */
+static int
 count_namespace(int procfd, unsigned long pid, unsigned long long *seen, int *nseen,
 		struct repair_tally *t, int bad)
 {
@@ -202,7 +253,7 @@ count_namespace(int procfd, unsigned long pid, unsigned long long *seen, int *ns
 	if (fstatat(procfd, p, &ns, 0) == 0) {
 		for (int k = 0; k < *nseen; k++)
 			if (seen[k] == (unsigned long long)ns.st_ino)
-				return;
+				return 0;
 		if (*nseen < SEEN_MAX)
 			seen[(*nseen)++] = (unsigned long long)ns.st_ino;
 	}
@@ -210,6 +261,7 @@ count_namespace(int procfd, unsigned long pid, unsigned long long *seen, int *ns
 		t->failed_ns++;
 	else
 		t->repaired_ns++;
+	return 1;
 }
 
 void
@@ -266,8 +318,10 @@ s3_repair_consumers(const struct privd_ctx *ctx, const char *id, const char *vfs
 		}
 		t.repaired += ok_here;
 		t.failed += bad_here;
-		if (ok_here || bad_here)
-			count_namespace(procfd, pid, seen_ns, &nseen_ns, &t, bad_here);
+		int new_ns = (ok_here || bad_here) &&
+			     count_namespace(procfd, pid, seen_ns, &nseen_ns, &t, bad_here);
+		if (bad_here && delete_pod_of(ctx, id, procfd, pid, &t) && new_ns)
+			t.deleted_ns++;
 	}
 out:
 	if (d)
@@ -279,6 +333,7 @@ out:
 	free(buf);
 	free(sm);
 	free(seen);
-	set_condition(id, t.failed ? why : NULL);
+	/* a deleted pod goes away: only the others keep the volume abnormal */
+	set_condition(id, t.failed_ns > t.deleted_ns ? why : NULL);
 	s3_repair_event_hook(ctx, id, &t, why);
 }

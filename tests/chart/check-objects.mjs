@@ -313,6 +313,27 @@ check(`${label}: RBAC: no Secret access cluster-wide, no wildcards, Secret Roles
   return p;
 });
 
+check(`${label}: pods list/delete and --delete-unrepairable-pods only where asked for (off by default), and only with hostPID`, () => {
+  const p = [];
+  const want = label === "s3-delete-unrepairable-pods";
+  const privd = containersOf(node).find((c) => (c.args || []).includes("--mode=node"));
+  const flag = !!privd && (privd.args || []).includes("--delete-unrepairable-pods");
+  if (flag !== want) p.push(want ? "--delete-unrepairable-pods missing" : "--delete-unrepairable-pods present");
+  const podRules = [...ofKind("ClusterRole"), ...ofKind("Role")].flatMap((r) =>
+    (r.rules || []).filter((x) => (x.resources || []).includes("pods") &&
+      (x.verbs || []).some((v) => v !== "get")).map((x) => [r.metadata.name, x]));
+  if (want) {
+    const ok = podRules.length === 1 && podRules[0][0].endsWith("-node-pod-delete") &&
+      JSON.stringify(podRules[0][1].verbs) === JSON.stringify(["list", "delete"]) &&
+      JSON.stringify(podRules[0][1].resources) === JSON.stringify(["pods"]);
+    if (!ok) p.push(`pod rules ${JSON.stringify(podRules)}`);
+    if (!node.spec.template.spec.hostPID) p.push("no hostPID: privd could not find the pods");
+  } else if (podRules.length) {
+    p.push(`pods ${JSON.stringify(podRules)} granted without the opt-in`);
+  }
+  return p;
+});
+
 check(`${label}: the csi-addons sidecar only where asked for (off by default)`, () => {
   const p = [];
   const has = containersOf(node).some((c) => c.name === "csi-addons");

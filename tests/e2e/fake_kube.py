@@ -2,7 +2,9 @@
 API server can run here). It serves the real v1 shapes the driver reads:
 a Secret, a PersistentVolumeList, one PersistentVolume by name (with its
 claimRef and annotations), a PersistentVolumeClaim by name, Events created
-by POST (201 with the created object, kept in `events`), and v1 Status
+by POST (201 with the created object, kept in `events`), the pods of a node
+(GET /api/v1/pods?fieldSelector=spec.nodeName=...) and their deletion with
+a UID precondition (DELETE, kept in `deleted_pods`), and v1 Status
 errors (403 where the node's RBAC would refuse: `state["rbac"]`), over TLS with a throwaway CA, and checks the bearer token. Tests change `state` while it
 runs (which Secrets exist, which namespaces RBAC allows, which PVs exist,
 whether the API fails)."""
@@ -72,8 +74,13 @@ class FakeKube:
                       # (ns, claim name) -> annotations of the PVC
                       "pvcs": {},
                       # what the node's ClusterRole grants beyond PVs
-                      "rbac": {"events": True, "persistentvolumeclaims": True},
-                      "leases": {}}
+                      "rbac": {"events": True, "persistentvolumeclaims": True,
+                               # only the --delete-unrepairable-pods opt-in grants pods
+                               "pods": False},
+                      "leases": {},
+                      # (ns, name) -> (uid, node name)
+                      "pods": {}}
+        self.deleted_pods = []
         self.events = []
         self.requests = []
         outer = self
@@ -97,6 +104,9 @@ class FakeKube:
                 outer.handle_patch(self)
             def do_POST(self):
                 outer.handle_post(self)
+
+            def do_DELETE(self):
+                outer.handle_delete(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -164,6 +174,10 @@ class FakeKube:
             self.state["pvcs"][(ns, name)] = dict(pvc_annotations or {})
             self.state["pv_annotations"][pv_name] = dict(pv_annotations or {})
 
+    def set_pod(self, ns, name, uid, node):
+        with self.lock:
+            self.state["pods"][(ns, name)] = (uid, node)
+
     def events_for(self, ns, name, reason=None):
         with self.lock:
             return [e for e in self.events
@@ -211,6 +225,8 @@ class FakeKube:
                 return h.send_json(404, status(404, "NotFound",
                                                f'leases.coordination.k8s.io "{parts[6]}" not found'))
             return h.send_json(200, obj)
+        if parts == ["api", "v1", "pods"]:
+            return self._pod_list(h, st)
         if parts == ["api", "v1", "persistentvolumes"]:
             items = [self._pv(p, st) for p in st["pvs"]]
             return h.send_json(200, {"kind": "PersistentVolumeList", "apiVersion": "v1",
@@ -319,6 +335,72 @@ class FakeKube:
         with self.lock:
             self.events.append(out)
         return h.send_json(201, out)
+
+    @staticmethod
+    def _pod(ns, name, uid, node):
+        return {"metadata": {"name": name, "namespace": ns, "uid": uid, "resourceVersion": "5100",
+                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet",
+                                                  "name": name.rsplit("-", 1)[0], "uid": "5e7",
+                                                  "controller": True}]},
+                "spec": {"nodeName": node, "containers": [{"name": "db", "image": "postgres:16"}]},
+                "status": {"phase": "Running"}}
+
+    def _pod_list(self, h, st):
+        """Pods across namespaces, as the API lists them: the only field
+        selector the driver sends is spec.nodeName=<node>."""
+        query = parse_qs(urlsplit(h.path).query)
+        if not st["rbac"]["pods"]:
+            return h.send_json(403, status(
+                403, "Forbidden", 'pods is forbidden: User "system:serviceaccount:kube-system:'
+                'lukscryptwalker-node" cannot list resource "pods" in API group "" at the '
+                'cluster scope'))
+        sel = query.get("fieldSelector", [""])[0]
+        if sel and not sel.startswith("spec.nodeName="):
+            return h.send_json(400, status(400, "BadRequest",
+                                           f'field label not supported: {sel.split("=")[0]}'))
+        node = sel[len("spec.nodeName="):] if sel else None
+        items = [self._pod(ns, name, uid, n) for (ns, name), (uid, n) in st["pods"].items()
+                 if node is None or n == node]
+        return h.send_json(200, {"kind": "PodList", "apiVersion": "v1",
+                                 "metadata": {"resourceVersion": "5200"}, "items": items})
+
+    def handle_delete(self, h):
+        """DELETE of a pod with DeleteOptions: 404 when absent, 409 when the
+        UID precondition does not hold, else 200 with the pod (graceful)."""
+        path = urlsplit(h.path).path
+        n = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(n) if 0 < n <= 1 << 20 else b""
+        with self.lock:
+            self.requests.append("DELETE " + path)
+            allowed = self.state["rbac"]["pods"]
+        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return h.send_json(401, status(401, "Unauthorized", "Unauthorized"))
+        parts = path.strip("/").split("/")
+        if not (parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 6 and
+                parts[4] == "pods"):
+            return h.send_json(405, status(405, "MethodNotAllowed",
+                                           "the server does not allow this method"))
+        ns, name = parts[3], parts[5]
+        if not allowed:
+            return h.send_json(403, forbidden("pods", "delete", ns, name))
+        try:
+            opts = json.loads(body) if body else {}
+        except ValueError:
+            return h.send_json(400, status(400, "BadRequest", "not JSON"))
+        want = (opts.get("preconditions") or {}).get("uid")
+        with self.lock:
+            pod = self.state["pods"].get((ns, name))
+            if pod is None:
+                return h.send_json(404, status(404, "NotFound", f'pods "{name}" not found'))
+            if want is not None and want != pod[0]:
+                return h.send_json(409, status(
+                    409, "Conflict", f"Precondition failed: UID in precondition: {want}, "
+                    f"UID in object meta: {pod[0]}"))
+            del self.state["pods"][(ns, name)]
+            self.deleted_pods.append((ns, name, pod[0]))
+        obj = dict({"kind": "Pod", "apiVersion": "v1"}, **self._pod(ns, name, *pod))
+        obj["metadata"]["deletionTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return h.send_json(200, obj)
 
     def stop(self):
         self.httpd.shutdown()

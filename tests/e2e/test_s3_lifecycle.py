@@ -260,6 +260,7 @@ class S3Node:
 
     def __init__(self, env, kube):
         self.env, self.kube, self.gen = env, kube, 0
+        self.extra = []  # more flags, for a test that restarts with them
         self._new_dirs()
         self.d = None
         self.start()
@@ -276,7 +277,7 @@ class S3Node:
         return [*self.kube.driver_args(), f"--vfs-cache-root={self.cache_root}",
                 f"--vfs-cache-mount={self.cache_mount}", f"--vfs-cache-size={CACHE_SIZE}",
                 f"--luks-secret-name={CACHE_NAME}", f"--luks-secret-namespace={CACHE_NS}",
-                "--luks-secret-key=passphrase", "--reclaim-interval-seconds=0"]
+                "--luks-secret-key=passphrase", "--reclaim-interval-seconds=0", *self.extra]
 
     def start(self):
         self.d = self.env.node_driver(extra=self.args())

@@ -16,10 +16,11 @@ Runs where device-mapper exists (the VM harness):
 import os
 import signal
 import subprocess
+import uuid
 
 import pytest
 
-from lcw_e2e import volid
+from lcw_e2e import NODE, volid
 # the S3 end-to-end fixtures and helpers: one driver, s3rver, the API stand-in
 from test_s3_lifecycle import (RECOVERY_S, diag, env, healthy, kube, node,  # noqa: F401
                                publish, pytest_generate_tests, rclone_pids, release_after_failure,
@@ -78,6 +79,52 @@ class Pod:
     def stop(self):
         self.p.kill()
         self.p.wait(10)
+
+
+def into_pod_cgroup(pid, uid):
+    """Move pid into the cgroup kubelet's systemd driver makes for a
+    BestEffort pod's container, so /proc/<pid>/cgroup names the pod UID as
+    on a real node. Returns the leaf, for cleanup."""
+    u = uid.replace("-", "_")
+    leaf = os.path.join("/sys/fs/cgroup", "kubepods.slice", "kubepods-besteffort.slice",
+                        f"kubepods-besteffort-pod{u}.slice", "cri-containerd-0123abcd.scope")
+    os.makedirs(leaf)
+    with open(os.path.join(leaf, "cgroup.procs"), "w") as f:
+        f.write(str(pid))
+    with open(f"/proc/{pid}/cgroup") as f:
+        assert f"pod{u}" in f.read()
+    return leaf
+
+
+def leave_cgroup(pid, leaf):
+    try:
+        with open("/sys/fs/cgroup/cgroup.procs", "w") as f:
+            f.write(str(pid))
+    except OSError:
+        pass  # gone already
+    top = os.path.join("/sys/fs/cgroup", "kubepods.slice")
+    while True:
+        try:
+            os.rmdir(leaf)
+        except OSError:
+            break
+        if leaf == top:
+            break
+        leaf = os.path.dirname(leaf)
+
+
+def shared_view_pod(t, top):
+    """A pod whose view sits on a shared mount: the repair must refuse it."""
+    os.makedirs(top, exist_ok=True)
+    pod = Pod.__new__(Pod)
+    pod.view = os.path.join(top, "data")
+    pod.p = subprocess.Popen(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         'mount -t tmpfs lcw-pod "$2" && mount --make-shared "$2" && mkdir "$2/data" && '
+         'mount --bind "$1" "$2/data" && exec /usr/bin/python3 -u -c "$3" "$2/data"', "sh",
+         t, top, POD_SCRIPT],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return pod
 
 
 def device_of(path):
@@ -148,18 +195,16 @@ def test_pod_that_cannot_be_repaired_makes_the_volume_abnormal(node, env, kube, 
     st, t = env.staging(vol), env.target(vol)
     publish(node, env, vol, t)
     write_file(os.path.join(t, "before.txt"), b"written before the kill")
-    top = os.path.join(env.base, "pod-" + vol)
-    os.makedirs(top, exist_ok=True)
-    pod = Pod.__new__(Pod)
-    pod.view = os.path.join(top, "data")
-    pod.p = subprocess.Popen(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c",
-         'mount -t tmpfs lcw-pod "$2" && mount --make-shared "$2" && mkdir "$2/data" && '
-         'mount --bind "$1" "$2/data" && exec /usr/bin/python3 -u -c "$3" "$2/data"', "sh",
-         t, top, POD_SCRIPT],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pod = shared_view_pod(t, os.path.join(env.base, "pod-" + vol))
+    # a real pod's process, and RBAC that would allow deleting it: without
+    # --delete-unrepairable-pods nothing may be deleted all the same
+    uid = str(uuid.uuid4())
+    kube.set_pod("apps", "db-0", uid, NODE)
+    kube.set_rbac("pods", True)
+    leaf = None
     try:
         assert pod.read("before.txt") == b"written before the kill"
+        leaf = into_pod_cgroup(pod.p.pid, uid)
         [old] = rclone_pids(vol)
         os.kill(old, signal.SIGKILL)
         assert wait_for(lambda: healthy(st, vol) and healthy(t, vol), RECOVERY_S), \
@@ -177,7 +222,67 @@ def test_pod_that_cannot_be_repaired_makes_the_volume_abnormal(node, env, kube, 
             kube.events
         [ev] = repair_events(kube, vol, "S3ConsumerNotRepaired")
         assert ev["type"] == "Warning" and "1 pod(s)" in ev["message"], ev
+        assert kube.deleted_pods == [] and not repair_events(kube, vol, "S3ConsumerPodDeleted")
+        assert not any(r.startswith("DELETE ") for r in kube.requests)
     finally:
+        kube.set_rbac("pods", False)
+        if leaf:
+            leave_cgroup(pod.p.pid, leaf)
         pod.stop()
+    unpublish(node, vol, t)
+    unstage(node, env, vol)
+
+
+def test_unrepairable_pod_is_deleted_only_with_the_opt_in(node, env, kube, s3):
+    """--delete-unrepairable-pods: a pod whose view cannot be repaired (a
+    shared mount under it) is deleted through the API, found by the UID in
+    its cgroup among this node's pods and deleted with that UID as the
+    precondition; another pod of the same name elsewhere and the node's
+    other pods stay. The volume is not reported abnormal for a pod that is
+    going away, and S3ConsumerPodDeleted says what was done."""
+    node.extra = ["--delete-unrepairable-pods"]
+    node.stop()
+    node.start()
+    vol = volid()
+    uid, other = str(uuid.uuid4()), str(uuid.uuid4())
+    kube.set_pod("apps", "db-0", uid, NODE)
+    kube.set_pod("apps", "web-0", other, NODE)
+    kube.set_pod("staging", "db-0", str(uuid.uuid4()), "node-b")
+    kube.set_rbac("pods", True)
+    leaf = None
+    pod = None
+    try:
+        stage(node, env, vol, s3_ctx())
+        kube.set_claim(f"pv-{vol}", "apps", f"data-{vol}")
+        st, t = env.staging(vol), env.target(vol)
+        publish(node, env, vol, t)
+        write_file(os.path.join(t, "before.txt"), b"written before the kill")
+        pod = shared_view_pod(t, os.path.join(env.base, "pod-" + vol))
+        assert pod.read("before.txt") == b"written before the kill"
+        leaf = into_pod_cgroup(pod.p.pid, uid)
+        [old] = rclone_pids(vol)
+        os.kill(old, signal.SIGKILL)
+        assert wait_for(lambda: healthy(st, vol) and healthy(t, vol), RECOVERY_S), \
+            f"not re-mounted\n{diag(node, env, [vol])}"
+        assert wait_for(lambda: kube.deleted_pods, RECOVERY_S), \
+            f"{kube.requests[-20:]}\n{diag(node, env, [vol])}"
+        assert kube.deleted_pods == [("apps", "db-0", uid)]
+        assert wait_for(lambda: repair_events(kube, vol, "S3ConsumerPodDeleted"), 20), kube.events
+        [ev] = repair_events(kube, vol, "S3ConsumerPodDeleted")
+        assert ev["type"] == "Warning" and "deleted 1 pod(s)" in ev["message"], ev
+        assert uid not in ev["message"] and "before.txt" not in ev["message"]
+        assert not repair_events(kube, vol, "S3ConsumerNotRepaired")
+        assert not stats(node, env, vol, t).volume_condition.abnormal
+        # the pod's own process is the kubelet's to stop: privd only asked
+        assert pod.p.poll() is None
+    finally:
+        kube.set_rbac("pods", False)
+        if pod is not None:
+            if leaf:
+                leave_cgroup(pod.p.pid, leaf)
+            pod.stop()
+        node.extra = []
+        node.stop()
+        node.start()
     unpublish(node, vol, t)
     unstage(node, env, vol)
