@@ -119,21 +119,21 @@ s3_repair_event_hook(const struct privd_ctx *ctx, const char *id, const struct r
 }
 
 /* The last resort, only with --delete-unrepairable-pods: delete the pod
- * the process pid runs in (its UID from its cgroup path, the pod looked up
+ * the process of piddir runs in (its UID from its cgroup path, the pod looked up
  * on this node and deleted with that UID as a precondition), once per pod.
  * A process in no pod's cgroup is never a reason to delete anything.
  * 1 when its pod is deleted (now or earlier in this scan). */
 static int
-delete_pod_of(const struct privd_ctx *ctx, const char *id, int procfd, unsigned long pid,
-	      struct repair_tally *t)
+delete_pod_of(const struct privd_ctx *ctx, const char *id, int piddir, struct repair_tally *t)
 {
-	char p[64], buf[4096], uid[K8S_UID_LEN + 1], ns[64], name[254], err[256];
+	char buf[4096], uid[K8S_UID_LEN + 1], ns[64], name[254], err[256];
 	ssize_t n;
 
 	if (!ctx->s3->delete_unrepairable_pods || !ctx->k8s || t->deleted >= DELETE_MAX)
 		return 0;
-	snprintf(p, sizeof(p), "%lu/cgroup", pid);
-	int fd = openat(procfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* through the directory the dead mount was read from: if that process
+	 * is gone, this fails, even when its pid is someone else's now */
+	int fd = openat(piddir, "cgroup", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
 	if (fd >= 0)
 		close(fd);
@@ -159,14 +159,12 @@ delete_pod_of(const struct privd_ctx *ctx, const char *id, int procfd, unsigned 
 }
 
 static ssize_t
-read_mountinfo(int procfd, unsigned long pid, char *buf, size_t cap)
+read_mountinfo(int piddir, char *buf, size_t cap)
 {
-	char p[64];
 	size_t got = 0;
 	ssize_t n;
 
-	snprintf(p, sizeof(p), "%lu/mountinfo", pid);
-	int fd = openat(procfd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(piddir, "mountinfo", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -1;
 	while (got < cap && (n = read(fd, buf + got, cap - got)) > 0)
@@ -243,14 +241,12 @@ repair_one(const struct privd_ctx *ctx, const char *id, int livefd, unsigned pid
  * mounts were repaired, or failed when bad; 1 when it was new. A pid gone
  * meanwhile counts as a namespace of its own: never fewer than the truth. */
 static int
-count_namespace(int procfd, unsigned long pid, unsigned long long *seen, int *nseen,
+count_namespace(int piddir, unsigned long long *seen, int *nseen,
 		struct repair_tally *t, int bad)
 {
-	char p[64];
 	struct stat ns;
 
-	snprintf(p, sizeof(p), "%lu/ns/mnt", pid);
-	if (fstatat(procfd, p, &ns, 0) == 0) {
+	if (fstatat(piddir, "ns/mnt", &ns, 0) == 0) {
 		for (int k = 0; k < *nseen; k++)
 			if (seen[k] == (unsigned long long)ns.st_ino)
 				return 0;
@@ -298,9 +294,14 @@ s3_repair_consumers(const struct privd_ctx *ctx, const char *id, const char *vfs
 		unsigned long pid = strtoul(de->d_name, &end, 10);
 		if (*end || pid == 0 || pid == (unsigned long)getpid())
 			continue;
-		ssize_t len = read_mountinfo(procfd, pid, buf, MOUNTINFO_MAX);
-		if (len <= 0)
+		/* one process, held by its /proc directory from here on */
+		int piddir = openat(procfd, de->d_name, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		ssize_t len = piddir >= 0 ? read_mountinfo(piddir, buf, MOUNTINFO_MAX) : -1;
+		if (len <= 0) {
+			if (piddir >= 0)
+				close(piddir);
 			continue; /* gone, or a kernel thread */
+		}
 		int n = stale_scan(buf, (size_t)len, src, FUSE_TYPE, major(st.st_dev),
 				   minor(st.st_dev), sm, PER_PROC);
 		int ok_here = 0, bad_here = 0;
@@ -319,9 +320,10 @@ s3_repair_consumers(const struct privd_ctx *ctx, const char *id, const char *vfs
 		t.repaired += ok_here;
 		t.failed += bad_here;
 		int new_ns = (ok_here || bad_here) &&
-			     count_namespace(procfd, pid, seen_ns, &nseen_ns, &t, bad_here);
-		if (bad_here && delete_pod_of(ctx, id, procfd, pid, &t) && new_ns)
+			     count_namespace(piddir, seen_ns, &nseen_ns, &t, bad_here);
+		if (bad_here && delete_pod_of(ctx, id, piddir, &t) && new_ns)
 			t.deleted_ns++;
+		close(piddir);
 	}
 out:
 	if (d)
