@@ -92,6 +92,10 @@ int k8s_jstr_eq(struct json_object *v, const char *s);	       /* same length and
 #define CONT_MAX 4096 /* continue tokens are ~100-200 bytes in practice */
 int k8s_list_continue(struct json_object *root, char *cont, size_t contlen, char *err,
 		      size_t errlen);
+/* A list page of that kind: K8S_OK with *root (the caller puts it) and its
+ * items array, or K8S_ERR_SHAPE / the parser's error with *root NULL. */
+int k8s_list_parse(const char *body, size_t len, const char *kind, struct json_object **root,
+		   struct json_object **items, char *err, size_t errlen);
 void k8s_query_escape(const char *s, char *out);
 
 /* k8s_names.c: 0 or -1. */

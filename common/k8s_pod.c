@@ -93,18 +93,10 @@ pod_page(const char *body, size_t len, struct pod_match *m, char *cont, size_t c
 	 char *err, size_t errlen)
 {
 	struct json_object *root = NULL, *items;
-	const char *kind;
-	int rc = k8s_json_parse(body, len, 0, &root, err, errlen);
+	int rc = k8s_list_parse(body, len, "PodList", &root, &items, err, errlen);
 
 	if (rc != K8S_OK)
 		return rc;
-	kind = json_object_is_type(root, json_type_object) ? k8s_jstr(root, "kind") : NULL;
-	if (!kind || strcmp(kind, "PodList") != 0 ||
-	    !json_object_object_get_ex(root, "items", &items) ||
-	    !json_object_is_type(items, json_type_array)) {
-		rc = seterr(err, errlen, K8S_ERR_SHAPE, "answer is not a PodList");
-		goto out;
-	}
 	for (size_t i = 0; i < json_object_array_length(items) && !m->found; i++) {
 		struct json_object *md, *u;
 		if (!json_object_object_get_ex(json_object_array_get_idx(items, i), "metadata", &md) ||

@@ -51,6 +51,27 @@ malformed:
 }
 
 int
+k8s_list_parse(const char *body, size_t len, const char *kind, struct json_object **root,
+	       struct json_object **items, char *err, size_t errlen)
+{
+	const char *k;
+	int rc = k8s_json_parse(body, len, 0, root, err, errlen);
+
+	if (rc != K8S_OK)
+		return rc;
+	k = json_object_is_type(*root, json_type_object) ? k8s_jstr(*root, "kind") : NULL;
+	/* An empty list is "items": [] (never null since Kubernetes 1.5.3); a
+	 * missing or null items field is not a list we can conclude from. */
+	if (!k || strcmp(k, kind) != 0 || !json_object_object_get_ex(*root, "items", items) ||
+	    !json_object_is_type(*items, json_type_array)) {
+		json_object_put(*root);
+		*root = NULL;
+		return seterr(err, errlen, K8S_ERR_SHAPE, "answer is not a %s", kind);
+	}
+	return K8S_OK;
+}
+
+int
 k8s_list_continue(struct json_object *root, char *cont, size_t contlen, char *err, size_t errlen)
 {
 	struct json_object *md, *ct;
@@ -75,20 +96,10 @@ pvlist_page(const char *body, size_t len, const char *driver, const char *const 
 	    size_t contlen, char *err, size_t errlen)
 {
 	struct json_object *root = NULL, *items;
-	const char *kind;
-	int rc = k8s_json_parse(body, len, 0, &root, err, errlen);
+	int rc = k8s_list_parse(body, len, "PersistentVolumeList", &root, &items, err, errlen);
 
 	if (rc != K8S_OK)
 		return rc;
-	kind = json_object_is_type(root, json_type_object) ? k8s_jstr(root, "kind") : NULL;
-	/* An empty list is "items": [] (never null since Kubernetes 1.5.3); a
-	 * missing or null items field is not a list we can conclude from. */
-	if (!kind || strcmp(kind, "PersistentVolumeList") != 0 ||
-	    !json_object_object_get_ex(root, "items", &items) ||
-	    !json_object_is_type(items, json_type_array)) {
-		rc = seterr(err, errlen, K8S_ERR_SHAPE, "answer is not a PersistentVolumeList");
-		goto out;
-	}
 	for (size_t i = 0; i < json_object_array_length(items); i++) {
 		rc = pv_item_match(json_object_array_get_idx(items, i), i, driver, handles, n, found,
 				   visit, err, errlen);
