@@ -45,6 +45,7 @@
 
 static const struct spawner_config *cfg;
 static pid_t frontend_pid = -1;
+static pid_t spawner_pid; /* the tools' parent: they die with it */
 static struct pol_seccomp pol;
 
 /* File-system tools in flight: their answer goes out when they exit. */
@@ -161,6 +162,13 @@ exec_tool(const struct ipc_run_tool_req *r, int grow, int errw)
 		_exit(120);
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(errw, 2) < 0)
 		_exit(120);
+	/* A tool dies with the spawner (which dies with privd): a mkfs left
+	 * running after privd was killed would write the device while the
+	 * retried stage probes and formats it again. Kept across execve (no
+	 * set-id binaries here). Checked after setting: the spawner may have
+	 * gone before. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != spawner_pid)
+		_exit(122);
 	close_range(3, ~0U, 0);
 	/* Only what growing a mounted file system needs survives in the
 	 * bounding set (uid 0 exec gets exactly the bounding set). */
@@ -604,6 +612,7 @@ spawner_main(int chan, const struct spawner_config *c)
 	prctl(PR_SET_NAME, "lcw-spawner");
 	/* If privd dies, we go too (the closed channel also tells us). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	spawner_pid = getpid();
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGCHLD);
 	sigaddset(&ss, SIGTERM);

@@ -446,6 +446,68 @@ def test_privd_killed_mid_stage_then_retry_succeeds(node, ctrl, env, delay):
     assert_released(env, vol)
 
 
+def tool_pids(needle):
+    """Processes whose command line names needle (a mapping)."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].startswith(b"/sbin/mkfs") and any(needle.encode() in a for a in argv):
+            found.append(int(d))
+    return found
+
+
+def test_privd_killed_during_mkfs_takes_mkfs_with_it(node, ctrl, env):
+    """mkfs runs as the spawner's child; privd SIGKILLed while it runs must
+    take it along (the spawner dies with privd, the tool with the spawner),
+    or the retried stage would probe and format a device an orphaned mkfs
+    is still writing. Caught in the act: the test waits for the mkfs of
+    this volume to appear, kills privd then, and requires it gone within
+    seconds; the retry then stages a file system that keeps data."""
+    seen = False
+    for attempt in range(4):  # a fast mkfs may finish before it is seen
+        vol = volid()
+        ctx = dict(create(ctrl, vol, 512 * MIB).volume_context)
+        result = {}
+        th = threading.Thread(target=lambda: result.setdefault(
+            "code", rpc_code(lambda: stage(node, env, vol, ctx))))
+        th.start()
+        pids, deadline = [], time.time() + 120
+        while not pids and th.is_alive() and time.time() < deadline:
+            pids = tool_pids(dm_name(vol))
+            time.sleep(0.002)
+        if pids:
+            seen = True
+            node.restart()
+            gone = time.time() + 10
+            while tool_pids(dm_name(vol)) and time.time() < gone:
+                time.sleep(0.05)
+            assert not tool_pids(dm_name(vol)), "mkfs outlived privd"
+        th.join(120)
+        if seen:
+            break
+        unstage(node, env, vol)
+    assert seen, "mkfs was never caught running in 4 attempts"
+    stage(node, env, vol, ctx)
+    t = env.target(vol)
+    publish(node, env, vol, t)
+    digest = write_random(os.path.join(t, "after.bin"), MIB)
+    unpublish(node, vol, t)
+    unstage(node, env, vol)
+    assert_released(env, vol)
+    stage(node, env, vol, ctx)
+    publish(node, env, vol, t)
+    assert sha256_file(os.path.join(t, "after.bin")) == digest
+    unpublish(node, vol, t)
+    unstage(node, env, vol)
+    assert_released(env, vol)
+
+
 def test_stage_clears_a_half_made_mapping(node, ctrl, env):
     """privd killed between creating the dm device and loading its table
     leaves a table-less luks-<id>; the retry must clear it, not fail."""
