@@ -82,7 +82,8 @@ dm_run() {
 	if tests/vm/host-has-dm.sh; then
 		"$@"
 	else
-		tests/vm/vm-run.sh --timeout 1500 --env "ASAN_OPTIONS=detect_leaks=0" -- "$@"
+		# 8G scratch (sparse): room for the 3 GiB volume of the mkfs-kill test
+		tests/vm/vm-run.sh --timeout 1500 --scratch-size 8G --env "ASAN_OPTIONS=detect_leaks=0" -- "$@"
 	fi
 }
 

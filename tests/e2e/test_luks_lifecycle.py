@@ -467,12 +467,16 @@ def test_privd_killed_during_mkfs_takes_mkfs_with_it(node, ctrl, env):
     take it along (the spawner dies with privd, the tool with the spawner),
     or the retried stage would probe and format a device an orphaned mkfs
     is still writing. Caught in the act: the test waits for the mkfs of
-    this volume to appear, kills privd then, and requires it gone within
-    seconds; the retry then stages a file system that keeps data."""
-    seen = False
+    this volume to appear, kills privd then, and requires it gone within a
+    second; the retry then stages a file system that keeps data."""
+    seen, made = False, []
     for attempt in range(4):  # a fast mkfs may finish before it is seen
         vol = volid()
-        ctx = dict(create(ctrl, vol, 512 * MIB).volume_context)
+        # large enough that its mkfs runs well past the window below in the
+        # emulated VM (a 1 GiB one can finish inside it); the backing file
+        # is allocated unwritten (fallocate) and removed at the end
+        ctx = dict(create(ctrl, vol, 3072 * MIB).volume_context)
+        made.append(vol)
         result = {}
         th = threading.Thread(target=lambda: result.setdefault(
             "code", rpc_code(lambda: stage(node, env, vol, ctx))))
@@ -483,11 +487,15 @@ def test_privd_killed_during_mkfs_takes_mkfs_with_it(node, ctrl, env):
             time.sleep(0.002)
         if pids:
             seen = True
-            node.restart()
-            gone = time.time() + 10
+            # privd alone, as an OOM kill would; the spawner and its tools
+            # must follow within moments (they do in milliseconds; a mkfs of
+            # this size left running takes seconds more to finish)
+            os.kill(node.d.proc.pid, signal.SIGKILL)
+            gone = time.time() + 1.0
             while tool_pids(dm_name(vol)) and time.time() < gone:
-                time.sleep(0.05)
+                time.sleep(0.01)
             assert not tool_pids(dm_name(vol)), "mkfs outlived privd"
+            node.restart()
         th.join(120)
         if seen:
             break
@@ -506,6 +514,8 @@ def test_privd_killed_during_mkfs_takes_mkfs_with_it(node, ctrl, env):
     unpublish(node, vol, t)
     unstage(node, env, vol)
     assert_released(env, vol)
+    for v in made:
+        os.unlink(env.backing(v))
 
 
 def test_stage_clears_a_half_made_mapping(node, ctrl, env):
