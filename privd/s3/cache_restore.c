@@ -5,6 +5,7 @@
  * reveal. */
 #define _GNU_SOURCE
 #include "cache_rescue.h"
+#include "log.h"
 #include "rescue_tree.h"
 #include "rm_tree.h"
 #include "stranded.h"
@@ -251,12 +252,31 @@ restore_file(int resc, int rmeta, const char *name, const struct stat *st, struc
 		else if (errno != ENOENT)
 			return fail(c, "cannot look a file up in the mount: %s", strerror(errno));
 	}
-	if (!conflict && stranded_decide(m, st, remote ? &rs : NULL) == STRANDED_CONFLICT)
+	const char *why = blocked ? "a non-directory stands in its path" : conflict ? "metadata unreadable" : NULL;
+	if (!conflict && stranded_decide(m, st, remote ? &rs : NULL) == STRANDED_CONFLICT) {
 		conflict = 1;
-	if (!conflict && m && m->had_object && !ranges_present(m, c->ranges, st->st_size))
+		why = "the object changed";
+	}
+	if (!conflict && m && m->had_object && !ranges_present(m, c->ranges, st->st_size)) {
 		conflict = 1; /* the cache file lacks what its metadata lists */
-	if (conflict)
+		why = "the cache file lacks ranges its metadata lists";
+	}
+	if (conflict) {
+		/* sizes and times only: never the file's name */
+		log_info("%s: a stranded file kept aside: %s (local %lld bytes; object %s %lld "
+			 "bytes, mtime %lld.%09ld; recorded %s %llu bytes, %lld.%09ld; meta size %llu, "
+			 "mtime %lld.%09ld)", c->vfs, why, (long long)st->st_size,
+			 remote ? "present" : "absent", remote ? (long long)rs.st_size : -1LL,
+			 remote ? (long long)rs.st_mtim.tv_sec : 0LL, remote ? rs.st_mtim.tv_nsec : 0L,
+			 m && m->had_object ? "object" : "none",
+			 m && m->fp_ok ? (unsigned long long)m->fp_size : 0ULL,
+			 m && m->fp_ok ? (long long)m->fp_mtime.tv_sec : 0LL,
+			 m && m->fp_ok ? m->fp_mtime.tv_nsec : 0L,
+			 m && m->size_ok ? (unsigned long long)m->size : 0ULL,
+			 m && m->mtime_ok ? (long long)m->mtime.tv_sec : 0LL,
+			 m && m->mtime_ok ? m->mtime.tv_nsec : 0L);
 		return keep_aside(resc, rmeta, name, cdata, cmeta, c);
+	}
 	int dir = mount_dir(mnt, c);
 	return dir < 0 ? -1 : write_back(resc, name, st, m, dir, c);
 }
