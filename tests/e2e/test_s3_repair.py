@@ -13,6 +13,8 @@ Runs where device-mapper exists (the VM harness):
         env LCW_BIN_DIR=$PWD/build/bin /usr/bin/python3 -m pytest -q -p no:cacheprovider \\
         tests/e2e/test_s3_repair.py
 """
+import glob
+import json
 import os
 import signal
 import subprocess
@@ -127,6 +129,17 @@ def shared_view_pod(t, top):
     return pod
 
 
+def uploaded(node, vol, name):
+    """rclone's cache metadata says name is uploaded (not dirty). These
+    tests kill rclone after that: an upload cut short is the stranded-write
+    rescue's subject (test_s3_stranded.py), not the repair's."""
+    metas = glob.glob(os.path.join(node.cache_mount, "vfsMeta", f"{vol}*", name))
+    try:
+        return len(metas) == 1 and json.load(open(metas[0])).get("Dirty") is False
+    except (OSError, ValueError):
+        return False
+
+
 def device_of(path):
     found = None
     with open("/proc/self/mountinfo") as f:
@@ -154,6 +167,7 @@ def test_pod_without_propagation_reads_live_data_after_rclone_killed(node, env, 
         assert device_of(pod.view) is None, "the pod's bind leaked into the node's namespace"
         old_dev = pod.mount_at_view()[0]
 
+        assert wait_for(lambda: uploaded(node, vol, "before.txt"), RECOVERY_S)
         [old] = rclone_pids(vol)
         os.kill(old, signal.SIGKILL)
         # the node's mounts come back (the existing recovery) ...
@@ -205,6 +219,7 @@ def test_pod_that_cannot_be_repaired_makes_the_volume_abnormal(node, env, kube, 
     try:
         assert pod.read("before.txt") == b"written before the kill"
         leaf = into_pod_cgroup(pod.p.pid, uid)
+        assert wait_for(lambda: uploaded(node, vol, "before.txt"), RECOVERY_S)
         [old] = rclone_pids(vol)
         os.kill(old, signal.SIGKILL)
         assert wait_for(lambda: healthy(st, vol) and healthy(t, vol), RECOVERY_S), \
@@ -260,6 +275,7 @@ def test_unrepairable_pod_is_deleted_only_with_the_opt_in(node, env, kube, s3):
         pod = shared_view_pod(t, os.path.join(env.base, "pod-" + vol))
         assert pod.read("before.txt") == b"written before the kill"
         leaf = into_pod_cgroup(pod.p.pid, uid)
+        assert wait_for(lambda: uploaded(node, vol, "before.txt"), RECOVERY_S)
         [old] = rclone_pids(vol)
         os.kill(old, signal.SIGKILL)
         assert wait_for(lambda: healthy(st, vol) and healthy(t, vol), RECOVERY_S), \
@@ -272,7 +288,8 @@ def test_unrepairable_pod_is_deleted_only_with_the_opt_in(node, env, kube, s3):
         assert ev["type"] == "Warning" and "deleted 1 pod(s)" in ev["message"], ev
         assert uid not in ev["message"] and "before.txt" not in ev["message"]
         assert not repair_events(kube, vol, "S3ConsumerNotRepaired")
-        assert not stats(node, env, vol, t).volume_condition.abnormal
+        cond = stats(node, env, vol, t).volume_condition
+        assert not cond.abnormal, f"{cond}\n{diag(node, env, [vol])}"
         # the pod's own process is the kubelet's to stop: privd only asked
         assert pod.p.poll() is None
     finally:
