@@ -425,11 +425,9 @@ def kill_during(node, delay, call):
     return result.get("code")
 
 
-@pytest.mark.parametrize("delay", [0.2, 0.5, 0.8, 1.1, 1.4, 1.7])
-def test_privd_killed_mid_stage_then_retry_succeeds(node, ctrl, env, delay):
-    vol = volid()
-    ctx = dict(create(ctrl, vol, 64 * MIB).volume_context)
-    kill_during(node, delay, lambda: stage(node, env, vol, ctx))
+def retry_keeps_data(node, env, vol, ctx):
+    """After a killed stage: the retry stages, data written then survives an
+    unstage and a restage, and nothing (mount, mapping, loop) leaks."""
     stage(node, env, vol, ctx)
     t = env.target(vol)
     publish(node, env, vol, t)
@@ -437,13 +435,20 @@ def test_privd_killed_mid_stage_then_retry_succeeds(node, ctrl, env, delay):
     unpublish(node, vol, t)
     unstage(node, env, vol)
     assert_released(env, vol)
-    assert len(loops_of(env.backing(vol))) == 0
     stage(node, env, vol, ctx)
     publish(node, env, vol, t)
     assert sha256_file(os.path.join(t, "after.bin")) == digest
     unpublish(node, vol, t)
     unstage(node, env, vol)
     assert_released(env, vol)
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.5, 0.8, 1.1, 1.4, 1.7])
+def test_privd_killed_mid_stage_then_retry_succeeds(node, ctrl, env, delay):
+    vol = volid()
+    ctx = dict(create(ctrl, vol, 64 * MIB).volume_context)
+    kill_during(node, delay, lambda: stage(node, env, vol, ctx))
+    retry_keeps_data(node, env, vol, ctx)
 
 
 def tool_pids(needle):
@@ -501,19 +506,7 @@ def test_privd_killed_during_mkfs_takes_mkfs_with_it(node, ctrl, env):
             break
         unstage(node, env, vol)
     assert seen, "mkfs was never caught running in 4 attempts"
-    stage(node, env, vol, ctx)
-    t = env.target(vol)
-    publish(node, env, vol, t)
-    digest = write_random(os.path.join(t, "after.bin"), MIB)
-    unpublish(node, vol, t)
-    unstage(node, env, vol)
-    assert_released(env, vol)
-    stage(node, env, vol, ctx)
-    publish(node, env, vol, t)
-    assert sha256_file(os.path.join(t, "after.bin")) == digest
-    unpublish(node, vol, t)
-    unstage(node, env, vol)
-    assert_released(env, vol)
+    retry_keeps_data(node, env, vol, ctx)
     for v in made:
         os.unlink(env.backing(v))
 
