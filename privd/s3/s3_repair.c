@@ -95,7 +95,7 @@ struct repair_tally {
  * Normal event when pods' views were put right. Counts and the reason
  * only (pids and mount errors): never a file of the volume. */
 static void
-s3_repair_event_hook(const struct privd_ctx *ctx, const char *id, const struct repair_tally *t,
+report_repair_outcome(const struct privd_ctx *ctx, const char *id, const struct repair_tally *t,
 		     const char *why)
 {
 	if (t->deleted)
@@ -337,5 +337,5 @@ out:
 	free(seen);
 	/* a deleted pod goes away: only the others keep the volume abnormal */
 	set_condition(id, t.failed_ns > t.deleted_ns ? why : NULL);
-	s3_repair_event_hook(ctx, id, &t, why);
+	report_repair_outcome(ctx, id, &t, why);
 }
